@@ -1,0 +1,135 @@
+"""Provides r1chat's settings: `config.toml`, then `R1CHAT_MODEL`, then command-line flags."""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from r1chat.errors import ConfigError
+from r1chat.paths import Paths
+
+DEFAULT_N_CTX = 4096
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that shapes a run; `None` means "let the model decide"."""
+
+    model: str | None = None
+    """Path of the GGUF model to use (empty: the first model found on the machine)."""
+    n_ctx: int | None = None
+    """Context window in tokens; default 4096, or the model's trained context if smaller."""
+    max_tokens: int | None = None
+    """Upper bound on generated tokens (reasoning + answer); `None`: until the context is full."""
+    temperature: float | None = None
+    """Sampling temperature; `None` picks the model's default (0.6 for R1 models)."""
+    top_p: float | None = None
+    """Nucleus sampling; `None` picks the model's default (0.95 for R1 models)."""
+    seed: int = -1
+    """Sampling seed; -1 draws a new one each time."""
+    threads: int | None = None
+    """CPU threads for llama.cpp; `None` lets llama.cpp choose."""
+    system_prompt: str = ""
+    """Instructions for every chat (merged into the first user turn for R1 models)."""
+    show_thinking: bool | None = None
+    """Whether `ask` prints the reasoning; `None`: only when stdout is a terminal."""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """Tables that later parts of r1chat read (for example `[ui]`), kept as parsed."""
+
+    def with_overrides(self, **values: Any) -> Settings:
+        """Return a copy with every non-`None` value applied, after validating it."""
+        changed = {key: value for key, value in values.items() if value is not None}
+        return validate(replace(self, **changed))
+
+
+_KNOWN = {f.name for f in fields(Settings)} - {"extra"}
+_GENERATION_KEYS = {"max_tokens", "temperature", "top_p", "seed", "system_prompt", "show_thinking"}
+
+
+def validate(settings: Settings, source: str = "settings") -> Settings:
+    """Check ranges and types; raise `ConfigError` with one sentence naming the setting."""
+
+    def fail(name: str, why: str) -> ConfigError:
+        return ConfigError(f"Invalid {name} in {source}: {why}.")
+
+    t = settings.temperature
+    if t is not None and (not _is_number(t) or not 0 <= t <= 5 or math.isnan(t)):
+        raise fail("temperature", f"{t!r} is not a number from 0 to 5")
+    p = settings.top_p
+    if p is not None and (not _is_number(p) or not 0 < p <= 1):
+        raise fail("top_p", f"{p!r} is not a number above 0 and at most 1")
+    n = settings.n_ctx
+    if n is not None and (not _is_int(n) or n < 64):
+        raise fail("n_ctx", f"{n!r} is not a whole number of at least 64")
+    m = settings.max_tokens
+    if m is not None and (not _is_int(m) or m < 1):
+        raise fail("max_tokens", f"{m!r} is not a whole number of at least 1")
+    if not _is_int(settings.seed) or settings.seed < -1:
+        raise fail("seed", f"{settings.seed!r} is not -1 or a whole number of at least 0")
+    th = settings.threads
+    if th is not None and (not _is_int(th) or th < 1):
+        raise fail("threads", f"{th!r} is not a whole number of at least 1")
+    if settings.model is not None and not isinstance(settings.model, str):
+        raise fail("model", f"{settings.model!r} is not a path")
+    if not isinstance(settings.system_prompt, str):
+        raise fail("system_prompt", "it is not a string")
+    return settings
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def load_settings(paths: Paths, environ: dict[str, str] | None = None) -> Settings:
+    """Read `config.toml` (if any) and apply `R1CHAT_MODEL`.
+
+    Layout::
+
+        model = "~/models/DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.gguf"
+        n_ctx = 4096
+        threads = 4
+
+        [generation]
+        max_tokens = 2048
+        temperature = 0.6
+        top_p = 0.95
+        seed = -1
+        system_prompt = ""
+        show_thinking = true
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    file = paths.config_file
+    if file.exists():
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise ConfigError(f"{file} is not valid TOML ({error}); fix or remove it.") from error
+        except OSError as error:
+            raise ConfigError(f"Cannot read {file} ({error.strerror}).") from error
+        for key, value in data.items():
+            if key == "generation" and isinstance(value, dict):
+                for name, item in value.items():
+                    if name not in _GENERATION_KEYS:
+                        raise ConfigError(f"Unknown setting generation.{name} in {file}.")
+                    values[name] = item
+            elif key in _KNOWN and key not in _GENERATION_KEYS:
+                values[key] = value
+            elif isinstance(value, dict):
+                extra[key] = value  # tables for other parts (ui, keymap, ...)
+            else:
+                raise ConfigError(f"Unknown setting {key} in {file}.")
+    model_env = env.get("R1CHAT_MODEL")
+    if model_env:
+        values["model"] = model_env
+    settings = Settings(**values, extra=extra)
+    return validate(settings, str(file) if file.exists() else "settings")

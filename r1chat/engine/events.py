@@ -1,0 +1,68 @@
+"""Provides the typed events an engine streams for one reply, and the reply's statistics."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+FinishReason = Literal["stop", "length", "cancelled", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    """A new piece of the model's reasoning (the text inside `<think>`)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerDelta:
+    """A new piece of the answer."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationStats:
+    """Measurements of one reply. Times are seconds; `None` where nothing was measured."""
+
+    finish_reason: FinishReason
+    prompt_tokens: int = 0
+    reasoning_tokens: int = 0
+    answer_tokens: int = 0
+    time_to_first_token: float | None = None
+    """From the request to the first generated token (includes reading the prompt)."""
+    reasoning_seconds: float | None = None
+    """From the first reasoning token to the end of the reasoning."""
+    generation_seconds: float | None = None
+    """From the first generated token to the last one."""
+    tokens_per_second: float | None = None
+    """Generation speed after the first token."""
+    prompt_tokens_per_second: float | None = None
+    """Prefill speed: prompt tokens read per second (cached prefix excluded)."""
+    dropped_messages: int = 0
+    """Oldest messages left out so the prompt fits the context window."""
+    had_reasoning: bool = False
+    """The reply had a reasoning block, even an empty one."""
+    error: str | None = None
+
+    @property
+    def completion_tokens(self) -> int:
+        """All generated tokens, reasoning and answer."""
+        return self.reasoning_tokens + self.answer_tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        data = asdict(self)
+        data["completion_tokens"] = self.completion_tokens
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """The last event of every stream, whatever ended it."""
+
+    stats: GenerationStats
+
+
+EngineEvent = ReasoningDelta | AnswerDelta | Finished

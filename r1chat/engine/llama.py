@@ -1,0 +1,293 @@
+"""Provides `LlamaEngine`: a local GGUF model through llama-cpp-python, streaming typed events."""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import io
+import random
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from r1chat.config import DEFAULT_N_CTX
+from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
+from r1chat.engine.base import EngineInfo, Emit, pump
+from r1chat.engine.context import fit_messages, reply_reserve
+from r1chat.engine.events import EngineEvent, Finished, FinishReason, GenerationStats
+from r1chat.engine.hardware import llama_backend
+from r1chat.engine.llama_log import LlamaLog
+from r1chat.engine.template import CHATML_TEMPLATE, ChatTemplate, RenderedPrompt, is_r1_model
+from r1chat.engine.think import ThinkSplitter
+from r1chat.errors import ModelError, R1ChatError
+from r1chat.models.gguf_header import GGUFHeader, read_header
+
+R1_TEMPERATURE, R1_TOP_P = 0.6, 0.95
+OTHER_TEMPERATURE, OTHER_TOP_P = 0.7, 0.95
+PREFILL_CHUNK = 128  # prompt tokens per decode call: the granularity of cancelling a long prompt
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedPrompt:
+    """A request turned into tokens that fit the context."""
+
+    prompt: RenderedPrompt
+    tokens: list[int]
+    dropped_messages: int
+
+
+class LlamaEngine:
+    """A GGUF chat model run in-process by llama.cpp.
+
+    The file's header is checked before llama.cpp opens it; its own chat template
+    is rendered in a Jinja sandbox; all layers go to the GPU when llama.cpp was
+    built with one. llama.cpp's log goes to `log_path`, never to the terminal.
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        n_ctx: int | None = None,
+        threads: int | None = None,
+        log_path: Path | None = None,
+        vocab_only: bool = False,
+    ) -> None:
+        self.path = Path(model_path).expanduser()
+        self.header: GGUFHeader = read_header(self.path)
+        try:
+            import llama_cpp
+        except ImportError as error:  # pragma: no cover - it is a dependency
+            raise ModelError(
+                "llama-cpp-python is not installed; install r1chat again (see the README)."
+            ) from error
+        self._llama_cpp = llama_cpp
+        self.log = LlamaLog.install(log_path)
+        trained = self.header.context_length or DEFAULT_N_CTX
+        self.n_ctx = n_ctx or min(DEFAULT_N_CTX, trained)
+        self.backend = llama_backend()
+        self._llm = self._load(threads, vocab_only)
+        self._lock = threading.Lock()
+        self._vocab = self._llm._model.vocab
+        template_source = self.header.chat_template or CHATML_TEMPLATE
+        self.reasoning = is_r1_model(self.header.chat_template, self.header.name)
+        self.template = ChatTemplate(
+            template_source,
+            bos_token=self._token_text(self._llm.token_bos()),
+            eos_token=self._token_text(self._llm.token_eos()),
+            r1=self.reasoning,
+        )
+        # Render once now so a broken or hostile template is refused at load time.
+        self.template.prompt([ChatMessage("user", "Hello")])
+
+    def _load(self, threads: int | None, vocab_only: bool) -> Any:
+        since = self.log.mark()
+        gpu = self._llama_cpp.llama_supports_gpu_offload()
+        # verbose=True keeps llama-cpp-python from swapping the process's stdout and
+        # stderr file descriptors (which would blank a running TUI); its own Python
+        # prints during load are caught here and sent to the log file instead.
+        chatter = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(chatter):
+                llm = self._llama_cpp.Llama(
+                    model_path=str(self.path),
+                    n_ctx=self.n_ctx,
+                    n_batch=512,
+                    n_gpu_layers=-1 if gpu else 0,
+                    n_threads=threads,
+                    vocab_only=vocab_only,
+                    verbose=True,
+                )
+        except (ValueError, RuntimeError, OSError) as error:
+            reason = self.log.reason(since) or str(error)
+            raise ModelError(f"llama.cpp could not load {self.path}: {reason}.") from error
+        finally:
+            self.log.write(1, chatter.getvalue().encode("utf-8", errors="replace"))
+        llm.verbose = False  # no prints from generate() on the generation thread
+        return llm
+
+    def _token_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return str(self._llm._model.token_get_text(token))
+
+    @property
+    def info(self) -> EngineInfo:
+        """The model and backend this engine runs."""
+        temperature, top_p = self.default_sampling()
+        return EngineInfo(
+            model_name=self.header.name,
+            model_path=str(self.path),
+            backend=self.backend,
+            n_ctx=self.n_ctx,
+            reasoning=self.reasoning,
+            default_temperature=temperature,
+            default_top_p=top_p,
+        )
+
+    def default_sampling(self) -> tuple[float, float]:
+        """Temperature and top_p used when the user sets none (DeepSeek's advice for R1)."""
+        return (R1_TEMPERATURE, R1_TOP_P) if self.reasoning else (OTHER_TEMPERATURE, OTHER_TOP_P)
+
+    def tokenize(self, text: str) -> list[int]:
+        """Tokens of a rendered prompt (special tokens parsed, no extra BOS: the template has it)."""
+        return list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def render(self, messages: Sequence[ChatMessage], system_prompt: str = "") -> RenderedPrompt:
+        """The prompt text for a reply to `messages`, with the R1 rules applied."""
+        return self.template.prompt(messages, system_prompt)
+
+    def prepare(self, request: ChatRequest) -> PreparedPrompt:
+        """Render, tokenize and fit `request` into the context window."""
+        if not request.messages or request.messages[-1].role != "user":
+            raise R1ChatError("A reply needs a conversation that ends with a user message.")
+        reserve = reply_reserve(self.n_ctx, request.params.max_tokens)
+
+        def count(messages: Sequence[ChatMessage]) -> int:
+            return len(self.tokenize(self.render(messages, request.system_prompt).text))
+
+        kept, _, dropped = fit_messages(request.messages, count, self.n_ctx, reserve)
+        prompt = self.render(kept, request.system_prompt)
+        return PreparedPrompt(prompt, self.tokenize(prompt.text), dropped)
+
+    def count_tokens(self, request: ChatRequest) -> int:
+        """Tokens the prompt for `request` takes, after fitting it to the context."""
+        return len(self.prepare(request).tokens)
+
+    def stream(
+        self, request: ChatRequest, cancel: threading.Event | None = None
+    ) -> Iterator[EngineEvent]:
+        """Start a reply on the generation thread; see `Engine.stream`."""
+        prepared = self.prepare(request)
+        cancel = cancel or threading.Event()
+        if not self._lock.acquire(blocking=False):
+            raise R1ChatError("The model is still answering; stop that reply first.")
+
+        def produce(emit: Emit, cancel: threading.Event) -> None:
+            try:
+                self._generate(prepared, request.params, emit, cancel)
+            finally:
+                self._lock.release()
+
+        return pump(produce, cancel)
+
+    def _generate(
+        self,
+        prepared: PreparedPrompt,
+        params: GenerationParams,
+        emit: Emit,
+        cancel: threading.Event,
+    ) -> None:
+        llm, tokens = self._llm, prepared.tokens
+        temperature, top_p = self.default_sampling()
+        temperature = temperature if params.temperature is None else params.temperature
+        top_p = top_p if params.top_p is None else params.top_p
+        room = self.n_ctx - len(tokens)
+        limit = min(params.max_tokens, room) if params.max_tokens else room
+        stats: dict[str, Any] = {
+            "prompt_tokens": len(tokens),
+            "dropped_messages": prepared.dropped_messages,
+        }
+        splitter = ThinkSplitter(prepared.prompt.starts_in_reasoning)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        started = time.perf_counter()
+        first = last = reasoning_start = reasoning_end = None
+        reasoning_tokens = answer_tokens = 0
+        finish: FinishReason = "length"
+        error: str | None = None
+        since = self.log.mark()
+        try:
+            evaluated = self._prefill(tokens, cancel)
+            if evaluated is None:
+                finish = "cancelled"
+            else:
+                prefill_seconds = time.perf_counter() - started
+                if evaluated and prefill_seconds > 0:
+                    stats["prompt_tokens_per_second"] = evaluated / prefill_seconds
+                llm.set_seed(params.seed if params.seed >= 0 else random.randrange(2**31))
+                is_eog = self._llama_cpp.llama_vocab_is_eog
+                for token in llm.generate(
+                    tokens, temp=temperature, top_p=top_p, top_k=40, min_p=0.05, reset=True
+                ):
+                    now = time.perf_counter()
+                    if first is None:
+                        first = now
+                    if is_eog(self._vocab, token):
+                        finish = "stop"
+                        break
+                    thinking = splitter.in_reasoning
+                    if thinking:
+                        reasoning_tokens += 1
+                        reasoning_start = reasoning_start or now
+                    else:
+                        answer_tokens += 1
+                    text = decoder.decode(llm.detokenize([token]))
+                    if text:
+                        for delta in splitter.feed(text):
+                            emit(delta)
+                    if thinking and not splitter.in_reasoning:
+                        reasoning_end = now
+                    last = now
+                    if cancel.is_set():
+                        finish = "cancelled"
+                        break
+                    if reasoning_tokens + answer_tokens >= limit:
+                        break
+        except Exception as failure:  # llama.cpp failed mid-reply: end the stream, keep the text
+            finish = "error"
+            reason = self.log.reason(since)
+            error = f"llama.cpp failed while generating: {reason or failure}"
+        for delta in splitter.feed(decoder.decode(b"", final=True)) + splitter.finish():
+            emit(delta)
+        if first is not None:
+            stats["time_to_first_token"] = first - started
+        if first is not None and last is not None and last > first:
+            stats["generation_seconds"] = last - first
+            stats["tokens_per_second"] = (reasoning_tokens + answer_tokens - 1) / (last - first)
+        if reasoning_start is not None:
+            stats["reasoning_seconds"] = (reasoning_end or last or reasoning_start) - reasoning_start
+        emit(
+            Finished(
+                GenerationStats(
+                    finish,
+                    reasoning_tokens=reasoning_tokens,
+                    answer_tokens=answer_tokens,
+                    had_reasoning=splitter.had_reasoning,
+                    error=error,
+                    **stats,
+                )
+            )
+        )
+
+    def _prefill(self, tokens: list[int], cancel: threading.Event) -> int | None:
+        """Read the prompt in chunks, reusing the cached prefix; `None` if cancelled.
+
+        Returns the number of tokens actually evaluated. `generate()` then finds the
+        whole prompt cached and samples at once.
+        """
+        llm = self._llm
+        cached = 0
+        for have, want in zip(llm._input_ids.tolist(), tokens, strict=False):
+            if have != want:
+                break
+            cached += 1
+        cached = min(cached, len(tokens) - 1)  # the last token is re-read for fresh logits
+        if cached > 0 and llm._ctx.kv_cache_seq_rm(-1, cached, -1):
+            llm.n_tokens = cached
+        else:
+            llm.reset()
+            cached = 0
+        for start in range(cached, len(tokens), PREFILL_CHUNK):
+            if cancel.is_set():
+                return None
+            llm.eval(tokens[start : start + PREFILL_CHUNK])
+        return len(tokens) - cached
+
+    def close(self) -> None:
+        """Free the model and its context."""
+        llm, self._llm = self._llm, None
+        if llm is not None:
+            llm.close()

@@ -1,0 +1,156 @@
+"""Provides chat-template rendering in a Jinja sandbox and the R1 prompt rules."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from r1chat.domain import ChatMessage
+from r1chat.engine.think import CLOSE, OPEN, prompt_opens_reasoning
+from r1chat.errors import TemplateError
+
+# Used when a GGUF carries no chat template: ChatML, the most common format.
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+R1_TEMPLATE_MARKERS = ("<｜Assistant｜>", "<｜User｜>")
+R1_NAME_MARKERS = ("deepseek-r1", "deepseek r1", "r1-distill", "r1 distill")
+R1_PREFILL = "<think>\n"
+
+
+def is_r1_model(template: str | None, name: str | None = None) -> bool:
+    """Whether a model follows DeepSeek-R1's conventions, judged from its template and name."""
+    if template and any(marker in template for marker in R1_TEMPLATE_MARKERS):
+        return True
+    lowered = (name or "").lower()
+    return any(marker in lowered for marker in R1_NAME_MARKERS)
+
+
+def strip_reasoning(text: str) -> str:
+    """The answer part of an assistant text, as DeepSeek's own template cuts it."""
+    if CLOSE in text:
+        text = text.rsplit(CLOSE, 1)[-1]
+    elif text.lstrip().startswith(OPEN):  # reasoning that never closed: no answer at all
+        return ""
+    return text.lstrip()
+
+
+def prepare_messages(
+    messages: Sequence[ChatMessage], system_prompt: str, *, r1: bool
+) -> list[dict[str, str]]:
+    """Messages in the shape chat templates expect, following the prompt rules.
+
+    Earlier reasoning is never sent back. For R1 models a system prompt goes into
+    the first user turn (DeepSeek advises against a system role); other models get
+    it as a system message.
+    """
+    system_parts = [system_prompt.strip()] if system_prompt.strip() else []
+    turns: list[dict[str, str]] = []
+    for message in messages:
+        if message.role == "system":
+            if message.content.strip():
+                system_parts.append(message.content.strip())
+        elif message.role == "assistant":
+            turns.append({"role": "assistant", "content": strip_reasoning(message.content)})
+        else:
+            turns.append({"role": "user", "content": message.content})
+    system = "\n\n".join(system_parts)
+    if not system:
+        return turns
+    if r1:
+        for turn in turns:
+            if turn["role"] == "user":
+                turn["content"] = f"{system}\n\n{turn['content']}"
+                break
+        return turns
+    return [{"role": "system", "content": system}, *turns]
+
+
+def _raise_exception(message: str) -> None:
+    raise TemplateError(f"The model's chat template refused these messages: {message}")
+
+
+def _strftime_now(fmt: str) -> str:
+    return datetime.now().strftime(fmt)
+
+
+@dataclass
+class ChatTemplate:
+    """A model's Jinja chat template, rendered in a sandbox that cannot reach Python internals."""
+
+    source: str
+    bos_token: str = ""
+    eos_token: str = ""
+    r1: bool = False
+    """Apply DeepSeek-R1's rules: `<think>\\n` prefill, system prompt in the user turn."""
+
+    def __post_init__(self) -> None:
+        from jinja2 import TemplateSyntaxError
+        from jinja2.loaders import BaseLoader
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        environment = ImmutableSandboxedEnvironment(
+            loader=BaseLoader(), trim_blocks=True, lstrip_blocks=True
+        )
+        environment.globals["raise_exception"] = _raise_exception
+        environment.globals["strftime_now"] = _strftime_now
+        try:
+            self._template = environment.from_string(self.source)
+        except TemplateSyntaxError as error:
+            raise TemplateError(
+                f"The model's chat template is broken (line {error.lineno}: {error.message})."
+            ) from error
+
+    def render(self, messages: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        """Render `messages`; any escape attempt or template error becomes a `TemplateError`."""
+        from jinja2.exceptions import SecurityError, TemplateError as JinjaError
+
+        try:
+            return self._template.render(
+                messages=messages,
+                bos_token=self.bos_token,
+                eos_token=self.eos_token,
+                add_generation_prompt=add_generation_prompt,
+            )
+        except SecurityError as error:
+            raise TemplateError(
+                "The model's chat template tried to reach Python internals, so r1chat refused "
+                f"to render it ({error}); use a model file from a source you trust."
+            ) from error
+        except TemplateError:
+            raise
+        except (JinjaError, TypeError, ValueError, KeyError, IndexError, AttributeError) as error:
+            raise TemplateError(
+                f"The model's chat template failed to render ({type(error).__name__}: {error})."
+            ) from error
+
+    def prompt(self, messages: Sequence[ChatMessage], system_prompt: str = "") -> RenderedPrompt:
+        """The text to feed the model for a reply to `messages`."""
+        text = self.render(prepare_messages(messages, system_prompt, r1=self.r1))
+        prefilled = False
+        if self.r1 and not prompt_opens_reasoning(text):
+            text += R1_PREFILL
+            prefilled = True
+        return RenderedPrompt(text, prompt_opens_reasoning(text), prefilled)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedPrompt:
+    """A rendered prompt and what the reply will start with."""
+
+    text: str
+    starts_in_reasoning: bool
+    """The prompt ends inside `<think>`: the reply begins mid-thought."""
+    prefilled: bool
+    """r1chat appended `<think>\\n` because the template did not."""
+
+    def __str__(self) -> str:
+        return self.text
+
+

@@ -1,0 +1,1 @@
+"""Provides the model catalog: GGUF headers, checks before loading, and where models are found."""

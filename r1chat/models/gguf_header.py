@@ -1,0 +1,246 @@
+"""Provides a fast GGUF header reader that checks a file before llama.cpp ever opens it.
+
+`gguf.GGUFReader` maps every tensor and takes seconds on a 150k-token vocabulary;
+this walks only the header (metadata and tensor table) and checks that the tensor
+data it promises is inside the file. Value types, quantization block sizes and the
+magic number come from the `gguf` package.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from r1chat.errors import ModelError
+
+SUPPORTED_VERSIONS = (2, 3)
+MAX_TENSORS = 1_000_000
+MAX_KV = 100_000
+MAX_BLOCKS = 512
+MAX_DIMS = 4
+# Arrays kept in full; the others (token lists, merges, scores) are only skipped past.
+_SMALL_ARRAY = 64
+
+_SCALARS = {
+    0: "<B",  # UINT8
+    1: "<b",  # INT8
+    2: "<H",  # UINT16
+    3: "<h",  # INT16
+    4: "<I",  # UINT32
+    5: "<i",  # INT32
+    6: "<f",  # FLOAT32
+    7: "<?",  # BOOL
+    10: "<Q",  # UINT64
+    11: "<q",  # INT64
+    12: "<d",  # FLOAT64
+}
+_STRING, _ARRAY = 8, 9
+
+
+@dataclass
+class GGUFHeader:
+    """What a GGUF file says about itself, read without loading any weights."""
+
+    path: Path
+    size: int
+    version: int
+    tensor_count: int
+    metadata: dict[str, Any] = field(repr=False)
+    array_lengths: dict[str, int] = field(default_factory=dict, repr=False)
+    """Length of every long array that was skipped (for example the token list)."""
+    tensor_bytes: int = 0
+    """Bytes of tensor data the header describes."""
+
+    @property
+    def architecture(self) -> str | None:
+        """`general.architecture`, for example `llama` or `qwen2`."""
+        value = self.metadata.get("general.architecture")
+        return value if isinstance(value, str) else None
+
+    @property
+    def name(self) -> str:
+        """The model's own name, or the file name."""
+        value = self.metadata.get("general.name")
+        return value if isinstance(value, str) and value.strip() else self.path.stem
+
+    @property
+    def context_length(self) -> int | None:
+        """The context length the model was trained for."""
+        value = self.metadata.get(f"{self.architecture}.context_length")
+        return value if isinstance(value, int) and value > 0 else None
+
+    @property
+    def chat_template(self) -> str | None:
+        """The embedded Jinja chat template, if any."""
+        value = self.metadata.get("tokenizer.chat_template")
+        return value if isinstance(value, str) and value.strip() else None
+
+
+class _Cursor:
+    """Reads little-endian values from a file, turning a short read into a clear error."""
+
+    def __init__(self, path: Path, handle: Any, size: int) -> None:
+        self.path, self.handle, self.size = path, handle, size
+        self.buffer = b""
+        self.offset = 0  # file offset of buffer[0]
+        self.position = 0  # index into buffer
+
+    @property
+    def tell(self) -> int:
+        return self.offset + self.position
+
+    def take(self, count: int) -> bytes:
+        if count > self.size - self.tell:
+            raise ModelError(
+                f"{self.path} is truncated: its header needs more bytes than the file's "
+                f"{self.size:,}; download it again."
+            )
+        end = self.position + count
+        if end > len(self.buffer):
+            rest = self.buffer[self.position :]
+            self.offset = self.tell
+            self.buffer = rest + self.handle.read(max(count - len(rest), 1 << 20))
+            self.position, end = 0, count
+        chunk = self.buffer[self.position : end]
+        self.position = end
+        return chunk
+
+    def scalar(self, fmt: str) -> Any:
+        return struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
+
+    def string(self, what: str) -> str:
+        length = self.scalar("<Q")
+        if length > self.size:
+            raise ModelError(f"{self.path} is corrupt: {what} claims {length:,} bytes.")
+        return self.take(length).decode("utf-8", errors="replace")
+
+    def skip_strings(self, count: int) -> None:
+        for _ in range(count):
+            length = self.scalar("<Q")
+            if length > self.size:
+                raise ModelError(f"{self.path} is corrupt: a string claims {length:,} bytes.")
+            self.take(length)
+
+
+def read_header(path: str | Path) -> GGUFHeader:
+    """Read and check the header of a GGUF file.
+
+    Raises:
+        ModelError: with one sentence saying what is wrong with the file.
+    """
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise ModelError(f"No model file at {path}; check the path, or run `r1chat models`.")
+    if path.is_dir():
+        raise ModelError(f"{path} is a folder, not a model file; pass the .gguf file inside it.")
+    try:
+        size = path.stat().st_size
+        handle = path.open("rb")
+    except OSError as error:
+        raise ModelError(f"Cannot read {path} ({error.strerror}).") from error
+    if size == 0:
+        handle.close()
+        raise ModelError(f"{path} is empty (0 bytes); the download probably failed, fetch it again.")
+    with handle:
+        return _parse(path, handle, size)
+
+
+def _parse(path: Path, handle: Any, size: int) -> GGUFHeader:
+    import gguf
+
+    cursor = _Cursor(path, handle, size)
+    magic = handle.read(4)
+    cursor.offset = 4
+    if len(magic) < 4 or struct.unpack("<I", magic.ljust(4, b"\0"))[0] != gguf.GGUF_MAGIC:
+        raise ModelError(f"{path} is not a GGUF model file (it does not start with 'GGUF').")
+    version = cursor.scalar("<I")
+    if version not in SUPPORTED_VERSIONS:
+        raise ModelError(
+            f"{path} is GGUF version {version}, which r1chat cannot read (it reads versions 2 "
+            "and 3); get a current conversion of the model."
+        )
+    tensor_count, kv_count = cursor.scalar("<Q"), cursor.scalar("<Q")
+    if tensor_count > MAX_TENSORS or kv_count > MAX_KV:
+        raise ModelError(
+            f"{path} is corrupt: it claims {tensor_count:,} tensors and {kv_count:,} metadata keys."
+        )
+    metadata: dict[str, Any] = {}
+    arrays: dict[str, int] = {}
+    for _ in range(kv_count):
+        key = cursor.string("a metadata key")
+        if key in metadata or key in arrays:
+            raise ModelError(f"{path} is corrupt: metadata key {key!r} appears twice.")
+        kind = cursor.scalar("<I")
+        if kind == _ARRAY:
+            item_kind, length = cursor.scalar("<I"), cursor.scalar("<Q")
+            if length > size:
+                raise ModelError(f"{path} is corrupt: array {key!r} claims {length:,} items.")
+            if item_kind == _STRING and length > _SMALL_ARRAY:
+                cursor.skip_strings(length)
+                arrays[key] = length
+            elif item_kind in _SCALARS and length > _SMALL_ARRAY:
+                cursor.take(struct.calcsize(_SCALARS[item_kind]) * length)
+                arrays[key] = length
+            else:
+                metadata[key] = [_value(cursor, item_kind, key) for _ in range(length)]
+        else:
+            metadata[key] = _value(cursor, kind, key)
+    _check_counts(path, metadata)
+    tensor_bytes = _check_tensors(path, cursor, tensor_count, metadata, size)
+    return GGUFHeader(path, size, version, tensor_count, metadata, arrays, tensor_bytes)
+
+
+def _value(cursor: _Cursor, kind: int, key: str) -> Any:
+    if kind == _STRING:
+        return cursor.string(f"the value of {key!r}")
+    if kind in _SCALARS:
+        return cursor.scalar(_SCALARS[kind])
+    raise ModelError(f"{cursor.path} is corrupt: {key!r} has unknown value type {kind}.")
+
+
+def _check_counts(path: Path, metadata: dict[str, Any]) -> None:
+    arch = metadata.get("general.architecture")
+    if not isinstance(arch, str) or not arch:
+        raise ModelError(f"{path} is not a usable model: it names no architecture.")
+    blocks = metadata.get(f"{arch}.block_count")
+    if isinstance(blocks, int) and not 0 < blocks <= MAX_BLOCKS:
+        raise ModelError(f"{path} is corrupt: it claims {blocks:,} layers.")
+
+
+def _check_tensors(
+    path: Path, cursor: _Cursor, count: int, metadata: dict[str, Any], size: int
+) -> int:
+    import gguf
+
+    alignment = metadata.get("general.alignment", gguf.GGUF_DEFAULT_ALIGNMENT)
+    if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
+        raise ModelError(f"{path} is corrupt: alignment {alignment!r} is not a power of two.")
+    end_of_data = 0
+    total = 0
+    for _ in range(count):
+        name = cursor.string("a tensor name")
+        dims = cursor.scalar("<I")
+        if dims > MAX_DIMS:
+            raise ModelError(f"{path} is corrupt: tensor {name!r} claims {dims} dimensions.")
+        elements = 1
+        for _ in range(dims):
+            elements *= cursor.scalar("<Q")
+        kind, offset = cursor.scalar("<I"), cursor.scalar("<Q")
+        try:
+            block, type_size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType(kind)]
+        except (ValueError, KeyError):
+            raise ModelError(
+                f"{path} uses tensor type {kind}, which this version of r1chat does not know."
+            ) from None
+        nbytes = elements // block * type_size
+        total += nbytes
+        end_of_data = max(end_of_data, offset + nbytes)
+    data_start = -(-cursor.tell // alignment) * alignment
+    if data_start + end_of_data > size:
+        raise ModelError(
+            f"{path} is truncated: its tensors need {data_start + end_of_data:,} bytes but the "
+            f"file has {size:,}; download it again."
+        )
+    return total
