@@ -43,7 +43,7 @@ class Settings:
     def with_overrides(self, **values: Any) -> Settings:
         """Return a copy with every non-`None` value applied, after validating it."""
         changed = {key: value for key, value in values.items() if value is not None}
-        return validate(replace(self, **changed))
+        return validate(replace(self, **changed), "the command line")
 
 
 _KNOWN = {f.name for f in fields(Settings)} - {"extra"}

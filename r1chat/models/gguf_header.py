@@ -132,7 +132,7 @@ def read_header(path: str | Path) -> GGUFHeader:
     """
     path = Path(path).expanduser()
     if not path.exists():
-        raise ModelError(f"No model file at {path}; check the path, or run `r1chat models`.")
+        raise ModelError(f"No model file at {path}; check the path.")
     if path.is_dir():
         raise ModelError(f"{path} is a folder, not a model file; pass the .gguf file inside it.")
     try:

@@ -1,0 +1,196 @@
+"""Provides `r1chat ask`: one question, the answer streamed to stdout, the reasoning to stderr."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+from r1chat.config import Settings, load_settings
+from r1chat.domain import GenerationParams
+from r1chat.engine.events import AnswerDelta, EngineEvent, Finished, GenerationStats, ReasoningDelta
+from r1chat.errors import R1ChatError
+from r1chat.models.discovery import choose_model
+from r1chat.paths import Paths
+from r1chat.session import ChatSession
+from r1chat.text import terminal_safe
+
+DIM, RESET, CLEAR_LINE = "\x1b[2m", "\x1b[0m", "\r\x1b[K"
+
+
+def read_prompt(prompt: str | None, stdin: TextIO) -> str:
+    """The prompt from the argument, or from stdin for `-` or no argument."""
+    if prompt is None or prompt == "-":
+        if prompt is None and stdin.isatty():
+            raise R1ChatError('No prompt given; run `r1chat ask "your question"` or pipe text in.')
+        try:
+            prompt = stdin.read()
+        except UnicodeDecodeError as error:
+            raise R1ChatError("The text on stdin is not UTF-8; convert it first.") from error
+    if not prompt.strip():
+        raise R1ChatError("The prompt is empty; type a question or pipe some text in.")
+    return prompt
+
+
+def _color(stream: TextIO) -> bool:
+    return stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+class StreamPrinter:
+    """Writes deltas as they come: answer to `out`, reasoning dimmed to `err` when shown."""
+
+    def __init__(self, out: TextIO, err: TextIO, *, show_reasoning: bool, answer: bool) -> None:
+        self.out, self.err = out, err
+        self.show_reasoning = show_reasoning
+        self.answer = answer
+        self.color = _color(err)
+        self._in_reasoning = False
+        self._answer_tail = "\n"
+
+    def handle(self, event: EngineEvent) -> None:
+        """Print one event."""
+        if isinstance(event, ReasoningDelta):
+            if self.show_reasoning:
+                if not self._in_reasoning:
+                    self._in_reasoning = True
+                    if self.color:
+                        self.err.write(DIM)
+                self.err.write(terminal_safe(event.text))
+                self.err.flush()
+        elif isinstance(event, AnswerDelta):
+            self._end_reasoning()
+            if self.answer and event.text:
+                text = terminal_safe(event.text)
+                self.out.write(text)
+                self.out.flush()
+                self._answer_tail = text[-1:] or self._answer_tail
+        elif isinstance(event, Finished):
+            self._end_reasoning()
+            if self.answer and self._answer_tail != "\n":
+                self.out.write("\n")
+                self.out.flush()
+
+    def _end_reasoning(self) -> None:
+        if self._in_reasoning:
+            self._in_reasoning = False
+            self.err.write((RESET if self.color else "") + "\n\n")
+            self.err.flush()
+
+
+@contextmanager
+def sigint_cancels(cancel: threading.Event) -> Iterator[None]:
+    """While generating, the first Ctrl-C stops the reply cleanly; a second one aborts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def summary(stats: GenerationStats) -> str:
+    """A one-line account of a reply: tokens, speed, thinking time."""
+    parts = [f"{stats.completion_tokens} tokens"]
+    if stats.tokens_per_second:
+        parts.append(f"{stats.tokens_per_second:.1f} tok/s")
+    if stats.time_to_first_token is not None:
+        parts.append(f"first token {stats.time_to_first_token:.2f} s")
+    if stats.reasoning_seconds is not None:
+        parts.append(f"thought {stats.reasoning_seconds:.1f} s")
+    if stats.dropped_messages:
+        parts.append(f"{stats.dropped_messages} old messages left out")
+    return " · ".join(parts)
+
+
+def run_ask(
+    prompt: str | None,
+    *,
+    model: str | None,
+    overrides: dict[str, Any],
+    json_output: bool,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Run `r1chat ask`; return the exit code (130 when stopped by Ctrl-C)."""
+    stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
+    paths = Paths.from_env()
+    settings: Settings = load_settings(paths).with_overrides(**overrides)
+    text = read_prompt(prompt, stdin)
+    choice = choose_model(settings, paths, model)
+    if not choice.explicit:
+        stderr.write(f"r1chat: using the {choice.source} {choice.path.name} ({choice.path})\n")
+    if stderr.isatty():
+        stderr.write(f"r1chat: loading {choice.path.name}…")
+        stderr.flush()
+    from r1chat.engine.llama import LlamaEngine
+
+    try:
+        engine = LlamaEngine(
+            choice.path,
+            n_ctx=settings.n_ctx,
+            threads=settings.threads,
+            log_path=paths.llama_log_file,
+        )
+    finally:
+        if stderr.isatty():
+            stderr.write(CLEAR_LINE)
+    params = GenerationParams(
+        max_tokens=settings.max_tokens,
+        temperature=settings.temperature,
+        top_p=settings.top_p,
+        seed=settings.seed,
+    )
+    session = ChatSession(engine, params=params, system_prompt=settings.system_prompt)
+    show = settings.show_thinking
+    if show is None:
+        show = stdout.isatty() and not json_output
+    printer = StreamPrinter(stdout, stderr, show_reasoning=show, answer=not json_output)
+    cancel = threading.Event()
+    with sigint_cancels(cancel):
+        for event in session.reply(text, cancel):
+            printer.handle(event)
+    reply = session.last_reply
+    assert reply is not None and reply.stats is not None
+    stats = reply.stats
+    if json_output:
+        info = engine.info
+        document = {
+            "model": info.model_name,
+            "model_path": info.model_path,
+            "backend": info.backend,
+            "answer": reply.answer,
+            "reasoning": reply.reasoning,
+            "finish_reason": stats.finish_reason,
+            "stats": stats.to_dict(),
+        }
+        stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
+        stdout.flush()
+    engine.close()
+    if stats.finish_reason == "error":
+        raise R1ChatError(stats.error or "Generation failed; see the llama.cpp log.")
+    if stderr.isatty() and not json_output:
+        line = summary(stats)
+        stderr.write(f"{DIM}{line}{RESET}\n" if _color(stderr) else f"{line}\n")
+    if stats.finish_reason == "length":
+        stderr.write(
+            f"r1chat: the reply was cut at {stats.completion_tokens} tokens; "
+            "raise --max-tokens or --n-ctx for more.\n"
+        )
+    if stats.finish_reason == "cancelled":
+        stderr.write("r1chat: stopped.\n")
+        return 130
+    return 0

@@ -1,0 +1,24 @@
+"""Provides terminal-safe text: model, user and file text never reaches a terminal as control bytes."""
+
+from __future__ import annotations
+
+import re
+
+# Whole escape sequences first (so an OSC 52 or OSC 8 payload goes with its introducer),
+# then any single control character left: C0 but tab and newline, DEL, and C1.
+_SEQUENCES = re.compile(
+    r"\x1b\][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # OSC ... BEL / ST
+    r"|\x9d[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # 8-bit OSC
+    r"|\x1b[P_^X][^\x1b\x9c]*(?:\x1b\\|\x9c)?"  # DCS, APC, PM, SOS
+    r"|\x1b\[[0-?]*[ -/]*[@-~]"  # CSI
+    r"|\x9b[0-?]*[ -/]*[@-~]"  # 8-bit CSI
+    r"|\x1b[ -/]*[0-~]"  # other ESC sequences
+)
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """`text` without escape sequences or control characters (tab and newline stay)."""
+    if not text.isprintable():
+        text = _CONTROLS.sub("", _SEQUENCES.sub("", text.replace("\r\n", "\n")))
+    return text
