@@ -185,7 +185,7 @@ def run_ask(
     if stderr.isatty() and not json_output:
         line = summary(stats)
         stderr.write(f"{DIM}{line}{RESET}\n" if _color(stderr) else f"{line}\n")
-    if stats.finish_reason == "length":
+    if stats.finish_reason == "length" and not json_output:
         stderr.write(
             f"r1chat: the reply was cut at {stats.completion_tokens} tokens; "
             "raise --max-tokens or --n-ctx for more.\n"

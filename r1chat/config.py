@@ -6,7 +6,6 @@ import math
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
 from typing import Any
 
 from r1chat.errors import ConfigError

@@ -52,13 +52,3 @@ class Paths:
     def llama_log_file(self) -> Path:
         """The file that receives llama.cpp's log instead of the user's terminal."""
         return self.log_dir / "llama.log"
-
-
-def ensure_private_dir(path: Path) -> Path:
-    """Create `path` (and parents) readable only by the user, whatever the umask."""
-    path.mkdir(parents=True, exist_ok=True)
-    try:
-        path.chmod(0o700)
-    except OSError:  # pragma: no cover - e.g. a folder owned by someone else
-        pass
-    return path

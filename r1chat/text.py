@@ -1,4 +1,4 @@
-"""Provides terminal-safe text: model, user and file text never reaches a terminal as control bytes."""
+"""Provides terminal-safe text: outside text never reaches a terminal as control bytes."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from r1chat.config import DEFAULT_N_CTX
 from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
-from r1chat.engine.base import EngineInfo, Emit, pump
+from r1chat.engine.base import Emit, EngineInfo, pump
 from r1chat.engine.context import fit_messages, reply_reserve
 from r1chat.engine.events import EngineEvent, Finished, FinishReason, GenerationStats
 from r1chat.engine.hardware import llama_backend
@@ -65,6 +65,11 @@ class LlamaEngine:
                 "llama-cpp-python is not installed; install r1chat again (see the README)."
             ) from error
         self._llama_cpp = llama_cpp
+        self.reasoning = is_r1_model(self.header.chat_template, self.header.name)
+        template_source = self.header.chat_template or CHATML_TEMPLATE
+        # Render once before llama.cpp opens the file, so a broken or hostile template
+        # is refused before any weights are loaded.
+        ChatTemplate(template_source, r1=self.reasoning).prompt([ChatMessage("user", "Hello")])
         self.log = LlamaLog.install(log_path)
         trained = self.header.context_length or DEFAULT_N_CTX
         self.n_ctx = n_ctx or min(DEFAULT_N_CTX, trained)
@@ -72,16 +77,12 @@ class LlamaEngine:
         self._llm = self._load(threads, vocab_only)
         self._lock = threading.Lock()
         self._vocab = self._llm._model.vocab
-        template_source = self.header.chat_template or CHATML_TEMPLATE
-        self.reasoning = is_r1_model(self.header.chat_template, self.header.name)
         self.template = ChatTemplate(
             template_source,
             bos_token=self._token_text(self._llm.token_bos()),
             eos_token=self._token_text(self._llm.token_eos()),
             r1=self.reasoning,
         )
-        # Render once now so a broken or hostile template is refused at load time.
-        self.template.prompt([ChatMessage("user", "Hello")])
 
     def _load(self, threads: int | None, vocab_only: bool) -> Any:
         since = self.log.mark()
@@ -133,7 +134,7 @@ class LlamaEngine:
         return (R1_TEMPERATURE, R1_TOP_P) if self.reasoning else (OTHER_TEMPERATURE, OTHER_TOP_P)
 
     def tokenize(self, text: str) -> list[int]:
-        """Tokens of a rendered prompt (special tokens parsed, no extra BOS: the template has it)."""
+        """Tokens of a rendered prompt: special tokens parsed, no BOS added (templates write it)."""
         return list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def render(self, messages: Sequence[ChatMessage], system_prompt: str = "") -> RenderedPrompt:
@@ -248,7 +249,9 @@ class LlamaEngine:
             stats["generation_seconds"] = last - first
             stats["tokens_per_second"] = (reasoning_tokens + answer_tokens - 1) / (last - first)
         if reasoning_start is not None:
-            stats["reasoning_seconds"] = (reasoning_end or last or reasoning_start) - reasoning_start
+            stats["reasoning_seconds"] = (
+                reasoning_end or last or reasoning_start
+            ) - reasoning_start
         emit(
             Finished(
                 GenerationStats(

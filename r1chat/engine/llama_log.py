@@ -8,7 +8,8 @@ import threading
 from pathlib import Path
 from typing import Any, ClassVar
 
-_ERROR_LEVELS = {2, 3}  # GGML_LOG_LEVEL_WARN, GGML_LOG_LEVEL_ERROR
+# ggml's levels: 0 none, 1 debug, 2 info, 3 warn, 4 error, 5 continue the previous line.
+WARN, ERROR, CONT = 3, 4, 5
 
 
 class LlamaLog:
@@ -27,7 +28,7 @@ class LlamaLog:
         """The last lines as (sequence number, level, text)."""
         self._count = 0
         self._partial = ""
-        self._level = 1
+        self._level = 2
         self._lock = threading.Lock()
         self._file: Any = None
 
@@ -55,15 +56,17 @@ class LlamaLog:
         """Take one fragment of llama.cpp's log (fragments end lines with a newline)."""
         decoded = text.decode("utf-8", errors="replace")
         with self._lock:
-            if level != 5:  # GGML_LOG_LEVEL_CONT continues the previous level
-                self._level = level
             self._write_file(decoded)
-            self._partial += decoded
-            *complete, self._partial = self._partial.split("\n")
-            for line in complete:
-                if line.strip():
-                    self._count += 1
-                    self.lines.append((self._count, self._level, line.strip()))
+            for piece in decoded.splitlines(keepends=True):
+                if not self._partial.strip() and level != CONT:
+                    # A line takes the level of the fragment that starts it.
+                    self._level = level
+                self._partial += piece
+                if self._partial.endswith("\n"):
+                    line, self._partial = self._partial.strip(), ""
+                    if line:
+                        self._count += 1
+                        self.lines.append((self._count, self._level, line))
 
     def _write_file(self, text: str) -> None:
         if self.path is None:
@@ -87,7 +90,7 @@ class LlamaLog:
         """The most telling error (or else warning) line logged after `since`, if any."""
         with self._lock:
             lines = [(level, text) for count, level, text in self.lines if count > since]
-        for wanted in (3, 2):
+        for wanted in (ERROR, WARN):
             for level, text in reversed(lines):
                 if level == wanted and "failed to load model" not in text:
                     return text.split("error loading model: ", 1)[-1]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from r1chat.domain import ChatMessage
 from r1chat.engine.think import CLOSE, OPEN, prompt_opens_reasoning
@@ -22,6 +22,19 @@ CHATML_TEMPLATE = (
 R1_TEMPLATE_MARKERS = ("<｜Assistant｜>", "<｜User｜>")
 R1_NAME_MARKERS = ("deepseek-r1", "deepseek r1", "r1-distill", "r1 distill")
 R1_PREFILL = "<think>\n"
+
+# What no chat template needs: Python's dunder attributes, shell access, Jinja's file loading.
+_HOSTILE = re.compile(
+    r"__\w+__"
+    r"|\bos\s*\.\s*(?:system|popen|environ|exec\w*|spawn\w*)"
+    r"|\bpopen\b|\bsubprocess\b"
+    r"|{%-?\s*(?:import|from|include|extends)\b"
+)
+
+
+def hostile_parts(source: str) -> list[str]:
+    """The parts of a template that try to reach Python internals or the system."""
+    return sorted({match.group(0) for match in _HOSTILE.finditer(source)})
 
 
 def is_r1_model(template: str | None, name: str | None = None) -> bool:
@@ -91,6 +104,13 @@ class ChatTemplate:
     """Apply DeepSeek-R1's rules: `<think>\\n` prefill, system prompt in the user turn."""
 
     def __post_init__(self) -> None:
+        hostile = hostile_parts(self.source)
+        if hostile:
+            raise TemplateError(
+                "The model's chat template tries to reach Python internals "
+                f"({', '.join(hostile[:3])}), so r1chat refused to use it; get the model from "
+                "a source you trust."
+            )
         from jinja2 import TemplateSyntaxError
         from jinja2.loaders import BaseLoader
         from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -109,7 +129,8 @@ class ChatTemplate:
 
     def render(self, messages: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
         """Render `messages`; any escape attempt or template error becomes a `TemplateError`."""
-        from jinja2.exceptions import SecurityError, TemplateError as JinjaError
+        from jinja2.exceptions import SecurityError
+        from jinja2.exceptions import TemplateError as JinjaError
 
         try:
             return self._template.render(
@@ -120,8 +141,8 @@ class ChatTemplate:
             )
         except SecurityError as error:
             raise TemplateError(
-                "The model's chat template tried to reach Python internals, so r1chat refused "
-                f"to render it ({error}); use a model file from a source you trust."
+                "The model's chat template tries to reach Python internals, so r1chat refused "
+                f"to render it ({error}); get the model from a source you trust."
             ) from error
         except TemplateError:
             raise
@@ -152,5 +173,3 @@ class RenderedPrompt:
 
     def __str__(self) -> str:
         return self.text
-
-

@@ -142,7 +142,9 @@ def read_header(path: str | Path) -> GGUFHeader:
         raise ModelError(f"Cannot read {path} ({error.strerror}).") from error
     if size == 0:
         handle.close()
-        raise ModelError(f"{path} is empty (0 bytes); the download probably failed, fetch it again.")
+        raise ModelError(
+            f"{path} is empty (0 bytes); the download probably failed, fetch it again."
+        )
     with handle:
         return _parse(path, handle, size)
 

@@ -1,0 +1,190 @@
+"""Provides `r1chat bench`: raw llama-cpp-python streaming against r1chat's engine, in one run."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from r1chat.config import load_settings
+from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
+from r1chat.engine.events import Finished
+from r1chat.errors import R1ChatError
+from r1chat.models.discovery import choose_model
+from r1chat.paths import Paths
+
+BENCH_PROMPT = (
+    "Write a long, detailed story about a lighthouse keeper who finds a message in a bottle. "
+    "Describe the sea, the weather and the keeper's thoughts."
+)
+SEED = 1234
+
+
+@dataclass(frozen=True, slots=True)
+class RunFigures:
+    """One measured run, timed where the caller receives the text."""
+
+    prompt_tokens: int
+    generated_tokens: int
+    time_to_first_token: float
+    generation_tokens_per_second: float
+
+    @property
+    def prefill_tokens_per_second(self) -> float:
+        """Prompt tokens over the time to the first token."""
+        return self.prompt_tokens / self.time_to_first_token
+
+
+def _raw_run(llm: Any, tokens: list[int], max_tokens: int) -> tuple[RunFigures, str]:
+    """Plain `create_completion(stream=True)`: what a program without r1chat would do."""
+    llm.reset()  # no prefix cache: every run reads the whole prompt
+    started = time.perf_counter()
+    stamps: list[float] = []
+    text: list[str] = []
+    for chunk in llm.create_completion(
+        tokens,
+        max_tokens=max_tokens,
+        temperature=0.0,
+        top_k=40,
+        top_p=0.95,
+        min_p=0.05,
+        seed=SEED,
+        stream=True,
+    ):
+        piece = chunk["choices"][0]["text"]
+        if piece:
+            stamps.append(time.perf_counter())
+            text.append(piece)
+    return _figures(len(tokens), len(stamps), started, stamps), "".join(text)
+
+
+def _engine_run(engine: Any, request: ChatRequest) -> tuple[RunFigures, str, int]:
+    """The same request through `LlamaEngine` (thread, queue, think splitter, stats)."""
+    engine._llm.reset()
+    started = time.perf_counter()
+    stamps: list[float] = []
+    text: list[str] = []
+    finished = None
+    for event in engine.stream(request, threading.Event()):
+        if isinstance(event, Finished):
+            finished = event.stats
+        else:
+            stamps.append(time.perf_counter())
+            text.append(event.text)
+    assert finished is not None
+    if finished.finish_reason == "error":
+        raise R1ChatError(finished.error or "generation failed")
+    figures = _figures(finished.prompt_tokens, finished.completion_tokens, started, stamps)
+    return figures, "".join(text), finished.completion_tokens
+
+
+def _figures(prompt: int, generated: int, started: float, stamps: list[float]) -> RunFigures:
+    if len(stamps) < 2:
+        raise R1ChatError("The model stopped after one token; benchmark with another model.")
+    first, last = stamps[0], stamps[-1]
+    return RunFigures(prompt, generated, first - started, (generated - 1) / (last - first))
+
+
+def run_bench(*, model: str | None, tokens: int, rounds: int, json_output: bool) -> None:
+    """Load the model once, then alternate raw and engine runs; print medians and ratios."""
+    if tokens < 8 or rounds < 1:
+        raise R1ChatError("Use --tokens 8 or more and --rounds 1 or more.")
+    from r1chat.engine.llama import LlamaEngine
+
+    paths = Paths.from_env()
+    settings = load_settings(paths)
+    choice = choose_model(settings, paths, model)
+    engine = LlamaEngine(
+        choice.path, n_ctx=settings.n_ctx, threads=settings.threads, log_path=paths.llama_log_file
+    )
+    request = ChatRequest(
+        (ChatMessage("user", BENCH_PROMPT),),
+        GenerationParams(max_tokens=tokens, temperature=0.0, top_p=0.95, seed=SEED),
+    )
+    prompt_tokens = engine.prepare(request).tokens
+    _raw_run(engine._llm, prompt_tokens, 8)  # warm-up, not counted
+    raw_runs: list[RunFigures] = []
+    engine_runs: list[RunFigures] = []
+    same_text = True
+    for _ in range(rounds):
+        raw, raw_text = _raw_run(engine._llm, prompt_tokens, tokens)
+        mine, engine_text, _ = _engine_run(engine, request)
+        raw_runs.append(raw)
+        engine_runs.append(mine)
+        same_text = same_text and raw_text.strip() == engine_text.strip()
+    info = engine.info
+    engine.close()
+    report = _report(info, raw_runs, engine_runs, same_text, tokens, rounds)
+    if json_output:
+        print(json.dumps(report, indent=2))
+    else:
+        print(_table(report))
+
+
+def _median(runs: list[RunFigures], name: str) -> float:
+    return statistics.median(getattr(run, name) for run in runs)
+
+
+def _report(
+    info: Any, raw: list[RunFigures], mine: list[RunFigures], same: bool, tokens: int, rounds: int
+) -> dict[str, Any]:
+    import os
+
+    import llama_cpp
+
+    kinds = {}
+    for name, runs in (("raw", raw), ("engine", mine)):
+        kinds[name] = {
+            "prefill_tokens_per_second": _median(runs, "prefill_tokens_per_second"),
+            "generation_tokens_per_second": _median(runs, "generation_tokens_per_second"),
+            "time_to_first_token": _median(runs, "time_to_first_token"),
+            "generated_tokens": _median(runs, "generated_tokens"),
+            "runs": [asdict(run) for run in runs],
+        }
+    ratio = {
+        key: kinds["engine"][key] / kinds["raw"][key]
+        for key in ("prefill_tokens_per_second", "generation_tokens_per_second")
+    }
+    return {
+        "model": info.model_name,
+        "model_path": info.model_path,
+        "backend": info.backend,
+        "cpus": os.cpu_count(),
+        "llama_cpp_python": llama_cpp.__version__,
+        "prompt_tokens": raw[0].prompt_tokens,
+        "max_tokens": tokens,
+        "rounds": rounds,
+        "same_output": same,
+        "raw": kinds["raw"],
+        "engine": kinds["engine"],
+        "ratio_engine_over_raw": ratio,
+    }
+
+
+def _table(report: dict[str, Any]) -> str:
+    lines = [
+        f"r1chat bench: {report['model']} on {report['backend']} ({report['cpus']} CPUs), "
+        f"llama-cpp-python {report['llama_cpp_python']}",
+        f"prompt {report['prompt_tokens']} tokens, up to {report['max_tokens']} generated, "
+        f"{report['rounds']} alternating rounds, greedy, medians",
+        "",
+        f"{'':8}{'prefill tok/s':>15}{'generation tok/s':>18}{'first token':>13}{'tokens':>8}",
+    ]
+    for name in ("raw", "engine"):
+        row = report[name]
+        lines.append(
+            f"{name:8}{row['prefill_tokens_per_second']:>15.1f}"
+            f"{row['generation_tokens_per_second']:>18.1f}"
+            f"{row['time_to_first_token'] * 1000:>10.0f} ms{row['generated_tokens']:>8.0f}"
+        )
+    ratio = report["ratio_engine_over_raw"]
+    lines += [
+        "",
+        f"engine/raw generation tokens/s: {ratio['generation_tokens_per_second']:.3f}",
+        f"engine/raw prefill tokens/s:    {ratio['prefill_tokens_per_second']:.3f}",
+        f"same text from both: {'yes' if report['same_output'] else 'no'}",
+    ]
+    return "\n".join(lines)

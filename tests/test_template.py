@@ -1,0 +1,147 @@
+"""Prompt building with the real DeepSeek-R1 tokenizer and template (vocab only, no weights)."""
+
+from __future__ import annotations
+
+import pytest
+
+from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
+from r1chat.engine.template import ChatTemplate, is_r1_model, prepare_messages, strip_reasoning
+from r1chat.errors import ContextOverflowError, TemplateError
+
+THINK, END_THINK = 151648, 151649
+
+# The newer vintage of the R1 template ends the generation prompt with "<think>\n".
+# Written here in the same shape (user/assistant markers, reasoning cut from history).
+NEWER_R1_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}"
+    "{% if m['role'] == 'user' %}<｜User｜>{{ m['content'] }}"
+    "{% elif m['role'] == 'assistant' %}<｜Assistant｜>"
+    "{{ m['content'].split('</think>')[-1] }}<｜end▁of▁sentence｜>{% endif %}"
+    "{% endfor %}{% if add_generation_prompt %}<｜Assistant｜><think>\n{% endif %}"
+)
+
+HISTORY = (
+    ChatMessage("user", "What is 17 * 3?"),
+    ChatMessage("assistant", "51", reasoning="17 * 3 = 51, checking: 50 + 1."),
+    ChatMessage("user", "And doubled?"),
+)
+
+
+def test_real_r1_header_is_detected_as_r1(r1_engine):
+    info = r1_engine.info
+    assert info.reasoning
+    assert (info.default_temperature, info.default_top_p) == (0.6, 0.95)
+    assert info.model_name == "DeepSeek R1 Distill Qwen 7B"
+    assert info.n_ctx == 4096  # trained context is 131072: the default caps it
+
+
+def test_older_template_gets_think_prefill_and_clean_history(r1_engine):
+    prompt = r1_engine.render(HISTORY, system_prompt="Answer in one word.")
+    assert prompt.prefilled and prompt.starts_in_reasoning
+    assert prompt.text.endswith("<｜Assistant｜><think>\n")
+    # Earlier reasoning is never sent back, and the system prompt joins the first user turn.
+    assert "checking" not in prompt.text
+    assert prompt.text.startswith("<｜begin▁of▁sentence｜><｜User｜>Answer in one word.\n\nWhat is")
+    assert "<｜Assistant｜>51<｜end▁of▁sentence｜><｜User｜>And doubled?" in prompt.text
+
+
+def test_reasoning_left_inside_an_answer_is_cut_too(r1_engine):
+    history = (
+        ChatMessage("user", "hi"),
+        ChatMessage("assistant", "<think>\nsecret plan\n</think>\n\nHello!"),
+        ChatMessage("user", "again"),
+    )
+    text = r1_engine.render(history).text
+    assert "secret plan" not in text
+    assert "<｜Assistant｜>Hello!<｜end▁of▁sentence｜>" in text
+
+
+def test_newer_template_is_not_prefilled_twice(r1_engine):
+    template = ChatTemplate(
+        NEWER_R1_TEMPLATE,
+        bos_token="<｜begin▁of▁sentence｜>",
+        r1=is_r1_model(NEWER_R1_TEMPLATE),
+    )
+    prompt = template.prompt(HISTORY)
+    assert template.r1
+    assert prompt.starts_in_reasoning and not prompt.prefilled
+    assert prompt.text.endswith("<｜Assistant｜><think>\n")
+    assert prompt.text.count("<think>") == 1
+    assert "checking" not in prompt.text
+    tokens = r1_engine.tokenize(prompt.text)
+    assert tokens[-2:] == [THINK, 198]  # "<think>" then "\n", as the real tokenizer splits it
+
+
+def test_token_counts_come_from_the_real_tokenizer(r1_engine):
+    tokens = r1_engine.tokenize("<think>\nhello world\n</think>")
+    assert tokens[0] == THINK and tokens[-1] == END_THINK
+    request = ChatRequest(HISTORY)
+    prepared = r1_engine.prepare(request)
+    assert prepared.tokens == r1_engine.tokenize(prepared.prompt.text)
+    assert r1_engine.count_tokens(request) == len(prepared.tokens)
+    assert prepared.tokens[0] == 151646  # <｜begin▁of▁sentence｜>, written by the template
+    assert prepared.tokens[-1] == 198 and prepared.tokens[-2] == THINK
+
+
+def test_context_fitting_drops_oldest_turns_with_the_real_tokenizer(r1_engine):
+    long_turns: list[ChatMessage] = []
+    for index in range(30):
+        long_turns.append(ChatMessage("user", f"Question {index}: " + "tell me more " * 40))
+        long_turns.append(ChatMessage("assistant", f"Answer {index}: " + "here is more " * 40))
+    long_turns.append(ChatMessage("user", "Final question?"))
+    request = ChatRequest(tuple(long_turns), GenerationParams(max_tokens=512))
+    prepared = r1_engine.prepare(request)
+    assert prepared.dropped_messages > 0
+    assert prepared.dropped_messages % 2 == 0  # whole user/assistant pairs
+    assert len(prepared.tokens) <= r1_engine.n_ctx - 512
+    assert prepared.prompt.text.rstrip().endswith("<｜User｜>Final question?<｜Assistant｜><think>")
+    assert "Question 29:" in prepared.prompt.text  # the newest turns stay
+    assert "Question 0:" not in prepared.prompt.text
+
+
+def test_a_message_too_long_for_the_context_names_both_numbers(r1_engine):
+    request = ChatRequest((ChatMessage("user", "word " * 5000),))
+    with pytest.raises(ContextOverflowError) as raised:
+        r1_engine.prepare(request)
+    message = str(raised.value)
+    assert "5,0" in message and "4,096" in message  # the prompt's size and the window's
+
+
+def test_system_prompt_is_a_system_message_for_other_models():
+    turns = prepare_messages([ChatMessage("user", "hi")], "Be brief.", r1=False)
+    assert turns == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]
+    r1_turns = prepare_messages([ChatMessage("user", "hi")], "Be brief.", r1=True)
+    assert r1_turns == [{"role": "user", "content": "Be brief.\n\nhi"}]
+
+
+def test_strip_reasoning():
+    assert strip_reasoning("<think>a</think>\n\nb") == "b"
+    assert strip_reasoning("<think>never closed") == ""
+    assert strip_reasoning("plain") == "plain"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ cycler.__init__.__globals__.os.popen('id').read() }}",
+        "{{ messages.__class__.__base__ }}",
+        "{% set x = namespace() %}{{ x.__init__.__globals__['__builtins__']['__import__']('os') }}",
+    ],
+)
+def test_hostile_templates_are_refused(source):
+    with pytest.raises(TemplateError, match="Python internals"):
+        ChatTemplate(source).prompt([ChatMessage("user", "hi")])
+
+
+def test_a_broken_template_is_a_clear_error():
+    with pytest.raises(TemplateError, match="broken"):
+        ChatTemplate("{% for m in messages %}{{ m['content'] }")
+
+
+def test_the_sandbox_refuses_what_the_scan_does_not_see():
+    # getattr through a filter hides the dunder from the text scan; the sandbox still refuses.
+    source = "{{ (cycler|attr('_' ~ '_init_' ~ '_')).globals }}"
+    template = ChatTemplate(source)
+    with pytest.raises(TemplateError, match="Python internals"):
+        template.prompt([ChatMessage("user", "hi")])
