@@ -101,9 +101,9 @@ def sigint_cancels(cancel: threading.Event) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def summary(stats: GenerationStats) -> str:
-    """A one-line account of a reply: tokens, speed, thinking time."""
-    parts = [f"{stats.completion_tokens} tokens"]
+def summary(stats: GenerationStats, backend: str) -> str:
+    """A one-line account of a reply: backend, tokens, speed, thinking time."""
+    parts = [backend, f"{stats.completion_tokens} tokens"]
     if stats.tokens_per_second:
         parts.append(f"{stats.tokens_per_second:.1f} tok/s")
     if stats.time_to_first_token is not None:
@@ -154,20 +154,23 @@ def run_ask(
         top_p=settings.top_p,
         seed=settings.seed,
     )
+    info = engine.info
     session = ChatSession(engine, params=params, system_prompt=settings.system_prompt)
     show = settings.show_thinking
     if show is None:
         show = stdout.isatty() and not json_output
     printer = StreamPrinter(stdout, stderr, show_reasoning=show, answer=not json_output)
     cancel = threading.Event()
-    with sigint_cancels(cancel):
-        for event in session.reply(text, cancel):
-            printer.handle(event)
+    try:
+        with sigint_cancels(cancel):
+            for event in session.reply(text, cancel):
+                printer.handle(event)
+    finally:
+        engine.close()
     reply = session.last_reply
     assert reply is not None and reply.stats is not None
     stats = reply.stats
     if json_output:
-        info = engine.info
         document = {
             "model": info.model_name,
             "model_path": info.model_path,
@@ -179,11 +182,10 @@ def run_ask(
         }
         stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
         stdout.flush()
-    engine.close()
     if stats.finish_reason == "error":
         raise R1ChatError(stats.error or "Generation failed; see the llama.cpp log.")
     if stderr.isatty() and not json_output:
-        line = summary(stats)
+        line = summary(stats, info.backend)
         stderr.write(f"{DIM}{line}{RESET}\n" if _color(stderr) else f"{line}\n")
     if stats.finish_reason == "length" and not json_output:
         stderr.write(

@@ -179,3 +179,30 @@ def test_a_prompt_that_opens_think_streams_reasoning_with_its_own_stats(smollm2_
         assert stats.finish_reason == "length"
     finally:
         engine.close()
+
+
+def test_cancel_while_reading_a_long_prompt_stops_at_the_next_chunk(smol_engine, monkeypatch):
+    from r1chat.engine.llama import PREFILL_CHUNK
+
+    cancel = threading.Event()
+    calls: list[int] = []
+    original = smol_engine._llm.eval
+
+    def eval_then_cancel(tokens):
+        calls.append(len(tokens))
+        original(tokens)
+        cancel.set()  # as if the user pressed Ctrl-C while the prompt was being read
+
+    monkeypatch.setattr(smol_engine._llm, "eval", eval_then_cancel)
+    smol_engine._llm.reset()
+    long_prompt = "Summarise this: " + "the tide comes in and goes out again. " * 80
+    answer, finished = collect(smol_engine.stream(request(long_prompt), cancel))
+    monkeypatch.undo()
+    assert finished.stats.prompt_tokens > 3 * PREFILL_CHUNK
+    assert calls == [PREFILL_CHUNK]
+    assert finished.stats.finish_reason == "cancelled" and answer == ""
+    # The half-read prompt is reused, not trusted blindly: the next reply is correct.
+    again, _ = collect(smol_engine.stream(request(STORY)))
+    smol_engine._llm.reset()
+    fresh, _ = collect(smol_engine.stream(request(STORY)))
+    assert again == fresh
