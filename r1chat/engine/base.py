@@ -60,16 +60,51 @@ Emit = Callable[[EngineEvent], None]
 _DONE = object()
 
 
+class GenerationThread:
+    """One long-lived thread that runs an engine's replies, one at a time.
+
+    Reusing the same OS thread keeps llama.cpp's CPU thread pool warm: a fresh
+    thread per reply costs about 10 ms before the first token on this machine.
+    """
+
+    def __init__(self, name: str = "r1chat-generation") -> None:
+        self.name = name
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        """Run `job` on the thread (started on first use)."""
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+                self._thread.start()
+        self._jobs.put(job)
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            job()
+
+    def close(self) -> None:
+        """Let the thread finish its current job and end."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._jobs.put(None)
+            if thread is not threading.current_thread():
+                thread.join()
+
+
 def pump(
     produce: Callable[[Emit, threading.Event], None],
     cancel: threading.Event,
-    name: str = "r1chat-generation",
+    worker: GenerationThread,
 ) -> Iterator[EngineEvent]:
-    """Run `produce` on a thread and yield what it emits on the caller's thread.
+    """Run `produce` on `worker` and yield what it emits on the caller's thread.
 
     `produce` must end by emitting a `Finished`; if it raises instead, a
     `Finished(error)` is emitted for it. Leaving the loop early cancels the
-    generation and waits for the thread.
+    generation and waits until it has stopped.
     """
     events: queue.SimpleQueue[object] = queue.SimpleQueue()
 
@@ -81,28 +116,27 @@ def pump(
         finally:
             events.put(_DONE)
 
-    thread = threading.Thread(target=run, name=name, daemon=True)
-    thread.start()
-    return _drain(events, thread, cancel)
+    worker.submit(run)
+    return _drain(events, cancel)
 
 
-def _drain(
-    events: queue.SimpleQueue[object], thread: threading.Thread, cancel: threading.Event
-) -> Iterator[EngineEvent]:
-    finished = False
+def _next(events: queue.SimpleQueue[object]) -> object:
+    while True:
+        try:
+            # A timeout keeps the caller's thread responsive to signals (Ctrl-C).
+            return events.get(timeout=0.25)
+        except queue.Empty:
+            continue
+
+
+def _drain(events: queue.SimpleQueue[object], cancel: threading.Event) -> Iterator[EngineEvent]:
+    done = False
     try:
-        while True:
-            try:
-                # A timeout keeps the caller's thread responsive to signals (Ctrl-C).
-                item = events.get(timeout=0.25)
-            except queue.Empty:
-                continue
-            if item is _DONE:
-                return
-            if isinstance(item, Finished):
-                finished = True
+        while (item := _next(events)) is not _DONE:
             yield item  # type: ignore[misc]
+        done = True
     finally:
-        if not finished:
+        if not done:  # the consumer left early: stop the reply and wait for its end
             cancel.set()
-        thread.join()
+            while _next(events) is not _DONE:
+                pass

@@ -15,7 +15,7 @@ from typing import Any
 
 from r1chat.config import DEFAULT_N_CTX
 from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
-from r1chat.engine.base import Emit, EngineInfo, pump
+from r1chat.engine.base import Emit, EngineInfo, GenerationThread, pump
 from r1chat.engine.context import fit_messages, reply_reserve
 from r1chat.engine.events import EngineEvent, Finished, FinishReason, GenerationStats
 from r1chat.engine.hardware import llama_backend
@@ -76,6 +76,7 @@ class LlamaEngine:
         self.backend = llama_backend()
         self._llm = self._load(threads, vocab_only)
         self._lock = threading.Lock()
+        self._worker = GenerationThread()
         self._vocab = self._llm._model.vocab
         self.template = ChatTemplate(
             template_source,
@@ -147,12 +148,16 @@ class LlamaEngine:
             raise R1ChatError("A reply needs a conversation that ends with a user message.")
         reserve = reply_reserve(self.n_ctx, request.params.max_tokens)
 
-        def count(messages: Sequence[ChatMessage]) -> int:
-            return len(self.tokenize(self.render(messages, request.system_prompt).text))
+        counted: list[tuple[RenderedPrompt, list[int]]] = []
 
-        kept, _, dropped = fit_messages(request.messages, count, self.n_ctx, reserve)
-        prompt = self.render(kept, request.system_prompt)
-        return PreparedPrompt(prompt, self.tokenize(prompt.text), dropped)
+        def count(messages: Sequence[ChatMessage]) -> int:
+            prompt = self.render(messages, request.system_prompt)
+            counted.append((prompt, self.tokenize(prompt.text)))
+            return len(counted[-1][1])
+
+        _, _, dropped = fit_messages(request.messages, count, self.n_ctx, reserve)
+        prompt, tokens = counted[-1]  # fit_messages stops right after counting what it keeps
+        return PreparedPrompt(prompt, tokens, dropped)
 
     def count_tokens(self, request: ChatRequest) -> int:
         """Tokens the prompt for `request` takes, after fitting it to the context."""
@@ -173,7 +178,7 @@ class LlamaEngine:
             finally:
                 self._lock.release()
 
-        return pump(produce, cancel)
+        return pump(produce, cancel, self._worker)
 
     def _generate(
         self,
@@ -291,6 +296,7 @@ class LlamaEngine:
 
     def close(self) -> None:
         """Free the model and its context."""
+        self._worker.close()
         llm, self._llm = self._llm, None
         if llm is not None:
             llm.close()

@@ -41,9 +41,10 @@ class LlamaLog:
             return cls._installed
         log = cls(path)
 
-        @llama_cpp.llama_log_callback
-        def callback(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
+        def receive(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
             log.write(level, text)
+
+        callback = llama_cpp.llama_log_callback(receive)
 
         previous = cls._installed
         cls._installed, cls._callback = log, callback
@@ -78,7 +79,7 @@ class LlamaLog:
             self._file.write(text)
             if text.endswith("\n"):
                 self._file.flush()
-        except OSError:
+        except (OSError, ValueError):  # ValueError: file already closed at interpreter exit
             self.path = None  # a log we cannot write must not break generation
 
     def mark(self) -> int:
