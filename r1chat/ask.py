@@ -18,6 +18,7 @@ from r1chat.errors import R1ChatError
 from r1chat.models.discovery import choose_model
 from r1chat.paths import Paths
 from r1chat.session import ChatSession
+from r1chat.store.chats import ChatStore
 from r1chat.text import terminal_safe
 
 DIM, RESET, CLEAR_LINE = "\x1b[2m", "\x1b[0m", "\r\x1b[K"
@@ -121,6 +122,9 @@ def run_ask(
     model: str | None,
     overrides: dict[str, Any],
     json_output: bool,
+    continue_last: bool = False,
+    resume: str | None = None,
+    save: bool = True,
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
@@ -130,6 +134,19 @@ def run_ask(
     paths = Paths.from_env()
     settings: Settings = load_settings(paths).with_overrides(**overrides)
     text = read_prompt(prompt, stdin)
+    if continue_last and resume:
+        raise R1ChatError("Use --continue or --resume ID, not both.")
+    if not save and (continue_last or resume):
+        raise R1ChatError("--no-save cannot continue a saved conversation; drop one of them.")
+    store = ChatStore.open(paths) if save else None
+    conversation_id = None
+    if store is not None and resume:
+        conversation_id = store.resolve(resume)
+    elif store is not None and continue_last:
+        latest = store.latest()
+        if latest is None:
+            raise R1ChatError('There is no saved conversation to continue; drop -c to start one.')
+        conversation_id = latest.id
     choice = choose_model(settings, paths, model)
     if not choice.explicit:
         stderr.write(f"r1chat: using the {choice.source} {choice.path.name} ({choice.path})\n")
@@ -155,7 +172,20 @@ def run_ask(
         seed=settings.seed,
     )
     info = engine.info
-    session = ChatSession(engine, params=params, system_prompt=settings.system_prompt)
+
+    def save_failed(message: str) -> None:
+        stderr.write(f"r1chat: {terminal_safe(message)}\n")
+        stderr.flush()
+
+    options: dict[str, Any] = {
+        "params": params,
+        "system_prompt": settings.system_prompt,
+        "on_save_error": save_failed,
+    }
+    if store is not None and conversation_id is not None:
+        session = ChatSession.resume(engine, store, conversation_id, **options)
+    else:
+        session = ChatSession(engine, store=store, **options)
     show = settings.show_thinking
     if show is None:
         show = stdout.isatty() and not json_output
@@ -179,9 +209,17 @@ def run_ask(
             "reasoning": reply.reasoning,
             "finish_reason": stats.finish_reason,
             "stats": stats.to_dict(),
+            "conversation_id": session.conversation_id,
+            "message_id": reply.message_id,
         }
         stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
         stdout.flush()
+    if store is not None:
+        store.close()
+        if session.conversation_id is not None and reply.message_id is not None:
+            stderr.write(
+                f"r1chat: saved as {session.conversation_id} (continue with: r1chat ask -c)\n"
+            )
     if stats.finish_reason == "error":
         raise R1ChatError(stats.error or "Generation failed; see the llama.cpp log.")
     if stderr.isatty() and not json_output:

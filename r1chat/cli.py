@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
@@ -76,9 +77,21 @@ def ask(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON object at the end instead.")
     ] = False,
+    continue_last: Annotated[
+        bool, typer.Option("--continue", "-c", help="Continue the most recent conversation.")
+    ] = False,
+    resume: Annotated[
+        str | None, typer.Option("--resume", "-r", help="Continue the conversation with this id.")
+    ] = None,
+    no_save: Annotated[
+        bool, typer.Option("--no-save", help="Do not save this conversation.")
+    ] = False,
     debug: DebugOption = False,
 ) -> None:
-    """Answer one question, streaming the answer to stdout and the reasoning to stderr."""
+    """Answer one question, streaming the answer to stdout and the reasoning to stderr.
+
+    The conversation is saved (its id goes to stderr) unless --no-save is given.
+    """
     from r1chat.ask import run_ask
 
     code = run_ask(
@@ -94,12 +107,24 @@ def ask(
             "show_thinking": show_thinking,
         },
         json_output=json_output,
+        continue_last=continue_last,
+        resume=resume,
+        save=not no_save,
     )
     raise typer.Exit(code)
 
 
-@app.command()
+bench_app = typer.Typer(
+    help="Measure r1chat: the engine against raw llama-cpp-python, or the chat store.",
+    invoke_without_command=True,
+    rich_markup_mode=None,
+)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.callback()
 def bench(
+    context: typer.Context,
     model: ModelOption = None,
     tokens: Annotated[int, typer.Option("--tokens", help="Tokens generated per run.")] = 128,
     rounds: Annotated[int, typer.Option("--rounds", help="Runs of each kind, alternated.")] = 3,
@@ -107,9 +132,134 @@ def bench(
     debug: DebugOption = False,
 ) -> None:
     """Compare raw llama-cpp-python streaming with r1chat's engine, in one process and run."""
+    if context.invoked_subcommand is not None:
+        return
     from r1chat.bench import run_bench
 
     run_bench(model=model, tokens=tokens, rounds=rounds, json_output=json_output)
+
+
+@bench_app.command("store")
+def bench_store(
+    conversations: Annotated[int, typer.Option("--conversations", help="How many.")] = 10_000,
+    messages: Annotated[int, typer.Option("--messages", help="Messages in all.")] = 1_000_000,
+    big: Annotated[
+        int, typer.Option("--big", help="Messages in the one long conversation.")
+    ] = 10_000,
+    folder: Annotated[
+        Path | None, typer.Option("--dir", help="Where to build the store (default: a temp dir).")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    debug: DebugOption = False,
+) -> None:
+    """Fill a temporary store and time list, opening a long conversation, and search."""
+    from r1chat.store.bench import run_store_bench
+
+    run_store_bench(conversations, messages, big, folder, json_output)
+
+
+IdArgument = Annotated[str, typer.Argument(help="Conversation id, or a unique start of it.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+ThinkingOption = Annotated[
+    bool, typer.Option("--thinking", help="Include the model's reasoning.")
+]
+
+
+@app.command("list")
+def list_(
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many to show.")] = 30,
+    json_output: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Saved conversations, newest first."""
+    from r1chat.chats_cli import list_command
+
+    list_command(limit, json_output)
+
+
+@app.command()
+def show(
+    conversation: IdArgument,
+    thinking: ThinkingOption = False,
+    json_output: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Print a saved conversation."""
+    from r1chat.chats_cli import show_command
+
+    show_command(conversation, thinking, json_output)
+
+
+@app.command()
+def export(
+    conversation: Annotated[
+        str | None, typer.Argument(help="Conversation id (or a unique start of it).")
+    ] = None,
+    all_conversations: Annotated[
+        bool, typer.Option("--all", help="Every conversation (JSON).")
+    ] = False,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="md or json.")] = "md",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file.")
+    ] = None,
+    thinking: ThinkingOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Export a conversation as Markdown or JSON (JSON keeps everything and imports back)."""
+    from r1chat.chats_cli import export_command
+
+    export_command(conversation, all_conversations, fmt, output, thinking)
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="A JSON file from `r1chat export`.")],
+    debug: DebugOption = False,
+) -> None:
+    """Import conversations from an r1chat JSON export (saved ones are never overwritten)."""
+    from r1chat.chats_cli import import_command
+
+    import_command(file)
+
+
+@app.command()
+def rm(
+    conversation: IdArgument,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+    debug: DebugOption = False,
+) -> None:
+    """Delete a saved conversation."""
+    from r1chat.chats_cli import rm_command
+
+    rm_command(conversation, yes)
+
+
+@app.command()
+def rename(
+    conversation: IdArgument,
+    title: Annotated[str, typer.Argument(help="The new title.")],
+    debug: DebugOption = False,
+) -> None:
+    """Give a saved conversation a new title."""
+    from r1chat.chats_cli import rename_command
+
+    rename_command(conversation, title)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help='Words to find (all of them); "a phrase" works.')],
+    thinking: Annotated[
+        bool, typer.Option("--thinking", help="Search the reasoning too.")
+    ] = False,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="Most results.")] = 20,
+    json_output: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Full-text search over saved answers, messages and titles."""
+    from r1chat.chats_cli import search_command
+
+    search_command(query, thinking, limit, json_output)
 
 
 def _debug_requested(argv: list[str]) -> bool:

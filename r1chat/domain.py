@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant"]
 
@@ -40,3 +40,52 @@ class ChatRequest:
     messages: tuple[ChatMessage, ...]
     params: GenerationParams = field(default_factory=GenerationParams)
     system_prompt: str = ""
+
+
+MessageStatus = Literal["streaming", "complete", "cancelled", "interrupted", "error"]
+MESSAGE_STATUSES: tuple[MessageStatus, ...] = (
+    "streaming",
+    "complete",
+    "cancelled",
+    "interrupted",
+    "error",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A message as saved: one turn plus where it sits and how it ended."""
+
+    id: str
+    conversation_id: str
+    role: Role
+    content: str
+    """The user's text, or the assistant's answer."""
+    reasoning: str = ""
+    status: MessageStatus = "complete"
+    parent_id: str | None = None
+    """The message this one answers or follows; siblings are alternative versions."""
+    model: str | None = None
+    stats: dict[str, Any] | None = None
+    """Token counts, time to first token, reasoning seconds, tokens/s (as JSON)."""
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    def as_chat(self) -> ChatMessage:
+        """The turn as the engine sees it (reasoning kept aside; prompt rules drop it)."""
+        return ChatMessage(self.role, self.content, self.reasoning)
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """A saved chat: its title, model and settings, and (when loaded) its messages."""
+
+    id: str
+    title: str
+    created_at: float
+    updated_at: float
+    model: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    message_count: int = 0
+    messages: tuple[Message, ...] = ()
+    """The current branch, oldest first (empty when only the summary was loaded)."""

@@ -24,3 +24,15 @@ class ContextOverflowError(R1ChatError):
 
 class ConfigError(R1ChatError):
     """`config.toml` or a command-line setting is invalid."""
+
+
+class StoreError(R1ChatError):
+    """The chat database cannot be opened, read or written."""
+
+
+class StoreFullError(StoreError):
+    """The disk (or the database's size limit) is full; nothing already saved was lost."""
+
+
+class NotFoundError(R1ChatError):
+    """No conversation matches the id (or id prefix) given."""

@@ -1,15 +1,27 @@
-"""Provides `ChatSession`: one conversation's history, its prompts and its replies."""
+"""Provides `ChatSession`: one conversation's history, its prompts, its replies and their saving."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
+from r1chat.domain import ChatMessage, ChatRequest, GenerationParams, MessageStatus
 from r1chat.engine.base import Engine
 from r1chat.engine.events import AnswerDelta, EngineEvent, Finished, GenerationStats, ReasoningDelta
-from r1chat.errors import R1ChatError
+from r1chat.errors import R1ChatError, StoreError
+from r1chat.store.chats import ChatStore
+
+FLUSH_SECONDS = 0.25
+"""A streaming reply is written to the store at least this often (a killed process loses less)."""
+
+_STATUS: dict[str, MessageStatus] = {
+    "stop": "complete",
+    "length": "complete",
+    "cancelled": "cancelled",
+    "error": "error",
+}
 
 
 @dataclass
@@ -19,11 +31,19 @@ class Reply:
     answer: str = ""
     reasoning: str = ""
     stats: GenerationStats | None = None
+    message_id: str | None = None
+    """Its id in the store, once saved."""
 
 
 @dataclass
 class ChatSession:
     """A conversation with one engine; the CLI and the TUI both talk through it.
+
+    With a store, the conversation is saved as it happens: the user turn before the
+    reply starts, the reply while it streams (status `streaming`, rewritten at
+    least every `FLUSH_SECONDS`), then its final status and statistics. A failed
+    save never stops the reply: it is reported through `on_save_error` and tried
+    again at the next flush.
 
     Earlier reasoning is kept in `messages` for display but never sent back to the
     model (the engine's prompt rules strip it).
@@ -33,8 +53,25 @@ class ChatSession:
     params: GenerationParams = field(default_factory=GenerationParams)
     system_prompt: str = ""
     messages: list[ChatMessage] = field(default_factory=list)
+    store: ChatStore | None = None
+    conversation_id: str | None = None
+    """The saved conversation; created with the first reply when there is a store."""
+    parent_id: str | None = None
+    """The saved message the next user turn follows."""
+    on_save_error: Callable[[str], None] | None = None
     last_reply: Reply | None = field(default=None, init=False)
-    """The most recent reply (answer, reasoning and stats)."""
+    """The most recent reply (answer, reasoning, stats and id)."""
+
+    @classmethod
+    def resume(
+        cls, engine: Engine, store: ChatStore, conversation_id: str, **options: object
+    ) -> ChatSession:
+        """Continue a saved conversation from its newest message."""
+        conversation = store.conversation(conversation_id)
+        session = cls(engine, store=store, conversation_id=conversation.id, **options)  # type: ignore[arg-type]
+        session.messages = [message.as_chat() for message in conversation.messages]
+        session.parent_id = conversation.messages[-1].id if conversation.messages else None
+        return session
 
     def reply(self, text: str, cancel: threading.Event | None = None) -> Iterator[EngineEvent]:
         """Send `text` as the next user turn and stream the reply.
@@ -48,9 +85,12 @@ class ChatSession:
         request = ChatRequest((*self.messages, user), self.params, self.system_prompt)
         events = self.engine.stream(request, cancel)  # raises before anything is added
         self.messages.append(user)
-        return self._collect(events)
+        recorder = _Recorder(self, text) if self.store is not None else None
+        return self._collect(events, recorder)
 
-    def _collect(self, events: Iterator[EngineEvent]) -> Iterator[EngineEvent]:
+    def _collect(
+        self, events: Iterator[EngineEvent], recorder: _Recorder | None
+    ) -> Iterator[EngineEvent]:
         reply = self.last_reply = Reply()
         answer: list[str] = []
         reasoning: list[str] = []
@@ -62,7 +102,102 @@ class ChatSession:
                     reasoning.append(event.text)
                 elif isinstance(event, Finished):
                     reply.stats = event.stats
+                if recorder is not None and not isinstance(event, Finished):
+                    recorder.streaming(answer, reasoning)
                 yield event
         finally:
             reply.answer, reply.reasoning = "".join(answer), "".join(reasoning)
             self.messages.append(ChatMessage("assistant", reply.answer, reply.reasoning))
+            if recorder is not None:
+                recorder.finished(reply)
+
+
+class _Recorder:
+    """Writes one exchange (user turn and reply) to the store as it happens."""
+
+    def __init__(self, session: ChatSession, text: str) -> None:
+        self.session = session
+        self.store = session.store
+        self.text = text
+        self.user_id: str | None = None
+        self.reply_id: str | None = None
+        self.last_flush = 0.0
+        self.failing = False
+        self.info = session.engine.info
+        self._save(self._ensure_user)
+
+    def _save(self, action: Callable[[], None]) -> bool:
+        try:
+            action()
+        except StoreError as error:
+            if not self.failing and self.session.on_save_error is not None:
+                self.session.on_save_error(str(error))
+            self.failing = True
+            return False
+        self.failing = False
+        return True
+
+    def _ensure_user(self) -> None:
+        assert self.store is not None
+        session = self.session
+        if session.conversation_id is None:
+            params = {
+                key: value
+                for key, value in (
+                    ("temperature", session.params.temperature),
+                    ("top_p", session.params.top_p),
+                    ("max_tokens", session.params.max_tokens),
+                    ("seed", session.params.seed),
+                    ("system_prompt", session.system_prompt or None),
+                )
+                if value is not None
+            }
+            conversation = self.store.create_conversation(
+                model=self.info.model_name, params=params
+            )
+            session.conversation_id = conversation.id
+        if self.user_id is None:
+            message = self.store.add_message(
+                session.conversation_id, "user", self.text, parent_id=session.parent_id
+            )
+            self.user_id = session.parent_id = message.id
+
+    def streaming(self, answer: list[str], reasoning: list[str]) -> None:
+        """Called on every delta: write the reply if it is new or the last write is old."""
+        now = time.monotonic()
+        if self.reply_id is not None and now - self.last_flush < FLUSH_SECONDS:
+            return
+        self.last_flush = now
+        self._save(lambda: self._write("".join(answer), "".join(reasoning), "streaming", None))
+
+    def finished(self, reply: Reply) -> None:
+        """Write the reply's final text, status and statistics."""
+        stats = reply.stats
+        status: MessageStatus = _STATUS[stats.finish_reason] if stats else "cancelled"
+        data = stats.to_dict() if stats else None
+        if self._save(lambda: self._write(reply.answer, reply.reasoning, status, data)):
+            reply.message_id = self.reply_id
+            self.session.parent_id = self.reply_id
+
+    def _write(
+        self, answer: str, reasoning: str, status: MessageStatus, stats: dict[str, object] | None
+    ) -> None:
+        assert self.store is not None
+        self._ensure_user()
+        assert self.session.conversation_id is not None
+        if self.reply_id is None:
+            message = self.store.add_message(
+                self.session.conversation_id,
+                "assistant",
+                answer,
+                reasoning=reasoning,
+                status=status,
+                parent_id=self.user_id,
+                model=self.info.model_name,
+                stats=stats,
+            )
+            self.reply_id = message.id
+        else:
+            self.store.update_message(
+                self.reply_id, content=answer, reasoning=reasoning, status=status, stats=stats
+            )

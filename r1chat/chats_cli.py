@@ -1,0 +1,274 @@
+"""Provides the saved-chat commands: list, show, export, import, rm, rename and search."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from r1chat.domain import Conversation, Message
+from r1chat.errors import R1ChatError
+from r1chat.paths import Paths
+from r1chat.store.chats import HIT_END, HIT_START, ChatStore, SearchHit
+from r1chat.store.transfer import export_json, export_markdown, import_json
+from r1chat.text import terminal_safe
+
+SHORT_ID = 12
+
+
+def open_store() -> ChatStore:
+    """The user's chat store (created on first use)."""
+    return ChatStore.open(Paths.from_env())
+
+
+def ago(timestamp: float, now: float | None = None) -> str:
+    """A short human time: `just now`, `5 min ago`, `3 h ago`, `yesterday`, or a date."""
+    seconds = (time.time() if now is None else now) - timestamp
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)} h ago"
+    if seconds < 2 * 86400:
+        return "yesterday"
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d")
+
+
+def _console(stream: TextIO | None = None) -> Any:
+    from rich.console import Console
+
+    # No hyperlinks and no markup: everything shown came from a user, a model or a file.
+    return Console(file=stream or sys.stdout, highlight=False, markup=False, emoji=False)
+
+
+def _summary(conversation: Conversation) -> dict[str, Any]:
+    return {
+        "id": conversation.id,
+        "title": conversation.title,
+        "model": conversation.model,
+        "messages": conversation.message_count,
+        "created": conversation.created_at,
+        "updated": conversation.updated_at,
+    }
+
+
+def list_command(limit: int, as_json: bool) -> None:
+    """`r1chat list`."""
+    if limit < 1:
+        raise R1ChatError("--limit must be 1 or more.")
+    store = open_store()
+    conversations = store.list_conversations(limit=limit)
+    if as_json:
+        print(json.dumps([_summary(c) for c in conversations], ensure_ascii=True, indent=2))
+        return
+    if not conversations:
+        print('No saved conversations yet; start one with `r1chat ask "…"`.')
+        return
+    from rich.text import Text
+
+    console = _console()
+    model_width = min(24, max(len("model"), *(len(c.model or "") for c in conversations)))
+    fixed = SHORT_ID + model_width + 8 + 10 + 8  # id, model, messages, updated, gaps
+    title_width = max(10, console.width - fixed)
+
+    def cell(text: str, width: int) -> str:
+        text = terminal_safe(" ".join(text.split()))
+        return text.ljust(width) if len(text) <= width else text[: width - 1] + "…"
+
+    header = f"{'id':<{SHORT_ID}}  {'title':<{title_width}}  {'model':<{model_width}}  "
+    console.print(Text(header + "messages  updated", style="bold"), no_wrap=True, crop=True)
+    for conversation in conversations:
+        line = Text(no_wrap=True)
+        line.append(conversation.id[:SHORT_ID], style="cyan")
+        line.append(f"  {cell(conversation.title or 'New chat', title_width)}  ")
+        line.append(cell(conversation.model or "", model_width), style="dim")
+        line.append(f"  {conversation.message_count:>8}  {ago(conversation.updated_at)}")
+        console.print(line, no_wrap=True, crop=True)
+
+
+def _message_dict(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "parent_id": message.parent_id,
+        "role": message.role,
+        "answer": message.content,
+        "reasoning": message.reasoning,
+        "status": message.status,
+        "model": message.model,
+        "stats": message.stats,
+        "created": message.created_at,
+    }
+
+
+def show_command(prefix: str, thinking: bool, as_json: bool) -> None:
+    """`r1chat show ID`."""
+    store = open_store()
+    conversation = store.conversation(store.resolve(prefix))
+    if as_json:
+        document = _summary(conversation)
+        document["params"] = conversation.params
+        document["messages"] = [_message_dict(m) for m in conversation.messages]
+        print(json.dumps(document, ensure_ascii=True, indent=2))
+        return
+    render_conversation(conversation, thinking=thinking)
+
+
+def render_conversation(
+    conversation: Conversation, *, thinking: bool, stream: TextIO | None = None
+) -> None:
+    """Print a conversation for a terminal: answers as Markdown, reasoning dimmed."""
+    from rich.markdown import Markdown
+    from rich.padding import Padding
+    from rich.rule import Rule
+    from rich.text import Text
+
+    console = _console(stream)
+    header = Text(terminal_safe(conversation.title or "New chat"), style="bold")
+    details = f"{conversation.id} · {terminal_safe(conversation.model or 'unknown model')}"
+    details += f" · {ago(conversation.updated_at)}"
+    console.print(header)
+    console.print(Text(details, style="dim"))
+    for message in conversation.messages:
+        if message.role == "user":
+            console.print(Rule(Text("You", style="bold cyan"), align="left", style="cyan"))
+            console.print(Padding(Text(terminal_safe(message.content)), (0, 0, 1, 0)))
+            continue
+        label = "Assistant" if message.role == "assistant" else message.role.title()
+        console.print(Rule(Text(label, style="bold magenta"), align="left", style="magenta"))
+        if thinking and message.reasoning:
+            console.print(Text(terminal_safe(message.reasoning), style="dim italic"))
+            console.print()
+        if message.content:
+            console.print(Markdown(terminal_safe(message.content), hyperlinks=False))
+        if message.status != "complete":
+            console.print(Text(f"({message.status})", style="yellow"))
+        console.print()
+
+
+def export_command(
+    prefix: str | None, all_conversations: bool, fmt: str, output: Path | None, thinking: bool
+) -> None:
+    """`r1chat export`."""
+    if fmt not in ("md", "json"):
+        raise R1ChatError(f"Unknown format {fmt!r}; use md or json.")
+    if all_conversations == (prefix is not None):
+        raise R1ChatError("Give one conversation id, or --all (not both).")
+    store = open_store()
+    if all_conversations:
+        if fmt != "json":
+            raise R1ChatError("--all exports JSON only; add --format json.")
+        ids = [c.id for c in store.list_conversations(limit=store.count_conversations() or 1)]
+        text = export_json(store, ids, many=True)
+    else:
+        conversation_id = store.resolve(prefix or "")
+        if fmt == "json":
+            text = export_json(store, [conversation_id], many=False)
+        else:
+            text = export_markdown(store.conversation(conversation_id), thinking=thinking)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        partial = output.with_name(output.name + ".partial")
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(output)
+    except OSError as error:
+        raise R1ChatError(f"Cannot write {output} ({error.strerror}).") from error
+    print(f"Exported to {output}.", file=sys.stderr)
+
+
+def import_command(path: Path) -> None:
+    """`r1chat import FILE`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise R1ChatError(f"No file at {path}.") from None
+    except IsADirectoryError:
+        raise R1ChatError(f"{path} is a folder; give the exported .json file.") from None
+    except UnicodeDecodeError:
+        raise R1ChatError(f"{path} is not UTF-8 text; give an r1chat JSON export.") from None
+    except OSError as error:
+        raise R1ChatError(f"Cannot read {path} ({error.strerror}).") from error
+    imported, skipped = import_json(open_store(), text, str(path))
+    print(f"Imported {len(imported)} conversation(s).", file=sys.stderr)
+    if skipped:
+        print(
+            f"Skipped {len(skipped)} already saved: {', '.join(i[:SHORT_ID] for i in skipped)}.",
+            file=sys.stderr,
+        )
+
+
+def rm_command(prefix: str, yes: bool) -> None:
+    """`r1chat rm ID`."""
+    store = open_store()
+    conversation = store.conversation(store.resolve(prefix), messages=False)
+    title = terminal_safe(conversation.title or "New chat")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise R1ChatError("Not deleting without a terminal to confirm on; add --yes.")
+        answer = input(f"Delete '{title}' ({conversation.message_count} messages)? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("Kept.", file=sys.stderr)
+            return
+    store.delete(conversation.id)
+    print(f"Deleted '{title}'.", file=sys.stderr)
+
+
+def rename_command(prefix: str, title: str) -> None:
+    """`r1chat rename ID TITLE`."""
+    store = open_store()
+    conversation_id = store.resolve(prefix)
+    store.rename(conversation_id, title)
+    print(f"Renamed {conversation_id[:SHORT_ID]}.", file=sys.stderr)
+
+
+def search_command(query: str, thinking: bool, limit: int, as_json: bool) -> None:
+    """`r1chat search QUERY`."""
+    hits = open_store().search(query, thinking=thinking, limit=limit)
+    if as_json:
+        print(json.dumps([_hit_dict(hit) for hit in hits], ensure_ascii=True, indent=2))
+        return
+    if not hits:
+        print("No matches.", file=sys.stderr)
+        return
+    from rich.text import Text
+
+    console = _console()
+    for hit in hits:
+        line = Text()
+        line.append(hit.conversation_id[:SHORT_ID], style="cyan")
+        line.append("  ")
+        line.append(terminal_safe(hit.conversation_title or "New chat"), style="bold")
+        line.append(f"  ({hit.field}, {ago(hit.updated_at)})", style="dim")
+        console.print(line)
+        console.print(_highlighted(hit))
+
+
+def _highlighted(hit: SearchHit) -> Any:
+    from rich.text import Text
+
+    text = Text("  ")
+    snippet = terminal_safe(" ".join(hit.snippet.split()))
+    for index, part in enumerate(snippet.split(HIT_START)):
+        matched, _, rest = part.partition(HIT_END) if index else ("", "", part)
+        if matched:
+            text.append(matched, style="bold reverse")
+        text.append(rest)
+    return text
+
+
+def _hit_dict(hit: SearchHit) -> dict[str, Any]:
+    return {
+        "conversation_id": hit.conversation_id,
+        "title": hit.conversation_title,
+        "message_id": hit.message_id,
+        "role": hit.role,
+        "field": hit.field,
+        "snippet": hit.plain_snippet,
+        "rank": hit.rank,
+        "updated": hit.updated_at,
+    }

@@ -1,0 +1,450 @@
+"""Provides `ChatStore`: conversations and messages in SQLite, as plain domain objects."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from r1chat.domain import Conversation, Message, MessageStatus, Role
+from r1chat.errors import NotFoundError, R1ChatError
+from r1chat.paths import Paths
+from r1chat.store.database import connect, make_private, translate_errors
+from r1chat.store.ids import looks_like_id_prefix, new_id
+
+DATABASE_NAME = "chats.db"
+TITLE_LENGTH = 80
+HIT_START, HIT_END = "\ue000", "\ue001"  # private-use characters: they never occur in chats
+
+
+def title_from(text: str) -> str:
+    """A conversation title from its first message: the first line, trimmed."""
+    for line in text.splitlines():
+        line = " ".join(line.split())
+        if line:
+            return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1] + "…"
+    return "New chat"
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One search result: where it is and a snippet around the match."""
+
+    conversation_id: str
+    conversation_title: str
+    message_id: str | None
+    """`None` when the title matched."""
+    role: Role | None
+    field: str
+    """`answer`, `reasoning`, `message` (a user's) or `title`."""
+    snippet: str
+    """Text around the match; matched words sit between `HIT_START` and `HIT_END`."""
+
+    @property
+    def plain_snippet(self) -> str:
+        """The snippet without match markers."""
+        return self.snippet.replace(HIT_START, "").replace(HIT_END, "")
+    rank: float
+    updated_at: float
+
+
+class ChatStore:
+    """Saved conversations in one SQLite file (WAL, one connection per thread).
+
+    Every write runs in a `BEGIN IMMEDIATE` transaction, so two r1chat processes
+    on one database wait for each other instead of failing.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._db()  # open now: migrations and errors surface here, not mid-chat
+        self.recovered = self.mark_interrupted()
+        """Replies found still `streaming` (their process died) and marked `interrupted`."""
+
+    @classmethod
+    def open(cls, paths: Paths) -> ChatStore:
+        """The user's chat database in the data folder."""
+        return cls(paths.data_dir / DATABASE_NAME)
+
+    def _db(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = connect(self.path)
+            self._local.connection = connection
+            with self._lock:
+                self._connections.append(connection)
+        return connection
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (for tests and maintenance)."""
+        return self._db()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (`BEGIN IMMEDIATE`) on this thread's connection."""
+        db = self._db()
+        with translate_errors(self.path):
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+
+    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        db = self._db()
+        with translate_errors(self.path):
+            cursor = db.execute(sql, args)
+            cursor.row_factory = sqlite3.Row
+            return cursor.fetchall()
+
+    def close(self) -> None:
+        """Close every connection this store opened."""
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for connection in connections:
+            connection.close()
+        self._local = threading.local()
+        make_private(self.path)
+
+    # Conversations
+
+    def create_conversation(
+        self, title: str = "", model: str | None = None, params: dict[str, Any] | None = None
+    ) -> Conversation:
+        """Start a new, empty conversation."""
+        now = time.time()
+        conversation = Conversation(new_id(now), title, now, now, model, dict(params or {}))
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO conversations (id, title, created_at, updated_at, model, params) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (conversation.id, title, now, now, model, json.dumps(conversation.params)),
+            )
+        return conversation
+
+    def resolve(self, prefix: str) -> str:
+        """The full id of the one conversation whose id starts with `prefix`."""
+        prefix = prefix.strip().upper()
+        if not looks_like_id_prefix(prefix):
+            raise NotFoundError(f"'{prefix}' is not a conversation id; see `r1chat list`.")
+        rows = self._read(
+            "SELECT id FROM conversations WHERE id >= ? AND id < ? ORDER BY id LIMIT 6",
+            (prefix, prefix + "\x7f"),
+        )
+        if not rows:
+            raise NotFoundError(f"No conversation with an id starting '{prefix}'; see `r1chat list`.")
+        if len(rows) > 1:
+            shown = ", ".join(row["id"][: len(prefix) + 4] for row in rows[:5])
+            raise NotFoundError(
+                f"'{prefix}' matches more than one conversation ({shown}…); type more of the id."
+            )
+        return str(rows[0]["id"])
+
+    def conversation(self, conversation_id: str, messages: bool = True) -> Conversation:
+        """A conversation with its current branch of messages, oldest first."""
+        rows = self._read(
+            "SELECT c.*, (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS n "
+            "FROM conversations c WHERE c.id = ?",
+            (conversation_id,),
+        )
+        if not rows:
+            raise NotFoundError(f"No conversation {conversation_id}; see `r1chat list`.")
+        conversation = _conversation(rows[0])
+        if not messages:
+            return conversation
+        branch = self.branch(conversation_id)
+        return Conversation(
+            conversation.id,
+            conversation.title,
+            conversation.created_at,
+            conversation.updated_at,
+            conversation.model,
+            conversation.params,
+            conversation.message_count,
+            tuple(branch),
+        )
+
+    def branch(self, conversation_id: str, leaf_id: str | None = None) -> list[Message]:
+        """The messages from the first one to `leaf_id` (default: the newest message)."""
+        rows = self._read(
+            "SELECT * FROM messages WHERE conversation_id = ? ORDER BY rowid", (conversation_id,)
+        )
+        if not rows:
+            return []
+        by_id = {row["id"]: row for row in rows}
+        current = by_id.get(leaf_id) if leaf_id else rows[-1]
+        if current is None:
+            raise NotFoundError(f"No message {leaf_id} in conversation {conversation_id}.")
+        path: list[Message] = []
+        while current is not None:
+            path.append(_message(current))
+            current = by_id.get(current["parent_id"]) if current["parent_id"] else None
+        path.reverse()
+        return path
+
+    def all_messages(self, conversation_id: str) -> list[Message]:
+        """Every message of a conversation, all branches, in the order they were written."""
+        rows = self._read(
+            "SELECT * FROM messages WHERE conversation_id = ? ORDER BY rowid", (conversation_id,)
+        )
+        return [_message(row) for row in rows]
+
+    def list_conversations(self, limit: int = 50, offset: int = 0) -> list[Conversation]:
+        """Conversations, most recently updated first, without their messages."""
+        rows = self._read(
+            "SELECT c.*, (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS n "
+            "FROM conversations c ORDER BY c.updated_at DESC, c.id DESC LIMIT ? OFFSET ?",
+            (limit, offset),
+        )
+        return [_conversation(row) for row in rows]
+
+    def latest(self) -> Conversation | None:
+        """The most recently updated conversation, if any."""
+        found = self.list_conversations(limit=1)
+        return found[0] if found else None
+
+    def count_conversations(self) -> int:
+        """How many conversations are saved."""
+        return int(self._read("SELECT count(*) AS n FROM conversations")[0]["n"])
+
+    def rename(self, conversation_id: str, title: str) -> None:
+        """Give a conversation a new title."""
+        title = " ".join(title.split())
+        if not title:
+            raise R1ChatError("A title cannot be empty.")
+        with self.transaction() as db:
+            changed = db.execute(
+                "UPDATE conversations SET title = ?, updated_at = ? WHERE id = ?",
+                (title, time.time(), conversation_id),
+            ).rowcount
+        if not changed:
+            raise NotFoundError(f"No conversation {conversation_id}.")
+
+    def delete(self, conversation_id: str) -> None:
+        """Delete a conversation and all its messages."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
+            changed = db.execute(
+                "DELETE FROM conversations WHERE id = ?", (conversation_id,)
+            ).rowcount
+        if not changed:
+            raise NotFoundError(f"No conversation {conversation_id}.")
+
+    # Messages
+
+    def add_message(
+        self,
+        conversation_id: str,
+        role: Role,
+        content: str,
+        *,
+        reasoning: str = "",
+        status: MessageStatus = "complete",
+        parent_id: str | None = None,
+        model: str | None = None,
+        stats: dict[str, Any] | None = None,
+    ) -> Message:
+        """Append a message; its parent defaults to the newest message of the conversation."""
+        now = time.time()
+        with self.transaction() as db:
+            if parent_id is None:
+                row = db.execute(
+                    "SELECT id FROM messages WHERE conversation_id = ? ORDER BY rowid DESC "
+                    "LIMIT 1",
+                    (conversation_id,),
+                ).fetchone()
+                parent_id = row[0] if row else None
+            message = Message(
+                new_id(now), conversation_id, role, content, reasoning, status, parent_id,
+                model, stats, now, now,
+            )
+            db.execute(
+                "INSERT INTO messages (id, conversation_id, parent_id, role, content, reasoning, "
+                "status, model, stats, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                message_row(message),
+            )
+            title = title_from(content) if role == "user" else None
+            db.execute(
+                "UPDATE conversations SET updated_at = ?, "
+                "title = CASE WHEN title = '' AND ? IS NOT NULL THEN ? ELSE title END "
+                "WHERE id = ?",
+                (now, title, title, conversation_id),
+            )
+        return message
+
+    def update_message(
+        self,
+        message_id: str,
+        *,
+        content: str | None = None,
+        reasoning: str | None = None,
+        status: MessageStatus | None = None,
+        stats: dict[str, Any] | None = None,
+    ) -> None:
+        """Change a saved message (a growing reply, its final status and stats)."""
+        fields: list[str] = []
+        values: list[Any] = []
+        for name, value in (("content", content), ("reasoning", reasoning), ("status", status)):
+            if value is not None:
+                fields.append(f"{name} = ?")
+                values.append(value)
+        if stats is not None:
+            fields.append("stats = ?")
+            values.append(json.dumps(stats))
+        now = time.time()
+        with self.transaction() as db:
+            changed = db.execute(
+                f"UPDATE messages SET {', '.join([*fields, 'updated_at = ?'])} WHERE id = ?",
+                (*values, now, message_id),
+            ).rowcount
+            if not changed:
+                raise NotFoundError(f"No message {message_id}.")
+            db.execute(
+                "UPDATE conversations SET updated_at = ? WHERE id = "
+                "(SELECT conversation_id FROM messages WHERE id = ?)",
+                (now, message_id),
+            )
+
+    def delete_message(self, message_id: str) -> None:
+        """Delete a message and every message that follows from it."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+
+    def mark_interrupted(self) -> int:
+        """Mark replies left `streaming` by a process that died as `interrupted`."""
+        with self.transaction() as db:
+            return db.execute(
+                "UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'"
+            ).rowcount
+
+    # Search
+
+    def search(self, query: str, *, thinking: bool = False, limit: int = 20) -> list[SearchHit]:
+        """Full-text search over answers and titles (and reasoning with `thinking`), best first.
+
+        `query` is taken as plain words (all must appear, in any order); quote
+        a phrase with double quotes.
+        """
+        match = fts_query(query)
+        if match is None:
+            raise R1ChatError("The search is empty; give some words to look for.")
+        columns = "{content reasoning}" if thinking else "{content}"
+        rows = self._read(
+            f"""
+            SELECT m.conversation_id, c.title, m.id AS message_id, m.role,
+                   highlight(messages_fts, 0, '\ue000', '\ue001') AS answer_hit,
+                   snippet(messages_fts, 0, '\ue000', '\ue001', '…', 16) AS answer_snippet,
+                   snippet(messages_fts, 1, '\ue000', '\ue001', '…', 16) AS reasoning_snippet,
+                   messages_fts.rank AS score, c.updated_at
+            FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid
+            JOIN conversations c ON c.id = m.conversation_id
+            WHERE messages_fts MATCH ?
+            ORDER BY messages_fts.rank LIMIT ?
+            """,
+            (f"{columns} : ({match})", limit),
+        )
+        hits = [
+            SearchHit(
+                row["conversation_id"],
+                row["title"],
+                row["message_id"],
+                row["role"],
+                ("answer" if row["role"] == "assistant" else "message")
+                if HIT_START in row["answer_hit"]
+                else "reasoning",
+                row["answer_snippet"] if HIT_START in row["answer_hit"] else row["reasoning_snippet"],
+                row["score"],
+                row["updated_at"],
+            )
+            for row in rows
+        ]
+        title_rows = self._read(
+            """
+            SELECT c.id, c.title, snippet(conversations_fts, 0, '\ue000', '\ue001', '…', 16) AS hit,
+                   conversations_fts.rank AS score, c.updated_at
+            FROM conversations_fts JOIN conversations c ON c.rowid = conversations_fts.rowid
+            WHERE conversations_fts MATCH ? ORDER BY conversations_fts.rank LIMIT ?
+            """,
+            (match, limit),
+        )
+        hits += [
+            SearchHit(row["id"], row["title"], None, None, "title", row["hit"], row["score"],
+                      row["updated_at"])
+            for row in title_rows
+        ]
+        hits.sort(key=lambda hit: hit.rank)
+        return hits[:limit]
+
+
+def fts_query(text: str) -> str | None:
+    """Plain words (and "quoted phrases") as an FTS5 query where every term must match.
+
+    Each term is quoted, so FTS5 operators and punctuation in the user's text are
+    searched for as words, never interpreted.
+    """
+    terms: list[str] = []
+    for index, part in enumerate(text.split('"')):
+        if index % 2:  # inside quotes: one phrase
+            if part.strip():
+                terms.append('"' + part.strip().replace('"', "") + '"')
+        else:
+            terms += ['"' + word + '"' for word in part.split() if word.strip("\"'*^:()")]
+    return " AND ".join(terms) if terms else None
+
+
+def _conversation(row: sqlite3.Row) -> Conversation:
+    return Conversation(
+        id=row["id"],
+        title=row["title"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        model=row["model"],
+        params=json.loads(row["params"] or "{}"),
+        message_count=row["n"],
+    )
+
+
+def _message(row: sqlite3.Row) -> Message:
+    return Message(
+        id=row["id"],
+        conversation_id=row["conversation_id"],
+        role=row["role"],
+        content=row["content"],
+        reasoning=row["reasoning"],
+        status=row["status"],
+        parent_id=row["parent_id"],
+        model=row["model"],
+        stats=json.loads(row["stats"]) if row["stats"] else None,
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def message_row(message: Message) -> tuple[Any, ...]:
+    return (
+        message.id,
+        message.conversation_id,
+        message.parent_id,
+        message.role,
+        message.content,
+        message.reasoning,
+        message.status,
+        message.model,
+        json.dumps(message.stats) if message.stats is not None else None,
+        message.created_at,
+        message.updated_at,
+    )

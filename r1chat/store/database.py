@@ -1,0 +1,144 @@
+"""Provides opening the chat database: private files, WAL, migrations with a backup first."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from r1chat.errors import StoreError, StoreFullError
+from r1chat.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create `path` (and parents) and make it readable only by the user, whatever the umask."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+def make_private(path: Path) -> None:
+    """Make the database and its `-wal`/`-shm` companions readable only by the user."""
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        with contextlib.suppress(FileNotFoundError):
+            if candidate.stat().st_mode & 0o077:
+                candidate.chmod(0o600)
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (creating if needed) the database at `path`, migrated to the current schema.
+
+    A file that is not an SQLite database, or that a newer r1chat wrote, is refused
+    with a clear message and left exactly as it was.
+    """
+    ensure_private_dir(path.parent)
+    if path.is_dir():
+        raise StoreError(f"{path} is a folder, not a chat database; move it aside.")
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    connection = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+    )
+    try:
+        with translate_errors(path):
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{path} was written by a newer r1chat (schema {version}; this one reads up "
+                    f"to {SCHEMA_VERSION}); upgrade r1chat. The file was not changed."
+                )
+            connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            connection.execute("PRAGMA foreign_keys = ON")
+            if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                connection.execute("PRAGMA journal_mode = WAL")
+            # WAL with synchronous=NORMAL survives a killed process; only a power cut can
+            # lose the last commits.
+            connection.execute("PRAGMA synchronous = NORMAL")
+            if version < SCHEMA_VERSION:
+                migrate(connection, path, version)
+    except BaseException:
+        connection.close()
+        raise
+    make_private(path)
+    return connection
+
+
+def migrate(connection: sqlite3.Connection, path: Path, version: int) -> None:
+    """Bring the schema to `SCHEMA_VERSION`, one migration per transaction.
+
+    A database that already holds data is first copied to `<name>.v<N>.bak`.
+    """
+    if version > 0:
+        backup = path.with_name(f"{path.name}.v{version}.bak")
+        if backup.exists():
+            backup = path.with_name(f"{path.name}.v{version}.{int(time.time())}.bak")
+        target = sqlite3.connect(backup)
+        try:
+            connection.backup(target)
+        finally:
+            target.close()
+        backup.chmod(0o600)
+    for target_version, script in enumerate(MIGRATIONS, start=1):
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have migrated while this one waited for the lock.
+            current = connection.execute("PRAGMA user_version").fetchone()[0]
+            if current >= target_version:
+                connection.execute("COMMIT")
+                continue
+            for statement in _statements(script):
+                connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {target_version}")
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split an SQL script into statements (triggers keep their inner semicolons)."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                yield buffer.strip()
+            buffer = ""
+    if buffer.strip():
+        raise ValueError(f"incomplete SQL statement in a migration: {buffer.strip()[:60]}")
+
+
+@contextlib.contextmanager
+def translate_errors(path: Path) -> Iterator[None]:
+    """Turn SQLite's errors into one-sentence r1chat errors that name the file."""
+    try:
+        yield
+    except sqlite3.OperationalError as error:
+        text = str(error)
+        if "full" in text:
+            raise StoreFullError(
+                f"Could not save to {path}: the disk is full; free some space. Nothing already "
+                "saved was lost."
+            ) from error
+        if "locked" in text or "busy" in text:
+            raise StoreError(
+                f"{path} stayed locked by another r1chat for {BUSY_TIMEOUT_MS // 1000} s; "
+                "try again."
+            ) from error
+        if "readonly" in text or "read-only" in text:
+            raise StoreError(f"{path} is read-only; r1chat cannot save chats there.") from error
+        if "unable to open" in text:
+            raise StoreError(f"Cannot open {path}; check the folder's permissions.") from error
+        raise StoreError(f"The chat database {path} failed: {text}.") from error
+    except sqlite3.IntegrityError as error:
+        raise StoreError(f"The chat database {path} refused a change: {error}.") from error
+    except sqlite3.DatabaseError as error:
+        raise StoreError(
+            f"{path} is not an r1chat chat database, or it is damaged ({error}); move it aside "
+            "and r1chat will start a new one."
+        ) from error

@@ -1,0 +1,159 @@
+"""Provides export and import of conversations: JSON that round-trips exactly, and Markdown."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from r1chat.domain import MESSAGE_STATUSES, Conversation, Message
+from r1chat.errors import R1ChatError
+from r1chat.store.chats import ChatStore, message_row
+from r1chat.store.database import translate_errors
+from r1chat.text import terminal_safe
+
+FORMAT_ONE = "r1chat-conversation"
+FORMAT_MANY = "r1chat-export"
+FORMAT_VERSION = 1
+_C1 = re.compile("[\x80-\x9f\u2028\u2029]")
+
+
+def conversation_document(store: ChatStore, conversation_id: str) -> dict[str, Any]:
+    """A conversation with every message of every branch, as plain JSON data."""
+    conversation = store.conversation(conversation_id, messages=False)
+    messages = store.all_messages(conversation_id)
+    data = asdict(conversation)
+    data.pop("message_count")
+    data["messages"] = [asdict(message) for message in messages]
+    return data
+
+
+def export_json(store: ChatStore, conversation_ids: list[str], *, many: bool) -> str:
+    """JSON for one conversation or many; control characters are escaped, never raw."""
+    documents = [conversation_document(store, cid) for cid in conversation_ids]
+    if many:
+        payload: dict[str, Any] = {
+            "format": FORMAT_MANY,
+            "version": FORMAT_VERSION,
+            "conversations": documents,
+        }
+    else:
+        payload = {"format": FORMAT_ONE, "version": FORMAT_VERSION, "conversation": documents[0]}
+    text = json.dumps(payload, ensure_ascii=False, indent=2)
+    # json escapes C0 controls already; escape C1 (and line separators) too, so the
+    # file is safe to print and still decodes to the same text.
+    return _C1.sub(lambda match: f"\\u{ord(match.group(0)):04x}", text) + "\n"
+
+
+def export_markdown(conversation: Conversation, *, thinking: bool = False) -> str:
+    """A readable Markdown transcript of the current branch (control bytes removed)."""
+    when = datetime.fromtimestamp(conversation.updated_at).strftime("%Y-%m-%d %H:%M")
+    lines = [f"# {terminal_safe(conversation.title or 'New chat')}", ""]
+    lines += [f"*{terminal_safe(conversation.model or 'unknown model')} · {when}*", ""]
+    for message in conversation.messages:
+        lines += [f"## {'You' if message.role == 'user' else message.role.title()}", ""]
+        if thinking and message.reasoning:
+            lines += ["<details><summary>Thinking</summary>", ""]
+            lines += [terminal_safe(message.reasoning), "", "</details>", ""]
+        lines += [terminal_safe(message.content), ""]
+        if message.status not in ("complete",):
+            lines += [f"*({message.status})*", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def import_json(store: ChatStore, text: str, source: str) -> tuple[list[str], list[str]]:
+    """Add the conversations in an r1chat JSON export; return (imported ids, skipped ids).
+
+    A conversation whose id is already saved is skipped, never overwritten.
+    """
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise R1ChatError(f"{source} is not JSON ({error.msg} at line {error.lineno}).") from error
+    if not isinstance(payload, dict) or payload.get("format") not in (FORMAT_ONE, FORMAT_MANY):
+        raise R1ChatError(f"{source} is not an r1chat export (no r1chat format field).")
+    if payload.get("version") != FORMAT_VERSION:
+        raise R1ChatError(
+            f"{source} is export version {payload.get('version')!r}; this r1chat reads version "
+            f"{FORMAT_VERSION}."
+        )
+    documents = (
+        payload.get("conversations") if payload["format"] == FORMAT_MANY
+        else [payload.get("conversation")]
+    )
+    if not isinstance(documents, list):
+        raise R1ChatError(f"{source} has no conversations list.")
+    parsed = [_parse(document, source) for document in documents]
+    imported: list[str] = []
+    skipped: list[str] = []
+    with store.transaction() as db:
+        for conversation, messages in parsed:
+            if db.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation.id,)).fetchone():
+                skipped.append(conversation.id)
+                continue
+            db.execute(
+                "INSERT INTO conversations (id, title, created_at, updated_at, model, params) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    conversation.id, conversation.title, conversation.created_at,
+                    conversation.updated_at, conversation.model, json.dumps(conversation.params),
+                ),
+            )
+            with translate_errors(store.path):
+                try:
+                    db.executemany(
+                        "INSERT INTO messages (id, conversation_id, parent_id, role, content, "
+                        "reasoning, status, model, stats, created_at, updated_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [message_row(message) for message in messages],
+                    )
+                except sqlite3.IntegrityError as error:
+                    raise R1ChatError(
+                        f"{source}: conversation {conversation.id} has messages that clash with "
+                        f"saved ones or point to missing parents ({error}); nothing was imported."
+                    ) from error
+            imported.append(conversation.id)
+    return imported, skipped
+
+
+def _parse(document: Any, source: str) -> tuple[Conversation, list[Message]]:
+    def bad(why: str) -> R1ChatError:
+        return R1ChatError(f"{source} is not a valid r1chat export: {why}.")
+
+    if not isinstance(document, dict):
+        raise bad("a conversation is not an object")
+    try:
+        conversation = Conversation(
+            id=str(document["id"]),
+            title=str(document.get("title", "")),
+            created_at=float(document["created_at"]),
+            updated_at=float(document["updated_at"]),
+            model=document.get("model"),
+            params=dict(document.get("params") or {}),
+        )
+        messages = []
+        for item in document.get("messages", []):
+            message = Message(
+                id=str(item["id"]),
+                conversation_id=conversation.id,
+                role=item["role"],
+                content=str(item.get("content", "")),
+                reasoning=str(item.get("reasoning", "")),
+                status=item.get("status", "complete"),
+                parent_id=item.get("parent_id"),
+                model=item.get("model"),
+                stats=item.get("stats"),
+                created_at=float(item["created_at"]),
+                updated_at=float(item["updated_at"]),
+            )
+            if message.role not in ("system", "user", "assistant"):
+                raise bad(f"message {message.id} has role {message.role!r}")
+            if message.status not in MESSAGE_STATUSES:
+                raise bad(f"message {message.id} has status {message.status!r}")
+            messages.append(message)
+    except (KeyError, TypeError, ValueError) as error:
+        raise bad(f"missing or wrong field {error}") from error
+    return conversation, messages
