@@ -145,7 +145,7 @@ def run_ask(
     elif store is not None and continue_last:
         latest = store.latest()
         if latest is None:
-            raise R1ChatError('There is no saved conversation to continue; drop -c to start one.')
+            raise R1ChatError("There is no saved conversation to continue; drop -c to start one.")
         conversation_id = latest.id
     choice = choose_model(settings, paths, model)
     if not choice.explicit:

@@ -160,9 +160,7 @@ def bench_store(
 
 IdArgument = Annotated[str, typer.Argument(help="Conversation id, or a unique start of it.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-ThinkingOption = Annotated[
-    bool, typer.Option("--thinking", help="Include the model's reasoning.")
-]
+ThinkingOption = Annotated[bool, typer.Option("--thinking", help="Include the model's reasoning.")]
 
 
 @app.command("list")
@@ -249,9 +247,7 @@ def rename(
 @app.command()
 def search(
     query: Annotated[str, typer.Argument(help='Words to find (all of them); "a phrase" works.')],
-    thinking: Annotated[
-        bool, typer.Option("--thinking", help="Search the reasoning too.")
-    ] = False,
+    thinking: Annotated[bool, typer.Option("--thinking", help="Search the reasoning too.")] = False,
     limit: Annotated[int, typer.Option("--limit", "-n", help="Most results.")] = 20,
     json_output: JsonOption = False,
     debug: DebugOption = False,

@@ -152,9 +152,7 @@ class _Recorder:
                 )
                 if value is not None
             }
-            conversation = self.store.create_conversation(
-                model=self.info.model_name, params=params
-            )
+            conversation = self.store.create_conversation(model=self.info.model_name, params=params)
             session.conversation_id = conversation.id
         if self.user_id is None:
             message = self.store.add_message(

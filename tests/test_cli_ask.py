@@ -46,7 +46,11 @@ def test_ask_json_prints_one_object_with_stats(r1chat_command, cli_env, smollm2_
     assert stats["prompt_tokens"] > 0 and 0 < stats["completion_tokens"] <= 12
     assert stats["tokens_per_second"] > 0 and stats["time_to_first_token"] > 0
     assert stats["finish_reason"] == document["finish_reason"]
-    assert done.stderr == ""  # an explicit --model is not announced
+    # An explicit --model is not announced; the saved conversation is.
+    assert (
+        done.stderr
+        == f"r1chat: saved as {document['conversation_id']} (continue with: r1chat ask -c)\n"
+    )
 
 
 def test_ask_reads_the_prompt_from_stdin(r1chat_command, cli_env, smollm2_path):

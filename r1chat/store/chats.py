@@ -50,6 +50,7 @@ class SearchHit:
     def plain_snippet(self) -> str:
         """The snippet without match markers."""
         return self.snippet.replace(HIT_START, "").replace(HIT_END, "")
+
     rank: float
     updated_at: float
 
@@ -145,7 +146,9 @@ class ChatStore:
             (prefix, prefix + "\x7f"),
         )
         if not rows:
-            raise NotFoundError(f"No conversation with an id starting '{prefix}'; see `r1chat list`.")
+            raise NotFoundError(
+                f"No conversation with an id starting '{prefix}'; see `r1chat list`."
+            )
         if len(rows) > 1:
             shown = ", ".join(row["id"][: len(prefix) + 4] for row in rows[:5])
             raise NotFoundError(
@@ -262,14 +265,22 @@ class ChatStore:
         with self.transaction() as db:
             if parent_id is None:
                 row = db.execute(
-                    "SELECT id FROM messages WHERE conversation_id = ? ORDER BY rowid DESC "
-                    "LIMIT 1",
+                    "SELECT id FROM messages WHERE conversation_id = ? ORDER BY rowid DESC LIMIT 1",
                     (conversation_id,),
                 ).fetchone()
                 parent_id = row[0] if row else None
             message = Message(
-                new_id(now), conversation_id, role, content, reasoning, status, parent_id,
-                model, stats, now, now,
+                new_id(now),
+                conversation_id,
+                role,
+                content,
+                reasoning,
+                status,
+                parent_id,
+                model,
+                stats,
+                now,
+                now,
             )
             db.execute(
                 "INSERT INTO messages (id, conversation_id, parent_id, role, content, reasoning, "
@@ -344,7 +355,7 @@ class ChatStore:
             raise R1ChatError("The search is empty; give some words to look for.")
         columns = "{content reasoning}" if thinking else "{content}"
         rows = self._read(
-            f"""
+            """
             SELECT m.conversation_id, c.title, m.id AS message_id, m.role,
                    highlight(messages_fts, 0, '\ue000', '\ue001') AS answer_hit,
                    snippet(messages_fts, 0, '\ue000', '\ue001', '…', 16) AS answer_snippet,
@@ -366,7 +377,9 @@ class ChatStore:
                 ("answer" if row["role"] == "assistant" else "message")
                 if HIT_START in row["answer_hit"]
                 else "reasoning",
-                row["answer_snippet"] if HIT_START in row["answer_hit"] else row["reasoning_snippet"],
+                row["answer_snippet"]
+                if HIT_START in row["answer_hit"]
+                else row["reasoning_snippet"],
                 row["score"],
                 row["updated_at"],
             )
@@ -382,8 +395,16 @@ class ChatStore:
             (match, limit),
         )
         hits += [
-            SearchHit(row["id"], row["title"], None, None, "title", row["hit"], row["score"],
-                      row["updated_at"])
+            SearchHit(
+                row["id"],
+                row["title"],
+                None,
+                None,
+                "title",
+                row["hit"],
+                row["score"],
+                row["updated_at"],
+            )
             for row in title_rows
         ]
         hits.sort(key=lambda hit: hit.rank)

@@ -81,7 +81,8 @@ def import_json(store: ChatStore, text: str, source: str) -> tuple[list[str], li
             f"{FORMAT_VERSION}."
         )
     documents = (
-        payload.get("conversations") if payload["format"] == FORMAT_MANY
+        payload.get("conversations")
+        if payload["format"] == FORMAT_MANY
         else [payload.get("conversation")]
     )
     if not isinstance(documents, list):
@@ -91,15 +92,21 @@ def import_json(store: ChatStore, text: str, source: str) -> tuple[list[str], li
     skipped: list[str] = []
     with store.transaction() as db:
         for conversation, messages in parsed:
-            if db.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation.id,)).fetchone():
+            if db.execute(
+                "SELECT 1 FROM conversations WHERE id = ?", (conversation.id,)
+            ).fetchone():
                 skipped.append(conversation.id)
                 continue
             db.execute(
                 "INSERT INTO conversations (id, title, created_at, updated_at, model, params) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (
-                    conversation.id, conversation.title, conversation.created_at,
-                    conversation.updated_at, conversation.model, json.dumps(conversation.params),
+                    conversation.id,
+                    conversation.title,
+                    conversation.created_at,
+                    conversation.updated_at,
+                    conversation.model,
+                    json.dumps(conversation.params),
                 ),
             )
             with translate_errors(store.path):
