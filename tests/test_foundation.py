@@ -29,6 +29,9 @@ CORE_MODULES = [
     "r1chat.models.gguf_header",
     "r1chat.models.discovery",
     "r1chat.ask",
+    "r1chat.store",
+    "r1chat.store.transfer",
+    "r1chat.store.bench",
 ]
 
 
