@@ -216,10 +216,6 @@ def run_ask(
         stdout.flush()
     if store is not None:
         store.close()
-        if session.conversation_id is not None and reply.message_id is not None:
-            stderr.write(
-                f"r1chat: saved as {session.conversation_id} (continue with: r1chat ask -c)\n"
-            )
     if stats.finish_reason == "error":
         raise R1ChatError(stats.error or "Generation failed; see the llama.cpp log.")
     if stderr.isatty() and not json_output:
@@ -230,6 +226,8 @@ def run_ask(
             f"r1chat: the reply was cut at {stats.completion_tokens} tokens; "
             "raise --max-tokens or --n-ctx for more.\n"
         )
+    if session.conversation_id is not None and reply.message_id is not None:
+        stderr.write(f"r1chat: saved as {session.conversation_id} (continue with: r1chat ask -c)\n")
     if stats.finish_reason == "cancelled":
         stderr.write("r1chat: stopped.\n")
         return 130
