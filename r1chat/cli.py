@@ -16,7 +16,7 @@ app = typer.Typer(
     name="r1chat",
     help="Chat with DeepSeek-R1 distills and any GGUF chat model, locally.",
     add_completion=False,
-    no_args_is_help=True,
+    invoke_without_command=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -39,13 +39,29 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    context: typer.Context,
+    model: ModelOption = None,
+    continue_last: Annotated[
+        bool, typer.Option("--continue", "-c", help="Open the most recent conversation.")
+    ] = False,
+    resume: Annotated[
+        str | None, typer.Option("--resume", "-r", help="Open the conversation with this id.")
+    ] = None,
     debug: DebugOption = False,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
 ) -> None:
-    """Chat with DeepSeek-R1 distills and any GGUF chat model, locally and privately."""
+    """Chat with DeepSeek-R1 distills and any GGUF chat model, locally and privately.
+
+    With no command, opens the chat app.
+    """
+    if context.invoked_subcommand is not None:
+        return
+    from r1chat.ui.run import run_app
+
+    run_app(model=model, continue_last=continue_last, resume=resume)
 
 
 @app.command()

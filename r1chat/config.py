@@ -132,3 +132,28 @@ def load_settings(paths: Paths, environ: dict[str, str] | None = None) -> Settin
         values["model"] = model_env
     settings = Settings(**values, extra=extra)
     return validate(settings, str(file) if file.exists() else "settings")
+
+
+def save_setting(paths: Paths, table: str, key: str, value: str | bool | int | float) -> None:
+    """Set `[table] key = value` in `config.toml`, keeping the rest of the file as it was."""
+    import tomlkit
+
+    file = paths.config_file
+    try:
+        document = tomlkit.parse(file.read_text(encoding="utf-8")) if file.exists() else None
+    except (OSError, tomlkit.exceptions.ParseError) as error:
+        raise ConfigError(f"Cannot update {file} ({error}); fix or remove it.") from error
+    if document is None:
+        document = tomlkit.document()
+    section = document.get(table)
+    if section is None:
+        section = tomlkit.table()
+        document[table] = section
+    section[key] = value
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        partial = file.with_name(file.name + ".partial")
+        partial.write_text(tomlkit.dumps(document), encoding="utf-8")
+        partial.replace(file)
+    except OSError as error:
+        raise ConfigError(f"Cannot write {file} ({error.strerror}).") from error

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from r1chat.domain import ChatMessage, ChatRequest, GenerationParams, MessageStatus
+from r1chat.domain import ChatMessage, ChatRequest, GenerationParams, Message, MessageStatus
 from r1chat.engine.base import Engine
 from r1chat.engine.events import AnswerDelta, EngineEvent, Finished, GenerationStats, ReasoningDelta
 from r1chat.errors import R1ChatError, StoreError
@@ -58,6 +58,8 @@ class ChatSession:
     """The saved conversation; created with the first reply when there is a store."""
     parent_id: str | None = None
     """The saved message the next user turn follows."""
+    message_ids: list[str | None] = field(default_factory=list)
+    """The saved id of each entry in `messages` (`None` while unsaved)."""
     on_save_error: Callable[[str], None] | None = None
     last_reply: Reply | None = field(default=None, init=False)
     """The most recent reply (answer, reasoning, stats and id)."""
@@ -69,9 +71,14 @@ class ChatSession:
         """Continue a saved conversation from its newest message."""
         conversation = store.conversation(conversation_id)
         session = cls(engine, store=store, conversation_id=conversation.id, **options)  # type: ignore[arg-type]
-        session.messages = [message.as_chat() for message in conversation.messages]
-        session.parent_id = conversation.messages[-1].id if conversation.messages else None
+        session.load_branch(list(conversation.messages))
         return session
+
+    def load_branch(self, branch: list[Message]) -> None:
+        """Make `branch` (saved messages, oldest first) the history."""
+        self.messages = [message.as_chat() for message in branch]
+        self.message_ids = [message.id for message in branch]
+        self.parent_id = branch[-1].id if branch else None
 
     def reply(self, text: str, cancel: threading.Event | None = None) -> Iterator[EngineEvent]:
         """Send `text` as the next user turn and stream the reply.
@@ -85,6 +92,45 @@ class ChatSession:
         request = ChatRequest((*self.messages, user), self.params, self.system_prompt)
         events = self.engine.stream(request, cancel)  # raises before anything is added
         self.messages.append(user)
+        self.message_ids.append(None)
+        recorder = _Recorder(self, text) if self.store is not None else None
+        return self._collect(events, recorder)
+
+    def can_regenerate(self) -> bool:
+        """Whether the history ends with a user turn and its reply."""
+        return len(self.messages) >= 2 and self.messages[-1].role == "assistant" and (
+            self.messages[-2].role == "user"
+        )
+
+    def regenerate(self, cancel: threading.Event | None = None) -> Iterator[EngineEvent]:
+        """Answer the last user turn again; the old reply stays saved as another version."""
+        if not self.can_regenerate():
+            raise R1ChatError("There is no answer to regenerate yet.")
+        history = self.messages[:-1]
+        request = ChatRequest(tuple(history), self.params, self.system_prompt)
+        events = self.engine.stream(request, cancel)
+        self.messages.pop()
+        self.message_ids.pop()
+        user_id = self.message_ids[-1]
+        recorder = None
+        if self.store is not None:
+            recorder = _Recorder(self, self.messages[-1].content, existing_user_id=user_id)
+        return self._collect(events, recorder)
+
+    def edit_last(self, text: str, cancel: threading.Event | None = None) -> Iterator[EngineEvent]:
+        """Replace the last user turn with `text` and answer it (the old turn stays saved)."""
+        index = max((i for i, m in enumerate(self.messages) if m.role == "user"), default=None)
+        if index is None:
+            raise R1ChatError("There is no message to edit yet.")
+        kept, kept_ids = self.messages[:index], self.message_ids[:index]
+        if not text.strip():
+            raise R1ChatError("The prompt is empty; type a question or pipe some text in.")
+        request = ChatRequest((*kept, ChatMessage("user", text)), self.params, self.system_prompt)
+        events = self.engine.stream(request, cancel)
+        self.messages, self.message_ids = kept, kept_ids
+        self.parent_id = kept_ids[-1] if kept_ids else None
+        self.messages.append(ChatMessage("user", text))
+        self.message_ids.append(None)
         recorder = _Recorder(self, text) if self.store is not None else None
         return self._collect(events, recorder)
 
@@ -108,18 +154,23 @@ class ChatSession:
         finally:
             reply.answer, reply.reasoning = "".join(answer), "".join(reasoning)
             self.messages.append(ChatMessage("assistant", reply.answer, reply.reasoning))
+            self.message_ids.append(None)
             if recorder is not None:
                 recorder.finished(reply)
+                self.message_ids[-2] = recorder.user_id
+                self.message_ids[-1] = recorder.reply_id
 
 
 class _Recorder:
     """Writes one exchange (user turn and reply) to the store as it happens."""
 
-    def __init__(self, session: ChatSession, text: str) -> None:
+    def __init__(
+        self, session: ChatSession, text: str, existing_user_id: str | None = None
+    ) -> None:
         self.session = session
         self.store = session.store
         self.text = text
-        self.user_id: str | None = None
+        self.user_id: str | None = existing_user_id
         self.reply_id: str | None = None
         self.last_flush = 0.0
         self.failing = False

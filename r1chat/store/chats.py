@@ -205,14 +205,41 @@ class ChatStore:
         )
         return [_message(row) for row in rows]
 
-    def list_conversations(self, limit: int = 50, offset: int = 0) -> list[Conversation]:
-        """Conversations, most recently updated first, without their messages."""
+    def list_conversations(
+        self, limit: int = 50, offset: int = 0, title: str = ""
+    ) -> list[Conversation]:
+        """Conversations, most recently updated first, without their messages.
+
+        `title` keeps only those whose title contains it (any case).
+        """
+        pattern = "%" + title.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         rows = self._read(
             "SELECT c.*, (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS n "
-            "FROM conversations c ORDER BY c.updated_at DESC, c.id DESC LIMIT ? OFFSET ?",
-            (limit, offset),
+            "FROM conversations c WHERE c.title LIKE ? ESCAPE '\\' "
+            "ORDER BY c.updated_at DESC, c.id DESC LIMIT ? OFFSET ?",
+            (pattern, limit, offset),
         )
         return [_conversation(row) for row in rows]
+
+    def versions(self, message_id: str) -> list[Message]:
+        """A message and its alternatives (same parent, same role), oldest first."""
+        rows = self._read(
+            "SELECT s.* FROM messages m JOIN messages s ON s.conversation_id = m.conversation_id "
+            "AND s.role = m.role AND s.parent_id IS m.parent_id WHERE m.id = ? ORDER BY s.rowid",
+            (message_id,),
+        )
+        return [_message(row) for row in rows]
+
+    def newest_leaf(self, message_id: str) -> str:
+        """The newest message that descends from `message_id` (itself if none)."""
+        rows = self._read(
+            "WITH RECURSIVE below(id) AS (SELECT ? UNION ALL "
+            "SELECT m.id FROM messages m JOIN below b ON m.parent_id = b.id) "
+            "SELECT below.id FROM below JOIN messages m ON m.id = below.id "
+            "ORDER BY m.rowid DESC LIMIT 1",
+            (message_id,),
+        )
+        return str(rows[0]["id"]) if rows else message_id
 
     def latest(self) -> Conversation | None:
         """The most recently updated conversation, if any."""

@@ -1,0 +1,155 @@
+"""Provides `ScriptedEngine`: a deterministic engine for UI tests and the UI benchmark.
+
+It speaks the same protocol as the real engines (same events, same thread pump,
+same `<think>` splitter) but plays back a script instead of running a model.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from r1chat.domain import ChatRequest
+from r1chat.engine.base import Emit, EngineInfo, GenerationThread, pump
+from r1chat.engine.events import EngineEvent, Finished, FinishReason, GenerationStats
+from r1chat.engine.think import ThinkSplitter
+from r1chat.errors import R1ChatError
+
+
+def split_pieces(text: str, size: int = 4) -> list[str]:
+    """Cut `text` into token-sized pieces (a tag may be cut anywhere, as with real models)."""
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+@dataclass
+class Script:
+    """One scripted reply: raw model text (with `<think>` tags), how fast, and when to pause."""
+
+    text: str
+    tokens_per_second: float = 0.0
+    """0 plays as fast as possible."""
+    piece_size: int = 4
+    gate_after: int | None = None
+    """Stop after this many pieces until `ScriptedEngine.gate` is set (for cancel tests)."""
+    starts_in_reasoning: bool = False
+    error_after: int | None = None
+    """End with `finish_reason="error"` after this many pieces."""
+
+
+@dataclass
+class ScriptedEngine:
+    """Plays scripted replies in order (the last one repeats), like a model would stream them."""
+
+    scripts: Sequence[Script]
+    model_name: str = "Scripted R1"
+    n_ctx: int = 4096
+    reasoning: bool = True
+    load_seconds: float = 0.0
+    requests: list[ChatRequest] = field(default_factory=list)
+    """Every request received, for assertions."""
+    gate: threading.Event = field(default_factory=threading.Event)
+    on_piece: Callable[[int], None] | None = None
+    _worker: GenerationThread = field(default_factory=GenerationThread, repr=False)
+    _busy: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def info(self) -> EngineInfo:
+        """A model that says what it is."""
+        return EngineInfo(
+            self.model_name, "scripted", "CPU", self.n_ctx, self.reasoning, 0.6, 0.95
+        )
+
+    def count_tokens(self, request: ChatRequest) -> int:
+        """About four characters a token, like English text."""
+        return sum(len(m.content) // 4 + 4 for m in request.messages)
+
+    def stream(
+        self, request: ChatRequest, cancel: threading.Event | None = None
+    ) -> Iterator[EngineEvent]:
+        """Play the next script on the generation thread."""
+        if not request.messages or request.messages[-1].role != "user":
+            raise R1ChatError("A reply needs a conversation that ends with a user message.")
+        if not self._busy.acquire(blocking=False):
+            raise R1ChatError("The model is still answering; stop that reply first.")
+        script = self.scripts[min(len(self.requests), len(self.scripts) - 1)]
+        self.requests.append(request)
+        cancel = cancel or threading.Event()
+        prompt_tokens = self.count_tokens(request)
+
+        def produce(emit: Emit, cancel: threading.Event) -> None:
+            try:
+                self._play(script, prompt_tokens, emit, cancel)
+            finally:
+                self._busy.release()
+
+        return pump(produce, cancel, self._worker)
+
+    def _play(self, script: Script, prompt_tokens: int, emit: Emit, cancel: threading.Event) -> None:
+        splitter = ThinkSplitter(script.starts_in_reasoning)
+        started = time.perf_counter()
+        interval = 1 / script.tokens_per_second if script.tokens_per_second else 0.0
+        reasoning_tokens = answer_tokens = 0
+        first = reasoning_start = reasoning_end = None
+        finish: FinishReason = "stop"
+        error = None
+        next_at = started
+        for index, piece in enumerate(split_pieces(script.text, script.piece_size)):
+            if script.gate_after is not None and index == script.gate_after:
+                while not self.gate.wait(0.01):
+                    if cancel.is_set():
+                        break
+            if cancel.is_set():
+                finish = "cancelled"
+                break
+            if script.error_after is not None and index == script.error_after:
+                finish, error = "error", "the scripted model failed"
+                break
+            if interval:
+                next_at += interval
+                delay = next_at - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+            now = time.perf_counter()
+            first = first or now
+            thinking = splitter.in_reasoning
+            if thinking:
+                reasoning_tokens += 1
+                reasoning_start = reasoning_start or now
+            else:
+                answer_tokens += 1
+            for delta in splitter.feed(piece):
+                emit(delta)
+            if thinking and not splitter.in_reasoning:
+                reasoning_end = now
+            if self.on_piece is not None:
+                self.on_piece(index)
+        for delta in splitter.finish():
+            emit(delta)
+        end = time.perf_counter()
+        generated = reasoning_tokens + answer_tokens
+        emit(
+            Finished(
+                GenerationStats(
+                    finish,
+                    prompt_tokens=prompt_tokens,
+                    reasoning_tokens=reasoning_tokens,
+                    answer_tokens=answer_tokens,
+                    time_to_first_token=(first - started) if first else None,
+                    reasoning_seconds=(
+                        ((reasoning_end or end) - reasoning_start) if reasoning_start else None
+                    ),
+                    generation_seconds=(end - first) if first else None,
+                    tokens_per_second=(
+                        (generated - 1) / (end - first) if first and end > first else None
+                    ),
+                    had_reasoning=splitter.had_reasoning,
+                    error=error,
+                )
+            )
+        )
+
+    def close(self) -> None:
+        """Stop the generation thread."""
+        self._worker.close()

@@ -1,0 +1,1 @@
+"""Provides r1chat's terminal interface (Textual): the app, its screens and widgets."""

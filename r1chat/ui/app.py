@@ -1,0 +1,177 @@
+"""Provides `R1ChatApp`: the Textual application (themes, keymap, palette, help, quit)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from r1chat.config import Settings, save_setting
+from r1chat.domain import GenerationParams
+from r1chat.engine.base import Engine
+from r1chat.errors import ConfigError
+from r1chat.paths import Paths
+from r1chat.store.chats import ChatStore
+from r1chat.ui.commands import ConversationsProvider, ModelsProvider
+from r1chat.ui.screens.chat import ChatScreen
+from r1chat.ui.screens.help import NEWLINE_HELP, HelpScreen
+from r1chat.ui.themes import APP_VARIABLES, DEFAULT_THEME, bundled_themes_dir, load_themes
+from r1chat.ui.widgets.reasoning import THINKING_MODES, ThinkingMode
+
+
+class R1ChatApp(App[None]):
+    """r1chat in the terminal: chat with a local model, watch it think, come back later."""
+
+    CSS_PATH = "r1chat.tcss"
+    TITLE = "r1chat"
+    COMMANDS = App.COMMANDS | {ConversationsProvider, ModelsProvider}
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True,
+                tooltip="Quit r1chat (everything is saved)"),
+        Binding("f1", "help", "Help", id="app.help", tooltip="List every key"),
+    ]
+
+    def __init__(
+        self,
+        settings: Settings,
+        paths: Paths,
+        store: ChatStore,
+        engine_factory: Callable[[str], Engine],
+        *,
+        model: str | None = None,
+        model_problem: str | None = None,
+        open_conversation: str | None = None,
+        remember_settings: bool = True,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.paths = paths
+        self.store = store
+        self.engine_factory = engine_factory
+        self.model = model
+        self.model_problem = model_problem
+        self.open_conversation = open_conversation
+        self.remember_settings = remember_settings
+        self.ui_settings: dict[str, Any] = dict(settings.extra.get("ui", {}))
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return dict(APP_VARIABLES)
+
+    def on_mount(self) -> None:
+        themes, problems = load_themes(bundled_themes_dir(), self.paths.config_dir / "themes")
+        for theme in themes:
+            self.register_theme(theme)
+        for problem in problems:
+            self.notify(
+                f"Skipped theme {problem.path.name}: {problem.reason}.", severity="warning", timeout=10
+            )
+        wanted = self.ui_settings.get("theme", DEFAULT_THEME)
+        if wanted in self.available_themes:
+            self.theme = wanted
+        else:
+            self.theme = DEFAULT_THEME
+            self.notify(f"Unknown theme {wanted!r}; using {DEFAULT_THEME}.", severity="warning")
+        keymap = self.settings.extra.get("keymap", {})
+        if isinstance(keymap, dict) and keymap:
+            self.set_keymap({str(k): str(v) for k, v in keymap.items()})
+        mode = self.ui_settings.get("thinking", "collapsed")
+        thinking: ThinkingMode = mode if mode in THINKING_MODES else "collapsed"
+        settings = self.settings
+        self.push_screen(
+            ChatScreen(
+                self.store,
+                self.engine_factory,
+                self.model,
+                self.model_problem,
+                params=GenerationParams(
+                    max_tokens=settings.max_tokens,
+                    temperature=settings.temperature,
+                    top_p=settings.top_p,
+                    seed=settings.seed,
+                ),
+                system_prompt=settings.system_prompt,
+                thinking_mode=thinking,
+                open_conversation=self.open_conversation,
+            )
+        )
+
+    def watch_theme(self, theme: str) -> None:
+        if self.is_mounted and theme != self.ui_settings.get("theme", DEFAULT_THEME):
+            self.remember("theme", theme)
+
+    def remember(self, key: str, value: str) -> None:
+        """Save a `[ui]` setting to config.toml (the choice survives a restart)."""
+        self.ui_settings[key] = value
+        if not self.remember_settings:
+            return
+        try:
+            save_setting(self.paths, "ui", key, value)
+        except ConfigError as error:
+            self.notify(str(error), severity="error", timeout=10)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if isinstance(screen, ChatScreen):
+            yield SystemCommand("New chat", "Start a new conversation", screen.action_new_chat)
+            yield SystemCommand(
+                "Toggle reasoning", "Expanded, collapsed or hidden", screen.action_cycle_thinking
+            )
+            for mode in THINKING_MODES:
+                yield SystemCommand(
+                    f"Reasoning: {mode}", f"Show reasoning {mode}",
+                    lambda mode=mode: screen.set_thinking_mode(mode),
+                )
+        yield SystemCommand("Help", "List every key", self.action_help)
+
+    def help_rows(self) -> list[tuple[str, str, str, str]]:
+        """Every binding the user can press, with where it works and what it does."""
+        from r1chat.ui.widgets.messages import AssistantMessage
+        from r1chat.ui.widgets.sidebar import ConversationList
+
+        rows: list[tuple[str, str, str, str]] = []
+        keymap = self._keymap if hasattr(self, "_keymap") else {}
+        places: list[tuple[str, list[Any]]] = [
+            ("anywhere", list(self.BINDINGS)),
+            ("chat", list(ChatScreen.BINDINGS)),
+            ("a focused answer", list(AssistantMessage.BINDINGS)),
+            ("conversation list", list(ConversationList.BINDINGS)),
+        ]
+        for where, bindings in places:
+            for binding in bindings:
+                if not isinstance(binding, Binding):
+                    continue
+                key = keymap.get(binding.id, binding.key) if binding.id else binding.key
+                rows.append((key, binding.description, where, binding.tooltip))
+        rows.append(("enter", "Send", "message box", "Send the message"))
+        rows.append((NEWLINE_HELP[0], "New line", "message box", NEWLINE_HELP[1]))
+        rows.append(("ctrl+p", "Commands", "anywhere", "Open chats, switch model or theme, and more"))
+        return rows
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.help_rows()))
+
+    async def action_quit(self) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, ChatScreen):
+                await screen.stop_and_wait()
+                if screen.engine is not None:
+                    screen.engine.close()
+        self.exit()
+
+
+def default_engine_factory(settings: Settings, paths: Paths) -> Callable[[str], Engine]:
+    """Load GGUF models with llama.cpp, as `r1chat ask` does."""
+
+    def load(model: str) -> Engine:
+        from r1chat.engine.llama import LlamaEngine
+
+        return LlamaEngine(
+            Path(model), n_ctx=settings.n_ctx, threads=settings.threads, log_path=paths.llama_log_file
+        )
+
+    return load

@@ -1,0 +1,71 @@
+"""Provides the small dialogs: confirm a choice, type a title."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label
+
+from r1chat.text import terminal_safe
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Asks a yes/no question; dismisses with the answer."""
+
+    BINDINGS = [
+        Binding("escape", "answer(False)", "Cancel", id="dialog.cancel", tooltip="Keep things as they are"),
+        Binding("y", "answer(True)", "Yes", id="dialog.yes", tooltip="Go ahead"),
+        Binding("n", "answer(False)", "No", id="dialog.no", tooltip="Keep things as they are"),
+    ]
+
+    def __init__(self, question: str, confirm: str = "Yes", cancel: str = "Cancel") -> None:
+        super().__init__(classes="dialog-screen")
+        self.question = question
+        self.confirm_label = confirm
+        self.cancel_label = cancel
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(Content(terminal_safe(self.question)), classes="dialog-question")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(self.confirm_label, variant="error", id="confirm")
+                yield Button(self.cancel_label, id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "confirm")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+
+class TextPromptScreen(ModalScreen[str | None]):
+    """Asks for one line of text (a new title); dismisses with it, or `None`."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="dialog.cancel_text", tooltip="Leave it as it was"),
+    ]
+
+    def __init__(self, question: str, value: str = "") -> None:
+        super().__init__(classes="dialog-screen")
+        self.question = question
+        self.value = value
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(Content(self.question), classes="dialog-question")
+            yield Input(self.value, id="dialog-input")
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

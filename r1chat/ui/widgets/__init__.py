@@ -1,0 +1,1 @@
+"""Provides r1chat's widgets: messages, the thinking view, the composer, sidebar and status bar."""

@@ -1,0 +1,50 @@
+"""Provides `Composer`: the multi-line message box (Enter sends, Ctrl+J adds a line)."""
+
+from __future__ import annotations
+
+from textual import events
+from textual.message import Message
+from textual.widgets import TextArea
+
+NEWLINE_KEYS = ("ctrl+j", "shift+enter", "alt+enter")
+
+
+class Composer(TextArea):
+    """Where the user writes; grows with its text up to a few lines."""
+
+    class Submitted(Message):
+        """The user pressed Enter with some text."""
+
+        def __init__(self, composer: Composer, text: str) -> None:
+            super().__init__()
+            self.composer = composer
+            self.text = text
+
+        @property
+        def control(self) -> Composer:
+            return self.composer
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(
+            "",
+            soft_wrap=True,
+            show_line_numbers=False,
+            tab_behavior="focus",
+            highlight_cursor_line=False,
+            placeholder="Message r1chat  (Enter sends · Ctrl+J new line)",
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.key == "enter":
+            event.prevent_default()
+            event.stop()
+            if self.text.strip():
+                self.post_message(self.Submitted(self, self.text))
+            return
+        if event.key in NEWLINE_KEYS:
+            event.prevent_default()
+            event.stop()
+            self.insert("\n")
+            return
+        await super()._on_key(event)

@@ -1,0 +1,241 @@
+"""Provides the conversation's message widgets: the user's turns and the assistant's replies."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.content import Content
+from textual.message import Message as TextualMessage
+from textual.widgets import Markdown, Static
+
+from r1chat.domain import Message
+from r1chat.text import terminal_safe
+from r1chat.ui.widgets.reasoning import ReasoningBlock, ThinkingMode, thinking_title
+
+_FENCE = re.compile(r"^(`{3,}|~{3,})[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
+
+
+def code_blocks(markdown: str) -> list[str]:
+    """The contents of the fenced code blocks in `markdown`."""
+    return [match.group(2) for match in _FENCE.finditer(markdown)]
+
+
+def stats_line(stats: dict[str, Any] | None, status: str) -> str:
+    """A quiet line under a reply: how it ended, speed and size."""
+    parts: list[str] = []
+    if status == "cancelled":
+        parts.append("stopped")
+    elif status in ("interrupted", "error"):
+        parts.append(status)
+    if stats:
+        if stats.get("tokens_per_second"):
+            parts.append(f"{stats['tokens_per_second']:.1f} tok/s")
+        tokens = (stats.get("reasoning_tokens") or 0) + (stats.get("answer_tokens") or 0)
+        if tokens:
+            parts.append(f"{tokens:,} tokens")
+        if stats.get("finish_reason") == "length":
+            parts.append("cut at the token limit")
+    return " · ".join(parts)
+
+
+class UserMessage(Static, can_focus=True):
+    """Something the user wrote (shown as plain text, never as markup)."""
+
+    def __init__(self, text: str, message_id: str | None = None) -> None:
+        super().__init__(Content(terminal_safe(text)), classes="user-message")
+        self.text = text
+        self.message_id = message_id
+
+
+@dataclass
+class Versions:
+    """Where a reply sits among its alternatives (regenerated versions)."""
+
+    index: int
+    count: int
+
+
+class AssistantMessage(Vertical, can_focus=True):
+    """A reply: its reasoning block (if any), the answer as Markdown, and a footer line."""
+
+    BINDINGS = [
+        Binding("y", "copy_answer", "Copy", id="message.copy", tooltip="Copy this answer"),
+        Binding(
+            "c", "copy_code", "Copy code", id="message.copy_code",
+            tooltip="Copy this answer's last code block",
+        ),
+        Binding(
+            "left", "version(-1)", "Older version", id="message.previous_version",
+            tooltip="Show the previous version of this answer",
+        ),
+        Binding(
+            "right", "version(1)", "Newer version", id="message.next_version",
+            tooltip="Show the next version of this answer",
+        ),
+        Binding("d", "delete", "Delete", id="message.delete", tooltip="Delete this message"),
+    ]
+
+    class VersionRequested(TextualMessage):
+        """The user wants another version of this reply shown."""
+
+        def __init__(self, message: AssistantMessage, step: int) -> None:
+            super().__init__()
+            self.message = message
+            self.step = step
+
+    class DeleteRequested(TextualMessage):
+        """The user wants this reply deleted."""
+
+        def __init__(self, message: AssistantMessage) -> None:
+            super().__init__()
+            self.message = message
+
+    def __init__(
+        self,
+        answer: str = "",
+        reasoning: str = "",
+        *,
+        message_id: str | None = None,
+        status: str = "complete",
+        stats: dict[str, Any] | None = None,
+        thinking_mode: ThinkingMode = "collapsed",
+        streaming: bool = False,
+        versions: Versions | None = None,
+    ) -> None:
+        super().__init__(classes="assistant-message")
+        self.answer = answer
+        self.reasoning = reasoning
+        self.message_id = message_id
+        self.status = status
+        self.stats = stats or {}
+        self.thinking_mode = thinking_mode
+        self.streaming = streaming
+        self.versions = versions
+        self.reasoning_block: ReasoningBlock | None = None
+        self.markdown = Markdown(terminal_safe(answer), open_links=False, classes="answer")
+        self.footer = Static("", classes="message-footer")
+        self._stream: Any = None
+
+    @classmethod
+    def from_stored(
+        cls, message: Message, thinking_mode: ThinkingMode, versions: Versions | None = None
+    ) -> AssistantMessage:
+        """A finished reply loaded from the store."""
+        return cls(
+            message.content,
+            message.reasoning,
+            message_id=message.id,
+            status=message.status,
+            stats=message.stats,
+            thinking_mode=thinking_mode,
+            versions=versions,
+        )
+
+    def compose(self) -> ComposeResult:
+        had = bool(self.stats.get("had_reasoning")) or bool(self.reasoning)
+        if self.streaming or had:
+            self.reasoning_block = ReasoningBlock(
+                self.reasoning,
+                collapsed=self.thinking_mode != "expanded",
+                title=self._title(live=self.streaming),
+            )
+            self.reasoning_block.display = self.thinking_mode != "hidden" and (
+                had or not self.streaming
+            )
+            yield self.reasoning_block
+        yield self.markdown
+        yield self.footer
+
+    def on_mount(self) -> None:
+        self._update_footer()
+
+    def _title(self, live: bool, seconds: float | None = None) -> str:
+        tokens = self.stats.get("reasoning_tokens")
+        if seconds is None:
+            seconds = self.stats.get("reasoning_seconds")
+        empty = not self.reasoning.strip() and not live
+        return thinking_title(seconds, tokens, live=live, empty=empty)
+
+    def _update_footer(self) -> None:
+        parts = []
+        if self.versions and self.versions.count > 1:
+            parts.append(f"‹ {self.versions.index + 1}/{self.versions.count} ›")
+        line = stats_line(self.stats, self.status)
+        if line:
+            parts.append(line)
+        self.footer.update(Content("  ".join(parts)))
+        self.footer.display = bool(parts)
+
+    # Streaming
+
+    def append_reasoning(self, text: str) -> None:
+        """Add streamed reasoning (the block appears with the first piece)."""
+        self.reasoning += text
+        if self.reasoning_block is not None:
+            if not self.reasoning_block.display and self.thinking_mode != "hidden":
+                self.reasoning_block.display = True
+            self.reasoning_block.append(text)
+
+    async def append_answer(self, text: str) -> None:
+        """Add streamed answer text (written through a Markdown stream)."""
+        self.answer += text
+        if self._stream is None:
+            self._stream = Markdown.get_stream(self.markdown)
+        await self._stream.write(terminal_safe(text))
+
+    def tick(self, seconds: float) -> None:
+        """Refresh the live thinking time."""
+        if self.reasoning_block is not None and self.streaming:
+            self.reasoning_block.title = self._title(live=True, seconds=seconds)
+
+    async def finish(
+        self, status: str, stats: dict[str, Any] | None, message_id: str | None
+    ) -> None:
+        """The reply ended: settle the stream, the title and the footer."""
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+        self.streaming = False
+        self.status = status
+        self.stats = stats or {}
+        self.message_id = message_id
+        if self.reasoning_block is not None:
+            had = bool(self.stats.get("had_reasoning")) or bool(self.reasoning)
+            self.reasoning_block.title = self._title(live=False)
+            self.reasoning_block.display = had and self.thinking_mode != "hidden"
+        self._update_footer()
+
+    def apply_mode(self, mode: ThinkingMode) -> None:
+        """Apply the conversation's thinking mode to this reply's block."""
+        self.thinking_mode = mode
+        if self.reasoning_block is None:
+            return
+        had = bool(self.stats.get("had_reasoning")) or bool(self.reasoning) or self.streaming
+        self.reasoning_block.apply_mode(mode if had else "hidden")
+
+    # Actions
+
+    def action_copy_answer(self) -> None:
+        self.app.copy_to_clipboard(self.answer)
+        self.notify("Answer copied to the clipboard.")
+
+    def action_copy_code(self) -> None:
+        blocks = code_blocks(self.answer)
+        if not blocks:
+            self.notify("This answer has no code block.", severity="warning")
+            return
+        self.app.copy_to_clipboard(blocks[-1])
+        self.notify("Code block copied to the clipboard.")
+
+    def action_version(self, step: int) -> None:
+        self.post_message(self.VersionRequested(self, step))
+
+    def action_delete(self) -> None:
+        self.post_message(self.DeleteRequested(self))
+
