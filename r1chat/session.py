@@ -98,8 +98,10 @@ class ChatSession:
 
     def can_regenerate(self) -> bool:
         """Whether the history ends with a user turn and its reply."""
-        return len(self.messages) >= 2 and self.messages[-1].role == "assistant" and (
-            self.messages[-2].role == "user"
+        return (
+            len(self.messages) >= 2
+            and self.messages[-1].role == "assistant"
+            and (self.messages[-2].role == "user")
         )
 
     def regenerate(self, cancel: threading.Event | None = None) -> Iterator[EngineEvent]:

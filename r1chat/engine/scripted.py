@@ -57,9 +57,7 @@ class ScriptedEngine:
     @property
     def info(self) -> EngineInfo:
         """A model that says what it is."""
-        return EngineInfo(
-            self.model_name, "scripted", "CPU", self.n_ctx, self.reasoning, 0.6, 0.95
-        )
+        return EngineInfo(self.model_name, "scripted", "CPU", self.n_ctx, self.reasoning, 0.6, 0.95)
 
     def count_tokens(self, request: ChatRequest) -> int:
         """About four characters a token, like English text."""
@@ -86,7 +84,9 @@ class ScriptedEngine:
 
         return pump(produce, cancel, self._worker)
 
-    def _play(self, script: Script, prompt_tokens: int, emit: Emit, cancel: threading.Event) -> None:
+    def _play(
+        self, script: Script, prompt_tokens: int, emit: Emit, cancel: threading.Event
+    ) -> None:
         splitter = ThinkSplitter(script.starts_in_reasoning)
         started = time.perf_counter()
         interval = 1 / script.tokens_per_second if script.tokens_per_second else 0.0

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from textual.app import App, SystemCommand
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from r1chat.config import Settings, save_setting
@@ -29,9 +29,15 @@ class R1ChatApp(App[None]):
     CSS_PATH = "r1chat.tcss"
     TITLE = "r1chat"
     COMMANDS = App.COMMANDS | {ConversationsProvider, ModelsProvider}
-    BINDINGS = [
-        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True,
-                tooltip="Quit r1chat (everything is saved)"),
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "ctrl+q",
+            "quit",
+            "Quit",
+            id="app.quit",
+            priority=True,
+            tooltip="Quit r1chat (everything is saved)",
+        ),
         Binding("f1", "help", "Help", id="app.help", tooltip="List every key"),
     ]
 
@@ -57,6 +63,7 @@ class R1ChatApp(App[None]):
         self.open_conversation = open_conversation
         self.remember_settings = remember_settings
         self.ui_settings: dict[str, Any] = dict(settings.extra.get("ui", {}))
+        self._themes_ready = False
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(APP_VARIABLES)
@@ -67,7 +74,9 @@ class R1ChatApp(App[None]):
             self.register_theme(theme)
         for problem in problems:
             self.notify(
-                f"Skipped theme {problem.path.name}: {problem.reason}.", severity="warning", timeout=10
+                f"Skipped theme {problem.path.name}: {problem.reason}.",
+                severity="warning",
+                timeout=10,
             )
         wanted = self.ui_settings.get("theme", DEFAULT_THEME)
         if wanted in self.available_themes:
@@ -75,6 +84,7 @@ class R1ChatApp(App[None]):
         else:
             self.theme = DEFAULT_THEME
             self.notify(f"Unknown theme {wanted!r}; using {DEFAULT_THEME}.", severity="warning")
+        self._themes_ready = True
         keymap = self.settings.extra.get("keymap", {})
         if isinstance(keymap, dict) and keymap:
             self.set_keymap({str(k): str(v) for k, v in keymap.items()})
@@ -100,7 +110,7 @@ class R1ChatApp(App[None]):
         )
 
     def watch_theme(self, theme: str) -> None:
-        if self.is_mounted and theme != self.ui_settings.get("theme", DEFAULT_THEME):
+        if self._themes_ready and theme != self.ui_settings.get("theme", DEFAULT_THEME):
             self.remember("theme", theme)
 
     def remember(self, key: str, value: str) -> None:
@@ -120,9 +130,18 @@ class R1ChatApp(App[None]):
             yield SystemCommand(
                 "Toggle reasoning", "Expanded, collapsed or hidden", screen.action_cycle_thinking
             )
+            yield SystemCommand(
+                "Copy last answer", "Copy the last answer to the clipboard", screen.action_copy_last
+            )
+            yield SystemCommand(
+                "Edit last message",
+                "Edit your last message and send it again",
+                screen.action_edit_last,
+            )
             for mode in THINKING_MODES:
                 yield SystemCommand(
-                    f"Reasoning: {mode}", f"Show reasoning {mode}",
+                    f"Reasoning: {mode}",
+                    f"Show reasoning {mode}",
                     lambda mode=mode: screen.set_thinking_mode(mode),
                 )
         yield SystemCommand("Help", "List every key", self.action_help)
@@ -148,7 +167,9 @@ class R1ChatApp(App[None]):
                 rows.append((key, binding.description, where, binding.tooltip))
         rows.append(("enter", "Send", "message box", "Send the message"))
         rows.append((NEWLINE_HELP[0], "New line", "message box", NEWLINE_HELP[1]))
-        rows.append(("ctrl+p", "Commands", "anywhere", "Open chats, switch model or theme, and more"))
+        rows.append(
+            ("ctrl+p", "Commands", "anywhere", "Open chats, switch model or theme, and more")
+        )
         return rows
 
     def action_help(self) -> None:
@@ -171,7 +192,10 @@ def default_engine_factory(settings: Settings, paths: Paths) -> Callable[[str], 
         from r1chat.engine.llama import LlamaEngine
 
         return LlamaEngine(
-            Path(model), n_ctx=settings.n_ctx, threads=settings.threads, log_path=paths.llama_log_file
+            Path(model),
+            n_ctx=settings.n_ctx,
+            threads=settings.threads,
+            log_path=paths.llama_log_file,
         )
 
     return load

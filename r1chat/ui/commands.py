@@ -39,7 +39,9 @@ class ConversationsProvider(Provider):
         for title, conversation_id in (await self._items())[:10]:
             if screen is not None:
                 yield DiscoveryHit(
-                    f"Open: {title}", partial(self._open, conversation_id), help="Saved conversation"
+                    f"Open: {title}",
+                    partial(self._open, conversation_id),
+                    help="Saved conversation",
                 )
 
     async def search(self, query: str) -> Hits:
@@ -48,8 +50,13 @@ class ConversationsProvider(Provider):
             text = f"Open: {title}"
             score = matcher.match(text)
             if score > 0:
-                yield Hit(score, matcher.highlight(text), partial(self._open, conversation_id),
-                          text=text, help="Saved conversation")
+                yield Hit(
+                    score,
+                    matcher.highlight(text),
+                    partial(self._open, conversation_id),
+                    text=text,
+                    help="Saved conversation",
+                )
 
     async def _open(self, conversation_id: str) -> None:
         screen = _chat_screen(self)
@@ -80,8 +87,13 @@ class ModelsProvider(Provider):
         for text, path in self._models():
             score = matcher.match(text)
             if score > 0:
-                yield Hit(score, matcher.highlight(text), partial(self._switch, path),
-                          text=text, help=path)
+                yield Hit(
+                    score,
+                    matcher.highlight(text),
+                    partial(self._switch, path),
+                    text=text,
+                    help=path,
+                )
 
     def _switch(self, path: str) -> None:
         screen = _chat_screen(self)

@@ -8,11 +8,11 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
@@ -21,7 +21,7 @@ from textual.worker import Worker, WorkerState
 
 from r1chat.domain import GenerationParams, Message
 from r1chat.engine.base import Engine
-from r1chat.engine.events import AnswerDelta, EngineEvent, Finished, ReasoningDelta
+from r1chat.engine.events import AnswerDelta, EngineEvent, ReasoningDelta
 from r1chat.errors import R1ChatError
 from r1chat.session import ChatSession, Reply
 from r1chat.store.chats import ChatStore
@@ -37,10 +37,13 @@ if TYPE_CHECKING:
     from r1chat.ui.app import R1ChatApp
 
 FLUSH_HZ = 20
-"""How often streamed text is written to the screen: one write per frame, whatever the token rate."""
+"""Screen writes of streamed text per second: one per frame, whatever the token rate."""
 NARROW = 80
 """Below this width the sidebar hides itself."""
-EMPTY_HINT = "Ask anything. Enter sends, Ctrl+J adds a line, Ctrl+T shows or hides thinking, F1 lists every key."
+EMPTY_HINT = (
+    "Ask anything. Enter sends, Ctrl+J adds a line, Ctrl+T shows or hides thinking, "
+    "F1 lists every key."
+)
 
 ReplyKind = Literal["reply", "regenerate", "edit"]
 
@@ -56,23 +59,62 @@ class _ReplyDone:
 class ChatScreen(Screen[None]):
     """The main screen: one conversation at a time, with the saved ones in a sidebar."""
 
-    BINDINGS = [
-        Binding("escape", "stop", "Stop", id="chat.stop", tooltip="Stop the reply (keeps what was written)"),
-        Binding("ctrl+n", "new_chat", "New chat", id="chat.new", tooltip="Start a new conversation"),
-        Binding("ctrl+t", "cycle_thinking", "Thinking", id="chat.thinking",
-                tooltip="Show reasoning expanded, collapsed, or hide it (whole chat)"),
-        Binding("ctrl+r", "regenerate", "Regenerate", id="chat.regenerate",
-                tooltip="Answer the last message again (the old answer stays as a version)"),
-        Binding("ctrl+e", "edit_last", "Edit last", id="chat.edit",
-                tooltip="Edit your last message and send it again"),
-        Binding("ctrl+y", "copy_last", "Copy answer", id="chat.copy", show=False,
-                tooltip="Copy the last answer to the clipboard"),
-        Binding("ctrl+b", "toggle_sidebar", "Sidebar", id="chat.sidebar",
-                tooltip="Show or hide the list of conversations"),
-        Binding("ctrl+l", "focus_composer", "Message", id="chat.composer", show=False,
-                tooltip="Move to the message box"),
-        Binding("ctrl+s", "focus_sidebar", "Chats", id="chat.chats", show=False,
-                tooltip="Move to the list of conversations"),
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "escape",
+            "stop",
+            "Stop",
+            id="chat.stop",
+            tooltip="Stop the reply (keeps what was written)",
+        ),
+        Binding(
+            "ctrl+n", "new_chat", "New chat", id="chat.new", tooltip="Start a new conversation"
+        ),
+        Binding(
+            "ctrl+t",
+            "cycle_thinking",
+            "Thinking",
+            id="chat.thinking",
+            tooltip="Show reasoning expanded, collapsed, or hide it (whole chat)",
+        ),
+        Binding(
+            "ctrl+r",
+            "regenerate",
+            "Regenerate",
+            id="chat.regenerate",
+            tooltip="Answer the last message again (the old answer stays as a version)",
+        ),
+        Binding(
+            "ctrl+up",
+            "edit_last",
+            "Edit last",
+            id="chat.edit",
+            show=False,
+            tooltip="Edit your last message and send it again (or Up in an empty message box)",
+        ),
+        Binding(
+            "ctrl+b",
+            "toggle_sidebar",
+            "Sidebar",
+            id="chat.sidebar",
+            tooltip="Show or hide the list of conversations",
+        ),
+        Binding(
+            "ctrl+l",
+            "focus_composer",
+            "Message",
+            id="chat.composer",
+            show=False,
+            tooltip="Move to the message box",
+        ),
+        Binding(
+            "ctrl+s",
+            "focus_sidebar",
+            "Chats",
+            id="chat.chats",
+            show=False,
+            tooltip="Move to the list of conversations",
+        ),
     ]
 
     def __init__(
@@ -195,11 +237,15 @@ class ChatScreen(Screen[None]):
     def _worker_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
         if worker.group == "model":
-            if event.state == WorkerState.SUCCESS:
+            if event.state == WorkerState.SUCCESS and worker.result is not None:
                 self._engine_ready(worker.result)
             elif event.state == WorkerState.ERROR:
                 error = worker.error
-                message = str(error) if isinstance(error, R1ChatError) else f"{type(error).__name__}: {error}"
+                message = (
+                    str(error)
+                    if isinstance(error, R1ChatError)
+                    else f"{type(error).__name__}: {error}"
+                )
                 self.status.state = "model failed"
                 self.notify(message, title="The model did not load", severity="error", timeout=20)
         elif worker.group == "generation" and event.state == WorkerState.ERROR:
@@ -330,7 +376,9 @@ class ChatScreen(Screen[None]):
             self.refresh_sidebar()
             self.notify("Conversation deleted.")
 
-        question = f"Delete '{conversation.title or 'New chat'}' ({conversation.message_count} messages)?"
+        question = (
+            f"Delete '{conversation.title or 'New chat'}' ({conversation.message_count} messages)?"
+        )
         self.app.push_screen(ConfirmScreen(question, confirm="Delete"), done)
 
     # Sending and streaming
@@ -347,8 +395,10 @@ class ChatScreen(Screen[None]):
             return
         if self.engine is None:
             state = self.status.state
-            why = "The model is still loading; your message is kept." if state == "loading model" else (
-                "No model is loaded; pick one with Ctrl+P → Switch model."
+            why = (
+                "The model is still loading; your message is kept."
+                if state == "loading model"
+                else ("No model is loaded; pick one with Ctrl+P → Switch model.")
             )
             self.notify(why, severity="warning")
             return
@@ -387,7 +437,9 @@ class ChatScreen(Screen[None]):
 
     async def _drop_after_last_user(self, include_user: bool) -> None:
         children = list(self.conversation.query_children(".user-message, .assistant-message"))
-        last_user = max((i for i, w in enumerate(children) if isinstance(w, UserMessage)), default=None)
+        last_user = max(
+            (i for i, w in enumerate(children) if isinstance(w, UserMessage)), default=None
+        )
         if last_user is None:
             return
         start = last_user if include_user else last_user + 1
@@ -410,7 +462,6 @@ class ChatScreen(Screen[None]):
         reasoning: list[str] = []
         answer: list[str] = []
         done: _ReplyDone | None = None
-        finished: Finished | None = None
         events = self._events
         while events:
             event = events.popleft()
@@ -421,8 +472,6 @@ class ChatScreen(Screen[None]):
                 reasoning.append(event.text)
             elif isinstance(event, AnswerDelta):
                 answer.append(event.text)
-            elif isinstance(event, Finished):
-                finished = event
             elif isinstance(event, _ReplyDone):
                 done = event
                 break
@@ -442,8 +491,6 @@ class ChatScreen(Screen[None]):
             widget.tick(now - self._started)
         if self._first_delta and now > self._first_delta and self._deltas > 1:
             self.status.tokens_per_second = (self._deltas - 1) / (now - self._first_delta)
-        if finished is not None:
-            self._last_finished = finished
         if done is not None:
             await self._finish(widget, done)
 
@@ -459,7 +506,9 @@ class ChatScreen(Screen[None]):
             status = {"stop": "complete", "length": "complete", "cancelled": "cancelled"}.get(
                 stats.finish_reason, "error"
             )
-        await widget.finish(status, stats.to_dict() if stats else None, reply.message_id if reply else None)
+        await widget.finish(
+            status, stats.to_dict() if stats else None, reply.message_id if reply else None
+        )
         self.status.state = "idle"
         if stats is not None:
             self.status.context_used = stats.prompt_tokens + stats.completion_tokens
@@ -496,6 +545,10 @@ class ChatScreen(Screen[None]):
 
     async def action_regenerate(self) -> None:
         await self.start_reply("regenerate")
+
+    @on(Composer.EditLastRequested)
+    def _edit_last_from_composer(self) -> None:
+        self.action_edit_last()
 
     def action_edit_last(self) -> None:
         if self.generating:
@@ -581,7 +634,9 @@ class ChatScreen(Screen[None]):
             if yes:
                 self.app.open_url(href)
 
-        self.app.push_screen(ConfirmScreen(f"Open this link in your browser?\n\n{href}", confirm="Open"), done)
+        self.app.push_screen(
+            ConfirmScreen(f"Open this link in your browser?\n\n{href}", confirm="Open"), done
+        )
 
     # Layout
 

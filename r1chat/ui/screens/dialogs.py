@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
@@ -16,8 +18,14 @@ from r1chat.text import terminal_safe
 class ConfirmScreen(ModalScreen[bool]):
     """Asks a yes/no question; dismisses with the answer."""
 
-    BINDINGS = [
-        Binding("escape", "answer(False)", "Cancel", id="dialog.cancel", tooltip="Keep things as they are"),
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "escape",
+            "answer(False)",
+            "Cancel",
+            id="dialog.cancel",
+            tooltip="Keep things as they are",
+        ),
         Binding("y", "answer(True)", "Yes", id="dialog.yes", tooltip="Go ahead"),
         Binding("n", "answer(False)", "No", id="dialog.no", tooltip="Keep things as they are"),
     ]
@@ -49,8 +57,10 @@ class ConfirmScreen(ModalScreen[bool]):
 class TextPromptScreen(ModalScreen[str | None]):
     """Asks for one line of text (a new title); dismisses with it, or `None`."""
 
-    BINDINGS = [
-        Binding("escape", "cancel", "Cancel", id="dialog.cancel_text", tooltip="Leave it as it was"),
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "escape", "cancel", "Cancel", id="dialog.cancel_text", tooltip="Leave it as it was"
+        ),
     ]
 
     def __init__(self, question: str, value: str = "") -> None:

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
-NEWLINE_HELP = ("ctrl+j", "New line in the message (also shift+enter where the terminal tells it apart)")
+NEWLINE_HELP = (
+    "ctrl+j",
+    "New line in the message (also shift+enter where the terminal tells it apart)",
+)
 
 
 class HelpScreen(ModalScreen[None]):
     """Lists the bindings of the app, the chat screen and its widgets."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,f1,q", "dismiss", "Close", id="help.close", tooltip="Close the help"),
     ]
 

@@ -1,4 +1,4 @@
-"""Provides `Composer`: the multi-line message box (Enter sends, Ctrl+J adds a line)."""
+"""Provides `Composer`: the multi-line message box (Enter sends, Ctrl+J adds a line, Up edits)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ class Composer(TextArea):
         def control(self) -> Composer:
             return self.composer
 
+    class EditLastRequested(Message):
+        """Up in an empty box: the user wants to edit their last message."""
+
     def __init__(self, **kwargs: object) -> None:
         super().__init__(
             "",
@@ -41,6 +44,11 @@ class Composer(TextArea):
             event.stop()
             if self.text.strip():
                 self.post_message(self.Submitted(self, self.text))
+            return
+        if event.key == "up" and not self.text:
+            event.prevent_default()
+            event.stop()
+            self.post_message(self.EditLastRequested())
             return
         if event.key in NEWLINE_KEYS:
             event.prevent_default()

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
-
+from typing import Any, ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message as TextualMessage
@@ -64,18 +63,27 @@ class Versions:
 class AssistantMessage(Vertical, can_focus=True):
     """A reply: its reasoning block (if any), the answer as Markdown, and a footer line."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "copy_answer", "Copy", id="message.copy", tooltip="Copy this answer"),
         Binding(
-            "c", "copy_code", "Copy code", id="message.copy_code",
+            "c",
+            "copy_code",
+            "Copy code",
+            id="message.copy_code",
             tooltip="Copy this answer's last code block",
         ),
         Binding(
-            "left", "version(-1)", "Older version", id="message.previous_version",
+            "left",
+            "version(-1)",
+            "Older version",
+            id="message.previous_version",
             tooltip="Show the previous version of this answer",
         ),
         Binding(
-            "right", "version(1)", "Newer version", id="message.next_version",
+            "right",
+            "version(1)",
+            "Newer version",
+            id="message.next_version",
             tooltip="Show the next version of this answer",
         ),
         Binding("d", "delete", "Delete", id="message.delete", tooltip="Delete this message"),
@@ -238,4 +246,3 @@ class AssistantMessage(Vertical, can_focus=True):
 
     def action_delete(self) -> None:
         self.post_message(self.DeleteRequested(self))
-

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
@@ -18,12 +20,23 @@ from r1chat.text import terminal_safe
 class ConversationList(OptionList):
     """The list itself; keys act on the highlighted conversation."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "rename", "Rename", id="sidebar.rename", tooltip="Rename this conversation"),
-        Binding("f2", "rename", "Rename", id="sidebar.rename_f2", show=False,
-                tooltip="Rename this conversation"),
-        Binding("delete", "delete", "Delete", id="sidebar.delete",
-                tooltip="Delete this conversation (asks first)"),
+        Binding(
+            "f2",
+            "rename",
+            "Rename",
+            id="sidebar.rename_f2",
+            show=False,
+            tooltip="Rename this conversation",
+        ),
+        Binding(
+            "delete",
+            "delete",
+            "Delete",
+            id="sidebar.delete",
+            tooltip="Delete this conversation (asks first)",
+        ),
     ]
 
     def action_rename(self) -> None:

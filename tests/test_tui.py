@@ -1,0 +1,487 @@
+"""The chat app driven with Textual's pilot on a scripted engine: screen state and disk state."""
+
+from __future__ import annotations
+
+import tomllib
+
+from textual.widgets import Markdown, Static
+
+from r1chat.engine.scripted import Script
+from r1chat.errors import ModelError
+from r1chat.ui.screens.chat import ChatScreen
+from r1chat.ui.screens.dialogs import ConfirmScreen
+from r1chat.ui.screens.help import HelpScreen
+from r1chat.ui.widgets.conversation import PAGE
+from r1chat.ui.widgets.messages import AssistantMessage, UserMessage
+from tests.tui_helpers import REASONING_REPLY, make_app, wait_until
+
+SIZE = (110, 36)
+
+
+def chat(app) -> ChatScreen:
+    screen = app.screen
+    assert isinstance(screen, ChatScreen)
+    return screen
+
+
+async def ready(pilot) -> ChatScreen:
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, ChatScreen))
+    screen = chat(pilot.app)
+    await wait_until(pilot, lambda: screen.engine is not None)
+    return screen
+
+
+async def send(pilot, text: str) -> None:
+    screen = chat(pilot.app)
+    screen.composer.focus()
+    screen.composer.text = text
+    await pilot.press("enter")
+
+
+def replies(screen: ChatScreen) -> list[AssistantMessage]:
+    return list(screen.conversation.query(AssistantMessage))
+
+
+async def test_send_streams_reasoning_then_answer_and_saves(tmp_path):
+    app, engine, store = make_app(tmp_path, [Script(REASONING_REPLY, tokens_per_second=400)])
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        assert screen.status.state == "idle" and screen.status.backend == "CPU"
+        await send(pilot, "Say hello")
+        await wait_until(pilot, lambda: bool(replies(screen)))
+        reply = replies(screen)[0]
+        await wait_until(pilot, lambda: screen.status.state == "thinking" or not reply.streaming)
+        await wait_until(pilot, lambda: not reply.streaming)
+        assert screen.status.state == "idle"
+        block = reply.reasoning_block
+        assert block is not None and block.display
+        assert block.collapsed  # the default mode
+        assert str(block.title).startswith("Thought for ") and "tokens" in str(block.title)
+        assert "I will say hello warmly." in block.body.text
+        assert reply.answer.startswith("Hello! **Nice** to meet you.")
+        assert reply.markdown.source.startswith("Hello! **Nice**")
+        assert screen.composer.text == ""
+        assert screen.status.context_used > 0 and screen.status.tokens_per_second
+    conversation = store.latest()
+    messages = store.conversation(conversation.id).messages
+    assert [(m.role, m.status) for m in messages] == [
+        ("user", "complete"),
+        ("assistant", "complete"),
+    ]
+    assert messages[1].reasoning.startswith("The user wants a greeting.")
+    assert messages[1].stats["reasoning_tokens"] > 0
+    assert engine.requests[0].messages[-1].content == "Say hello"
+    store.close()
+
+
+async def test_thinking_toggle_cycles_the_whole_conversation_and_persists(tmp_path):
+    app, _, store = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        for text in ("one", "two"):
+            await send(pilot, text)
+            await wait_until(pilot, lambda: not screen.generating)
+        blocks = [r.reasoning_block for r in replies(screen)]
+        assert all(b is not None and b.display and b.collapsed for b in blocks)
+        await pilot.press("ctrl+t")
+        assert screen.thinking_mode == "hidden" and not any(b.display for b in blocks)
+        await pilot.press("ctrl+t")
+        assert screen.thinking_mode == "expanded"
+        assert all(b.display and not b.collapsed for b in blocks)
+        # One block can still be closed on its own.
+        blocks[0].collapsed = True
+        assert not blocks[1].collapsed
+        await pilot.press("ctrl+t")
+        assert screen.thinking_mode == "collapsed" and all(b.collapsed for b in blocks)
+    config = tomllib.loads((tmp_path / "config" / "config.toml").read_text())
+    assert config["ui"]["thinking"] == "collapsed"
+    # The next start uses the saved mode.
+    (tmp_path / "config" / "config.toml").write_text('[ui]\nthinking = "hidden"\n')
+    app, _, store2 = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        assert screen.thinking_mode == "hidden"
+    store.close()
+    store2.close()
+
+
+async def test_escape_stops_and_the_partial_answer_is_saved_as_cancelled(tmp_path):
+    script = Script("<think>quick</think>Partial answer that goes on and on", gate_after=8)
+    app, _, store = make_app(tmp_path, [script])
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await send(pilot, "Go")
+        await wait_until(
+            pilot, lambda: bool(replies(screen)) and "Parti" in replies(screen)[0].answer
+        )
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not screen.generating)
+        reply = replies(screen)[0]
+        assert reply.status == "cancelled"
+        assert "stopped" in str(reply.footer.render())
+        partial = reply.answer
+        assert partial and "on and on" not in partial
+    saved = store.conversation(store.latest().id).messages[-1]
+    assert saved.status == "cancelled" and saved.content == partial
+    store.close()
+
+
+async def test_regenerate_keeps_both_versions_and_arrows_flip_between_them(tmp_path):
+    scripts = [Script("<think>a</think>First answer"), Script("<think>b</think>Second answer")]
+    app, _, store = make_app(tmp_path, scripts)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await send(pilot, "Question")
+        await wait_until(pilot, lambda: bool(replies(screen)) and not screen.generating)
+        await pilot.press("ctrl+r")
+        await wait_until(
+            pilot, lambda: not screen.generating and "Second" in replies(screen)[-1].answer
+        )
+        assert len(replies(screen)) == 1
+        latest = replies(screen)[0]
+        assert latest.versions is not None and (latest.versions.index, latest.versions.count) == (
+            1,
+            2,
+        )
+        assert "2/2" in str(latest.footer.render())
+        latest.focus()
+        await pilot.press("left")
+        await wait_until(
+            pilot, lambda: replies(screen) and replies(screen)[0].answer == "First answer"
+        )
+        assert "1/2" in str(replies(screen)[0].footer.render())
+        assert screen.session.messages[-1].content == "First answer"
+        # Continuing from the older version makes it part of the saved branch.
+        await send(pilot, "Follow-up")
+        await wait_until(pilot, lambda: not screen.generating and len(replies(screen)) == 2)
+    conversation = store.conversation(store.latest().id)
+    assert [m.content for m in conversation.messages][:2] == ["Question", "First answer"]
+    assert len(store.all_messages(conversation.id)) == 5
+    store.close()
+
+
+async def test_edit_and_resend_the_last_message(tmp_path):
+    app, engine, store = make_app(tmp_path, [Script("Answer one"), Script("Answer two")])
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await send(pilot, "Waht is 2+2?")
+        await wait_until(pilot, lambda: not screen.generating and bool(replies(screen)))
+        screen.composer.focus()
+        await pilot.press("up")  # in an empty message box: edit the last message
+        assert screen.editing and screen.composer.text == "Waht is 2+2?"
+        screen.composer.text = "What is 2+2?"
+        await pilot.press("enter")
+        await wait_until(
+            pilot, lambda: not screen.generating and replies(screen)[-1].answer == "Answer two"
+        )
+        users = list(screen.conversation.query(UserMessage))
+        assert [u.text for u in users] == ["What is 2+2?"]
+    assert [m.content for m in engine.requests[1].messages] == ["What is 2+2?"]
+    everything = store.all_messages(store.latest().id)
+    assert [m.content for m in everything if m.role == "user"] == ["Waht is 2+2?", "What is 2+2?"]
+    store.close()
+
+
+async def test_resume_a_saved_conversation_and_continue_it(tmp_path):
+    _, _, seed = make_app(tmp_path)
+    conversation = seed.create_conversation(title="Earlier chat")
+    seed.add_message(conversation.id, "user", "Remember: my cat is Tom.")
+    seed.add_message(
+        conversation.id,
+        "assistant",
+        "Noted.",
+        reasoning="store the cat's name",
+        stats={
+            "had_reasoning": True,
+            "reasoning_seconds": 2.5,
+            "reasoning_tokens": 9,
+            "prompt_tokens": 20,
+            "answer_tokens": 2,
+        },
+    )
+    seed.close()
+    app, engine, store = make_app(tmp_path, [Script("Tom.")], open_conversation=conversation.id)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        old = replies(screen)[0]
+        assert (
+            old.answer == "Noted."
+            and str(old.reasoning_block.title) == "Thought for 2.5 s · 9 tokens"
+        )
+        assert screen.status.context_used == 31
+        await send(pilot, "What is my cat called?")
+        await wait_until(pilot, lambda: not screen.generating and len(replies(screen)) == 2)
+    sent = engine.requests[0].messages
+    assert [m.content for m in sent] == [
+        "Remember: my cat is Tom.",
+        "Noted.",
+        "What is my cat called?",
+    ]
+    assert len(store.conversation(conversation.id).messages) == 4
+    store.close()
+
+
+async def test_replies_without_reasoning_show_no_block_and_empty_ones_say_so(tmp_path):
+    scripts = [Script("Plain answer."), Script("<think>\n\n</think>\n\nQuick answer.")]
+    app, _, store = make_app(tmp_path, scripts)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await send(pilot, "one")
+        await wait_until(pilot, lambda: not screen.generating and bool(replies(screen)))
+        plain = replies(screen)[0]
+        assert plain.reasoning_block is None or not plain.reasoning_block.display
+        await send(pilot, "two")
+        await wait_until(pilot, lambda: not screen.generating and len(replies(screen)) == 2)
+        empty = replies(screen)[1]
+        assert empty.reasoning_block is not None and empty.reasoning_block.display
+        assert str(empty.reasoning_block.title) == "No reasoning"
+        assert empty.answer == "Quick answer."
+    store.close()
+
+
+async def test_sidebar_lists_filters_opens_renames_and_deletes(tmp_path):
+    _, _, seed = make_app(tmp_path)
+    ids = {}
+    for title in ("Baking bread", "Sky colour", "Bread again"):
+        c = seed.create_conversation(title=title)
+        seed.add_message(c.id, "user", title)
+        ids[title] = c.id
+    seed.close()
+    app, _, store = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        listing = screen.sidebar.query_one("#sidebar-list")
+        assert listing.option_count == 3
+        filter_box = screen.sidebar.query_one("#sidebar-filter")
+        filter_box.focus()
+        await pilot.press(*"bread")
+        await wait_until(pilot, lambda: listing.option_count == 2)
+        await pilot.press("enter")  # to the list
+        assert listing.has_focus
+        listing.highlighted = listing.get_option_index(ids["Sky colour"]) if False else 0
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: screen.session.conversation_id == ids["Bread again"])
+        listing.focus()
+        await pilot.press("r")
+        await wait_until(pilot, lambda: not isinstance(app.screen, ChatScreen))
+        await pilot.press("end", *" Sourdough", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
+        assert "Sourdough" in store.conversation(ids["Bread again"], messages=False).title
+        listing.focus()
+        await pilot.press("delete")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_until(pilot, lambda: store.count_conversations() == 2)
+        assert screen.session.conversation_id is None  # the open chat was deleted: a new one
+    store.close()
+
+
+async def test_draft_survives_switching_chats(tmp_path):
+    _, _, seed = make_app(tmp_path)
+    first = seed.create_conversation(title="First")
+    seed.add_message(first.id, "user", "hello")
+    seed.close()
+    app, _, store = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        screen.composer.text = "a draft for the new chat"
+        await screen.open(first.id)
+        await pilot.pause()
+        assert screen.composer.text == ""
+        screen.composer.text = "a draft for First"
+        await screen.action_new_chat()
+        assert screen.composer.text == "a draft for the new chat"
+        await screen.open(first.id)
+        assert screen.composer.text == "a draft for First"
+    store.close()
+
+
+async def test_a_model_that_fails_to_load_leaves_the_app_usable(tmp_path):
+    _, _, seed = make_app(tmp_path)
+    saved = seed.create_conversation(title="Saved chat")
+    seed.add_message(saved.id, "user", "still here")
+    seed.close()
+    problem = ModelError("/models/broken.gguf is truncated: download it again.")
+    app, _, store = make_app(tmp_path, failing=problem)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
+        screen = chat(app)
+        await wait_until(pilot, lambda: screen.status.state == "model failed")
+        assert any("truncated" in str(n.message) for n in app._notifications)
+        await screen.open(saved.id)  # browsing still works
+        assert [u.text for u in screen.conversation.query(UserMessage)] == ["still here"]
+        await send(pilot, "hello?")
+        assert screen.composer.text == "hello?"  # kept, not lost
+        assert any("No model is loaded" in str(n.message) for n in app._notifications)
+    store.close()
+
+
+async def test_long_conversations_render_lazily(tmp_path):
+    _, _, seed = make_app(tmp_path)
+    conversation = seed.create_conversation(title="Long")
+    for index in range(500):
+        seed.add_message(conversation.id, "user", f"question {index}")
+        seed.add_message(conversation.id, "assistant", f"answer {index}")
+    seed.close()
+    app, _, store = make_app(tmp_path, open_conversation=conversation.id)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        shown = lambda: len(screen.conversation.query(".user-message, .assistant-message"))  # noqa: E731
+        assert shown() == PAGE
+        assert screen.conversation.hidden_count == 1000 - PAGE
+        assert replies(screen)[-1].answer == "answer 499"
+        await screen.conversation.load_earlier()
+        await pilot.pause()
+        assert shown() == 2 * PAGE
+        first = screen.conversation.query(".user-message").first()
+        assert first.text == f"question {500 - PAGE}"
+    store.close()
+
+
+async def test_model_text_is_never_markup(tmp_path):
+    hostile = (
+        "[bold]not bold[/] [link=file:///etc/passwd]x[/link] [@click=app.quit]q[/] \x1b[31mred"
+    )
+    app, _, store = make_app(tmp_path, [Script(f"<think>{hostile}</think>{hostile}")])
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await send(pilot, hostile)
+        await wait_until(pilot, lambda: not screen.generating and bool(replies(screen)))
+        user = screen.conversation.query_one(UserMessage)
+        rendered = str(user.render())
+        assert "[bold]not bold[/]" in rendered and "[@click=app.quit]q[/]" in rendered
+        assert "\x1b" not in rendered
+        reply = replies(screen)[0]
+        paragraph = reply.reasoning_block.body.query(Static).first()
+        assert "[link=file:///etc/passwd]x[/link]" in str(paragraph.render())
+        assert "\x1b" not in reply.markdown.source
+        assert app.is_running  # the [@click=app.quit] text did nothing
+    assert store.all_messages(store.latest().id)[0].content == hostile  # stored raw
+    store.close()
+
+
+async def test_links_open_only_http_and_only_after_asking(tmp_path):
+    opened: list[str] = []
+    app, _, store = make_app(
+        tmp_path, [Script("See [docs](https://example.org) or [this](file:///etc/passwd).")]
+    )
+    app.open_url = lambda url, **kw: opened.append(url)  # type: ignore[method-assign]
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await send(pilot, "links please")
+        await wait_until(pilot, lambda: not screen.generating and bool(replies(screen)))
+        markdown = replies(screen)[0].markdown
+        markdown.post_message(Markdown.LinkClicked(markdown, "file:///etc/passwd"))
+        await pilot.pause()
+        assert isinstance(app.screen, ChatScreen) and opened == []
+        assert any("only opens http(s)" in str(n.message) for n in app._notifications)
+        markdown.post_message(Markdown.LinkClicked(markdown, "https://example.org"))
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("n")
+        assert opened == []
+        markdown.post_message(Markdown.LinkClicked(markdown, "https://example.org"))
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_until(pilot, lambda: opened == ["https://example.org"])
+    store.close()
+
+
+async def test_copy_answer_and_code_block(tmp_path):
+    app, _, store = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await send(pilot, "hi")
+        await wait_until(pilot, lambda: not screen.generating and bool(replies(screen)))
+        reply = replies(screen)[0]
+        reply.focus()
+        await pilot.press("y")
+        assert app.clipboard == reply.answer
+        await pilot.press("c")
+        assert app.clipboard == "print('hi')\n"
+    store.close()
+
+
+async def test_delete_a_message_after_confirming(tmp_path):
+    app, _, store = make_app(tmp_path, [Script("first"), Script("second")])
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        for text in ("q1", "q2"):
+            await send(pilot, text)
+            await wait_until(pilot, lambda: not screen.generating)
+        replies(screen)[-1].focus()
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_until(pilot, lambda: len(replies(screen)) == 1)
+        assert [m.content for m in store.conversation(store.latest().id).messages] == [
+            "q1",
+            "first",
+            "q2",
+        ]
+    store.close()
+
+
+async def test_help_lists_every_binding_and_keymap_applies(tmp_path):
+    (tmp_path / "config").mkdir(parents=True)
+    (tmp_path / "config" / "config.toml").write_text('[keymap]\n"chat.thinking" = "f5"\n')
+    app, _, store = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await pilot.press("f5")
+        assert screen.thinking_mode == "hidden"
+        await pilot.press("ctrl+t")  # remapped away
+        assert screen.thinking_mode == "hidden"
+        await pilot.press("f1")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        rows = app.screen.rows
+        keys = {row[0] for row in rows}
+        assert {"ctrl+q", "escape", "ctrl+n", "f5", "ctrl+r", "ctrl+j", "enter"} <= keys
+        assert all(row[3] for row in rows)  # every binding explains itself
+        await pilot.press("escape")
+        assert isinstance(app.screen, ChatScreen)
+    for binding in ChatScreen.BINDINGS + list(type(app).BINDINGS):
+        assert binding.id and binding.tooltip
+    store.close()
+
+
+async def test_sidebar_toggles_and_hides_on_narrow_terminals(tmp_path):
+    app, _, store = make_app(tmp_path)
+    async with app.run_test(size=(70, 30)) as pilot:
+        screen = await ready(pilot)
+        assert not screen.sidebar.display
+        await pilot.resize_terminal(120, 30)
+        await pilot.pause()
+        assert screen.sidebar.display
+        await pilot.press("ctrl+b")
+        assert not screen.sidebar.display
+        await pilot.press("ctrl+b")
+        assert screen.sidebar.display
+    store.close()
+
+
+async def test_composer_keys(tmp_path):
+    app, engine, store = make_app(tmp_path, [Script("ok")])
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        screen.composer.focus()
+        await pilot.press(*"line one", "ctrl+j", *"line two")
+        assert screen.composer.text == "line one\nline two"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not screen.generating and bool(replies(screen)))
+        assert engine.requests[0].messages[-1].content == "line one\nline two"
+        await pilot.press("enter")  # empty: nothing sent
+        assert len(engine.requests) == 1
+    store.close()
+
+
+async def test_quit_while_answering_saves_the_partial_reply(tmp_path):
+    app, _, store = make_app(tmp_path, [Script("<think>t</think>" + "word " * 200, gate_after=10)])
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await send(pilot, "long one")
+        await wait_until(pilot, lambda: bool(replies(screen)) and bool(replies(screen)[0].answer))
+        await pilot.press("ctrl+q")
+        await wait_until(pilot, lambda: not app.is_running)
+    saved = store.conversation(store.latest().id).messages
+    assert saved[-1].status == "cancelled" and saved[-1].content.startswith("word")
+    store.close()
