@@ -1,0 +1,122 @@
+"""Snapshots of the key screens at a fixed size, once per bundled theme.
+
+Update them after a deliberate change with `pytest tests/test_snapshots.py --snapshot-update`
+and look at the report before committing.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from r1chat.ui.screens.chat import ChatScreen
+from tests.tui_helpers import make_app, wait_until
+
+SIZE = (110, 34)
+THEMES = ["r1-dark", "r1-light", "r1-high-contrast"]
+ANSWER = """Short answer: **Rayleigh scattering**.
+
+Sunlight holds every colour; air molecules scatter short wavelengths far more:
+
+| colour | wavelength | scattered |
+|---|---|---|
+| blue | 450 nm | a lot |
+| red | 700 nm | little |
+
+```python
+def relative_scattering(nm: float) -> float:
+    return (700 / nm) ** 4
+```
+"""
+REASONING = (
+    "The user asks why the sky is blue. Rayleigh scattering goes as one over the "
+    "wavelength to the fourth power.\n\nBlue light (450 nm) scatters about 5.8 times more "
+    "than red (700 nm). Mention sunsets briefly."
+)
+
+
+def seeded(tmp_path, title="Why is the sky blue?"):
+    app, _, store = make_app(tmp_path)
+    other = store.create_conversation(title="Sourdough starter schedule")
+    store.add_message(other.id, "user", "How often do I feed a starter?")
+    conversation = store.create_conversation(title=title, model="DeepSeek R1 Distill Qwen 7B")
+    store.add_message(conversation.id, "user", "Why is the sky blue?")
+    store.add_message(
+        conversation.id,
+        "assistant",
+        ANSWER,
+        reasoning=REASONING,
+        stats={
+            "had_reasoning": True,
+            "reasoning_seconds": 12.4,
+            "reasoning_tokens": 312,
+            "answer_tokens": 140,
+            "prompt_tokens": 14,
+            "tokens_per_second": 38.5,
+            "finish_reason": "stop",
+        },
+    )
+    app.open_conversation = conversation.id
+    return app, store
+
+
+def before(theme: str, mode: str | None = None):
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.engine is not None)
+        app.theme = theme
+        screen.composer.cursor_blink = False
+        if mode is not None:
+            screen.conversation.apply_mode(mode)
+        await pilot.pause()
+        screen.conversation.scroll_home(animate=False, immediate=True)
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_conversation_with_reasoning_collapsed(theme, tmp_path, snap_compare):
+    """You should see the sidebar with two chats (the open one highlighted), the question in
+    a tinted box, a collapsed "Thought for 12.4 s · 312 tokens" block, the Markdown answer
+    with a table and a highlighted Python block, the message box, a status bar reading
+    "idle · Scripted R1 · CPU · ctx 466/4,096 · 38.5 tok/s", and the key footer."""
+    app, store = seeded(tmp_path)
+    assert snap_compare(app, terminal_size=SIZE, run_before=before(theme))
+    store.close()
+
+
+def test_conversation_with_reasoning_expanded(tmp_path, snap_compare):
+    """You should see the reasoning block open above the answer: two dimmed paragraphs
+    with a rule on their left, then the answer."""
+    app, store = seeded(tmp_path)
+    assert snap_compare(app, terminal_size=SIZE, run_before=before("r1-dark", "expanded"))
+    store.close()
+
+
+def test_conversation_with_reasoning_hidden(tmp_path, snap_compare):
+    """You should see no reasoning block at all: the answer follows the question directly."""
+    app, store = seeded(tmp_path)
+    assert snap_compare(app, terminal_size=SIZE, run_before=before("r1-dark", "hidden"))
+    store.close()
+
+
+def test_narrow_terminal_hides_the_sidebar(tmp_path, snap_compare):
+    """You should see the conversation using the whole 70-column width, no sidebar."""
+    app, store = seeded(tmp_path)
+    assert snap_compare(app, terminal_size=(70, 30), run_before=before("r1-dark"))
+    store.close()
+
+
+def test_help_screen(tmp_path, snap_compare):
+    """You should see a dialog listing keys, actions, where they work and what they do."""
+    app, store = seeded(tmp_path)
+
+    async def run_before(pilot) -> None:
+        await before("r1-dark")(pilot)
+        await pilot.press("f1")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    store.close()

@@ -1,0 +1,99 @@
+"""The real `r1chat` command in tmux, typed at like a person: ask, toggle, quit, come back."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import uuid
+
+import pytest
+
+PROMPT = "What is the capital of France? Answer briefly."
+
+
+class Tmux:
+    """A private tmux server running one window."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        if shutil.which("tmux") is None:
+            pytest.fail("tmux is not installed; .ci/run installs it (apt-get install tmux)")
+        self.socket = f"r1chat-test-{uuid.uuid4().hex[:8]}"
+        self.env = env
+
+    def run(self, *args: str) -> str:
+        done = subprocess.run(
+            ["tmux", "-L", self.socket, *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=30,
+        )
+        return done.stdout
+
+    def start(self, command: str) -> None:
+        self.run("new-session", "-d", "-x", "110", "-y", "34", "-s", "main", command)
+
+    def keys(self, *keys: str) -> None:
+        self.run("send-keys", "-t", "main", *keys)
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-t", "main", "-p")
+
+    def wait_for(self, predicate, timeout: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.screen()
+            if predicate(text):
+                return text
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out; the screen shows:\n{text}")
+            time.sleep(0.1)
+
+    def alive(self) -> bool:
+        return "main" in self.run("list-sessions")
+
+    def kill(self) -> None:
+        subprocess.run(
+            ["tmux", "-L", self.socket, "kill-server"], capture_output=True, env=self.env
+        )
+
+
+@pytest.fixture
+def tmux(cli_env, home):
+    env = dict(cli_env)
+    env.pop("NO_COLOR", None)
+    env["TERM"] = "xterm-256color"
+    config = home / "config" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("[generation]\nmax_tokens = 24\ntemperature = 0.0\n")
+    session = Tmux(env)
+    yield session
+    session.kill()
+
+
+def test_ask_toggle_quit_and_continue_in_a_real_terminal(tmux, r1chat_command, home):
+    command = " ".join(r1chat_command)
+    tmux.start(f"{command}; echo EXITED-$?; sleep 30")
+    tmux.wait_for(lambda s: " idle " in s and "Smollm2 135M" in s)
+    tmux.keys(PROMPT)
+    tmux.keys("Enter")
+    screen = tmux.wait_for(lambda s: "Paris" in s and " idle " in s and "tok/s" in s)
+    assert PROMPT in screen
+    tmux.keys("C-t")
+    tmux.wait_for(lambda s: "Reasoning: hidden" in s)
+    tmux.keys("C-q")
+    tmux.wait_for(lambda s: "EXITED-0" in s, timeout=30)
+
+    config = (home / "config" / "config.toml").read_text()
+    assert 'thinking = "hidden"' in config  # the toggle was remembered
+
+    tmux.kill()
+    tmux.socket = f"r1chat-test-{uuid.uuid4().hex[:8]}"
+    tmux.start(f"{command} -c; echo EXITED-$?; sleep 30")
+    screen = tmux.wait_for(lambda s: PROMPT in s and "Paris" in s and " idle " in s)
+    assert "What is the capital of France?" in screen  # the sidebar lists it too
+    tmux.keys("C-q")
+    tmux.wait_for(lambda s: "EXITED-0" in s, timeout=30)
+    assert os.path.exists(home / "data" / "chats.db")

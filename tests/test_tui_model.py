@@ -1,0 +1,43 @@
+"""The chat app on the real SmolLM2 model through llama.cpp, end to end."""
+
+from __future__ import annotations
+
+from r1chat.config import Settings
+from r1chat.engine.llama import LlamaEngine
+from r1chat.paths import Paths
+from r1chat.store import ChatStore
+from r1chat.ui.app import R1ChatApp
+from r1chat.ui.screens.chat import ChatScreen
+from r1chat.ui.widgets.messages import AssistantMessage
+from tests.tui_helpers import wait_until
+
+
+async def test_the_app_answers_with_the_real_model(tmp_path, smollm2_path):
+    paths = Paths.from_env({"R1CHAT_HOME": str(tmp_path)})
+    store = ChatStore.open(paths)
+    settings = Settings(max_tokens=16, temperature=0.0, seed=1)
+
+    def factory(model: str) -> LlamaEngine:
+        return LlamaEngine(model, n_ctx=1024, log_path=paths.llama_log_file)
+
+    app = R1ChatApp(settings, paths, store, factory, model=str(smollm2_path))
+    async with app.run_test(size=(110, 36)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.engine is not None, timeout=60)
+        assert screen.status.backend == "CPU" and screen.status.n_ctx == 1024
+        screen.composer.text = "What is the capital of France? Answer briefly."
+        screen.composer.focus()
+        await pilot.press("enter")
+        await wait_until(
+            pilot, lambda: bool(screen.conversation.query(AssistantMessage)), timeout=60
+        )
+        reply = screen.conversation.query_one(AssistantMessage)
+        await wait_until(pilot, lambda: not reply.streaming, timeout=120)
+        assert "Paris" in reply.answer
+        assert reply.markdown.source.strip() == reply.answer.strip()
+        assert screen.status.tokens_per_second and screen.status.context_used > 0
+    saved = store.conversation(store.latest().id).messages
+    assert saved[-1].content == reply.answer and saved[-1].status == "complete"
+    assert saved[-1].model == "Smollm2 135M 8k Lc100K Mix1 Ep2"
+    store.close()
