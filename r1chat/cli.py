@@ -174,6 +174,19 @@ def bench_store(
     run_store_bench(conversations, messages, big, folder, json_output)
 
 
+@bench_app.command("ui")
+def bench_ui(
+    model: ModelOption = None,
+    tokens: Annotated[int, typer.Option("--tokens", help="Tokens in the scripted reply.")] = 3000,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    debug: DebugOption = False,
+) -> None:
+    """Time the chat app: streaming speed and CPU, start-up, opening a long conversation."""
+    from r1chat.ui.bench import run_ui_bench
+
+    run_ui_bench(model, tokens, json_output)
+
+
 IdArgument = Annotated[str, typer.Argument(help="Conversation id, or a unique start of it.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 ThinkingOption = Annotated[bool, typer.Option("--thinking", help="Include the model's reasoning.")]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import tomllib
 
-from textual.widgets import Markdown, Static
+from textual.widgets import Static
 
 from r1chat.engine.scripted import Script
 from r1chat.errors import ModelError
 from r1chat.ui.screens.chat import ChatScreen
-from r1chat.ui.screens.dialogs import ConfirmScreen
+from r1chat.ui.screens.dialogs import ConfirmScreen, LinkChooserScreen
 from r1chat.ui.screens.help import HelpScreen
+from r1chat.ui.widgets.answer import CodeBlock, ProseBlock
 from r1chat.ui.widgets.conversation import PAGE
 from r1chat.ui.widgets.messages import AssistantMessage, UserMessage
 from tests.tui_helpers import REASONING_REPLY, make_app, wait_until
@@ -59,7 +60,9 @@ async def test_send_streams_reasoning_then_answer_and_saves(tmp_path):
         assert str(block.title).startswith("Thought for ") and "tokens" in str(block.title)
         assert "I will say hello warmly." in block.body.text
         assert reply.answer.startswith("Hello! **Nice** to meet you.")
-        assert reply.markdown.source.startswith("Hello! **Nice**")
+        assert reply.answer_view.source == reply.answer
+        code = reply.answer_view.query(CodeBlock)
+        assert len(code) == 1 and code.first().code == "print('hi')"
         assert screen.composer.text == ""
         assert screen.status.context_used > 0 and screen.status.tokens_per_second
     conversation = store.latest()
@@ -354,7 +357,8 @@ async def test_model_text_is_never_markup(tmp_path):
         reply = replies(screen)[0]
         paragraph = reply.reasoning_block.body.query(Static).first()
         assert "[link=file:///etc/passwd]x[/link]" in str(paragraph.render())
-        assert "\x1b" not in reply.markdown.source
+        rendered_answer = " ".join(str(b.render()) for b in reply.answer_view.query(ProseBlock))
+        assert "\x1b" not in rendered_answer
         assert app.is_running  # the [@click=app.quit] text did nothing
     assert store.all_messages(store.latest().id)[0].content == hostile  # stored raw
     store.close()
@@ -362,27 +366,35 @@ async def test_model_text_is_never_markup(tmp_path):
 
 async def test_links_open_only_http_and_only_after_asking(tmp_path):
     opened: list[str] = []
-    app, _, store = make_app(
-        tmp_path, [Script("See [docs](https://example.org) or [this](file:///etc/passwd).")]
+    answer = (
+        "See [docs](https://example.org), [this](file:///etc/passwd) and https://example.com/a."
     )
+    app, _, store = make_app(tmp_path, [Script(answer), Script("No links here.")])
     app.open_url = lambda url, **kw: opened.append(url)  # type: ignore[method-assign]
     async with app.run_test(size=SIZE) as pilot:
         screen = await ready(pilot)
         await send(pilot, "links please")
         await wait_until(pilot, lambda: not screen.generating and bool(replies(screen)))
-        markdown = replies(screen)[0].markdown
-        markdown.post_message(Markdown.LinkClicked(markdown, "file:///etc/passwd"))
-        await pilot.pause()
-        assert isinstance(app.screen, ChatScreen) and opened == []
-        assert any("only opens http(s)" in str(n.message) for n in app._notifications)
-        markdown.post_message(Markdown.LinkClicked(markdown, "https://example.org"))
+        replies(screen)[0].focus()
+        await pilot.press("o")
+        await wait_until(pilot, lambda: isinstance(app.screen, LinkChooserScreen))
+        assert app.screen.urls == ["https://example.org", "https://example.com/a"]  # no file://
+        await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("n")
         assert opened == []
-        markdown.post_message(Markdown.LinkClicked(markdown, "https://example.org"))
+        replies(screen)[0].focus()
+        await pilot.press("o")
+        await wait_until(pilot, lambda: isinstance(app.screen, LinkChooserScreen))
+        await pilot.press("down", "enter")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")
-        await wait_until(pilot, lambda: opened == ["https://example.org"])
+        await wait_until(pilot, lambda: opened == ["https://example.com/a"])
+        await send(pilot, "and now?")
+        await wait_until(pilot, lambda: not screen.generating and len(replies(screen)) == 2)
+        replies(screen)[1].focus()
+        await pilot.press("o")
+        assert any("no web links" in str(n.message) for n in app._notifications)
     store.close()
 
 

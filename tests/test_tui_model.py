@@ -35,7 +35,7 @@ async def test_the_app_answers_with_the_real_model(tmp_path, smollm2_path):
         reply = screen.conversation.query_one(AssistantMessage)
         await wait_until(pilot, lambda: not reply.streaming, timeout=120)
         assert "Paris" in reply.answer
-        assert reply.markdown.source.strip() == reply.answer.strip()
+        assert reply.answer_view.source == reply.answer
         assert screen.status.tokens_per_second and screen.status.context_used > 0
     saved = store.conversation(store.latest().id).messages
     assert saved[-1].content == reply.answer and saved[-1].status == "complete"

@@ -10,7 +10,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label
+from textual.widgets import Button, Input, Label, OptionList
+from textual.widgets.option_list import Option
 
 from r1chat.text import terminal_safe
 
@@ -76,6 +77,32 @@ class TextPromptScreen(ModalScreen[str | None]):
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class LinkChooserScreen(ModalScreen[str | None]):
+    """Lists an answer's web links; dismisses with the chosen one, or `None`."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="dialog.cancel_link", tooltip="Open nothing"),
+    ]
+
+    def __init__(self, urls: list[str]) -> None:
+        super().__init__(classes="dialog-screen")
+        self.urls = urls
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(Content("Open which link?"), classes="dialog-question")
+            yield OptionList(
+                *[Option(Content(terminal_safe(url)), id=str(i)) for i, url in enumerate(self.urls)]
+            )
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.urls[int(event.option.id or 0)])
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -11,10 +11,11 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message as TextualMessage
-from textual.widgets import Markdown, Static
+from textual.widgets import Static
 
 from r1chat.domain import Message
 from r1chat.text import terminal_safe
+from r1chat.ui.widgets.answer import AnswerView, links
 from r1chat.ui.widgets.reasoning import ReasoningBlock, ThinkingMode, thinking_title
 
 _FENCE = re.compile(r"^(`{3,}|~{3,})[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
@@ -87,7 +88,22 @@ class AssistantMessage(Vertical, can_focus=True):
             tooltip="Show the next version of this answer",
         ),
         Binding("d", "delete", "Delete", id="message.delete", tooltip="Delete this message"),
+        Binding(
+            "o",
+            "open_link",
+            "Open link",
+            id="message.open_link",
+            tooltip="Open a web link from this answer (asks first)",
+        ),
     ]
+
+    class LinkRequested(TextualMessage):
+        """The user wants to open one of this reply's links."""
+
+        def __init__(self, message: AssistantMessage, urls: list[str]) -> None:
+            super().__init__()
+            self.message = message
+            self.urls = urls
 
     class VersionRequested(TextualMessage):
         """The user wants another version of this reply shown."""
@@ -126,9 +142,8 @@ class AssistantMessage(Vertical, can_focus=True):
         self.streaming = streaming
         self.versions = versions
         self.reasoning_block: ReasoningBlock | None = None
-        self.markdown = Markdown(terminal_safe(answer), open_links=False, classes="answer")
+        self.answer_view = AnswerView(answer)
         self.footer = Static("", classes="message-footer")
-        self._stream: Any = None
 
     @classmethod
     def from_stored(
@@ -157,7 +172,7 @@ class AssistantMessage(Vertical, can_focus=True):
                 had or not self.streaming
             )
             yield self.reasoning_block
-        yield self.markdown
+        yield self.answer_view
         yield self.footer
 
     def on_mount(self) -> None:
@@ -191,11 +206,9 @@ class AssistantMessage(Vertical, can_focus=True):
             self.reasoning_block.append(text)
 
     async def append_answer(self, text: str) -> None:
-        """Add streamed answer text (written through a Markdown stream)."""
+        """Add streamed answer text."""
         self.answer += text
-        if self._stream is None:
-            self._stream = Markdown.get_stream(self.markdown)
-        await self._stream.write(terminal_safe(text))
+        await self.answer_view.append(text)
 
     def tick(self, seconds: float) -> None:
         """Refresh the live thinking time."""
@@ -205,10 +218,8 @@ class AssistantMessage(Vertical, can_focus=True):
     async def finish(
         self, status: str, stats: dict[str, Any] | None, message_id: str | None
     ) -> None:
-        """The reply ended: settle the stream, the title and the footer."""
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
+        """The reply ended: settle the answer, the title and the footer."""
+        await self.answer_view.finish()
         self.streaming = False
         self.status = status
         self.stats = stats or {}
@@ -246,3 +257,10 @@ class AssistantMessage(Vertical, can_focus=True):
 
     def action_delete(self) -> None:
         self.post_message(self.DeleteRequested(self))
+
+    def action_open_link(self) -> None:
+        found = links(self.answer)
+        if not found:
+            self.notify("This answer has no web links.", severity="warning")
+            return
+        self.post_message(self.LinkRequested(self, found))
