@@ -355,6 +355,9 @@ async def test_model_text_is_never_markup(tmp_path):
         assert "[bold]not bold[/]" in rendered and "[@click=app.quit]q[/]" in rendered
         assert "\x1b" not in rendered
         reply = replies(screen)[0]
+        assert not reply.reasoning_block.body.query(Static)  # collapsed: not rendered yet
+        reply.reasoning_block.collapsed = False
+        await pilot.pause()
         paragraph = reply.reasoning_block.body.query(Static).first()
         assert "[link=file:///etc/passwd]x[/link]" in str(paragraph.render())
         rendered_answer = " ".join(str(b.render()) for b in reply.answer_view.query(ProseBlock))

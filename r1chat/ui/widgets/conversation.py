@@ -14,7 +14,7 @@ from r1chat.domain import Message
 from r1chat.ui.widgets.messages import AssistantMessage, UserMessage, Versions
 from r1chat.ui.widgets.reasoning import ThinkingMode
 
-PAGE = 30
+PAGE = 20
 """Messages rendered at a time: a long conversation opens at its end, older pages on demand."""
 
 

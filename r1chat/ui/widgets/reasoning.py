@@ -35,28 +35,35 @@ class ReasoningText(Vertical):
     def __init__(self, text: str = "") -> None:
         super().__init__(classes="reasoning-text")
         self._paragraphs: list[str] = [""]
-        self._initial = text
+        self._shown = 0  # paragraphs with a widget; none until the block is first opened
+        self.visible = False
+        if text:
+            self._add(text)
 
-    def on_mount(self) -> None:
-        if self._initial:
-            self.append(self._initial)
-
-    def append(self, text: str) -> None:
-        """Add streamed reasoning text."""
+    def _add(self, text: str) -> None:
         parts = terminal_safe(text).split("\n\n")
         self._paragraphs[-1] += parts[0]
-        self._refresh_last(new=False)
-        for part in parts[1:]:
-            self._paragraphs.append(part)
-            self._refresh_last(new=True)
+        self._paragraphs.extend(parts[1:])
 
-    def _refresh_last(self, new: bool) -> None:
-        content = Content(self._paragraphs[-1].strip("\n"))
-        children = self.query_children(Static)
-        if new or not children:
-            self.mount(Static(content, classes="paragraph"))
-        else:
-            children.last().update(content)
+    def append(self, text: str) -> None:
+        """Add streamed reasoning text (shown at once if the block is open)."""
+        self._add(text)
+        if self.visible:
+            self.sync()
+
+    def sync(self) -> None:
+        """Bring the widgets up to date with the text: new paragraphs, and the last one."""
+        self.visible = True
+        if self._shown:
+            last = self.query_children(Static).last()
+            last.update(Content(self._paragraphs[self._shown - 1].strip("\n")))
+        new = [
+            Static(Content(paragraph.strip("\n")), classes="paragraph")
+            for paragraph in self._paragraphs[self._shown :]
+        ]
+        self._shown = len(self._paragraphs)
+        if new:
+            self.mount_all(new)
 
     @property
     def text(self) -> str:
@@ -70,6 +77,16 @@ class ReasoningBlock(Collapsible):
     def __init__(self, text: str = "", *, collapsed: bool = True, title: str = "Thinking…") -> None:
         self.body = ReasoningText(text)
         super().__init__(self.body, title=title, collapsed=collapsed, classes="reasoning")
+
+    def on_mount(self) -> None:
+        if not self.collapsed:
+            self.body.sync()
+
+    def _watch_collapsed(self, collapsed: bool) -> None:
+        super()._watch_collapsed(collapsed)
+        # The text is only turned into widgets once someone opens the block.
+        if not collapsed and self.is_mounted:
+            self.body.sync()
 
     def append(self, text: str) -> None:
         """Add streamed reasoning text."""
