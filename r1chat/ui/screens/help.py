@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
+from textual.containers import Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
@@ -29,7 +30,7 @@ class HelpScreen(ModalScreen[None]):
         self.rows = rows
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(classes="dialog help"):
+        with Vertical(classes="dialog help"):
             yield Static(Content("r1chat keys"), classes="dialog-question")
             yield DataTable(cursor_type="row", zebra_stripes=True)
 
@@ -37,7 +38,7 @@ class HelpScreen(ModalScreen[None]):
         table = self.query_one(DataTable)
         table.add_columns("key", "action", "where", "what it does")
         for key, action, where, tooltip in self.rows:
-            table.add_row(Content(key), Content(action), Content(where), Content(tooltip))
+            table.add_row(Text(key), Text(action), Text(where), Text(tooltip))
         table.focus()
 
     async def action_dismiss(self, result: None = None) -> None:
