@@ -161,6 +161,7 @@ def run_ask(
             n_ctx=settings.n_ctx,
             threads=settings.threads,
             log_path=paths.llama_log_file,
+            trust_template=settings.trust_template,
         )
     finally:
         if stderr.isatty():

@@ -22,6 +22,14 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+TrustOption = Annotated[
+    bool,
+    typer.Option(
+        "--trust-template",
+        help="Use a chat template that reaches for Python internals (still sandboxed).",
+    ),
+]
+JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 DebugOption = Annotated[
     bool, typer.Option("--debug", help="Show tracebacks for errors.", show_default=False)
 ]
@@ -47,6 +55,7 @@ def _root(
     resume: Annotated[
         str | None, typer.Option("--resume", "-r", help="Open the conversation with this id.")
     ] = None,
+    trust_template: TrustOption = False,
     debug: DebugOption = False,
     version: Annotated[
         bool,
@@ -61,7 +70,7 @@ def _root(
         return
     from r1chat.ui.run import run_app
 
-    run_app(model=model, continue_last=continue_last, resume=resume)
+    run_app(model=model, continue_last=continue_last, resume=resume, trust_template=trust_template)
 
 
 @app.command()
@@ -102,6 +111,7 @@ def ask(
     no_save: Annotated[
         bool, typer.Option("--no-save", help="Do not save this conversation.")
     ] = False,
+    trust_template: TrustOption = False,
     debug: DebugOption = False,
 ) -> None:
     """Answer one question, streaming the answer to stdout and the reasoning to stderr.
@@ -121,6 +131,7 @@ def ask(
             "n_ctx": n_ctx,
             "system_prompt": system,
             "show_thinking": show_thinking,
+            "trust_template": trust_template or None,
         },
         json_output=json_output,
         continue_last=continue_last,
@@ -185,6 +196,58 @@ def bench_ui(
     from r1chat.ui.bench import run_ui_bench
 
     run_ui_bench(model, tokens, json_output)
+
+
+@app.command()
+def models(json_output: JsonOutput = False, debug: DebugOption = False) -> None:
+    """GGUF models on this machine: configured folders, r1chat's, Hugging Face, LM Studio,
+    Ollama and the demo model, with what each is and whether it fits."""
+    from r1chat.models_cli import models_command
+
+    models_command(json_output)
+
+
+@app.command()
+def pull(
+    name: Annotated[
+        str,
+        typer.Argument(help="A preset (r1-1.5b, r1-7b, r1-8b, r1-14b, r1-32b) or org/repo[:file]."),
+    ],
+    quant: Annotated[
+        str | None, typer.Option("--quant", "-q", help="Quantization (default Q4_K_M).")
+    ] = None,
+    json_output: JsonOutput = False,
+    debug: DebugOption = False,
+) -> None:
+    """Download a model from the Hugging Face hub (resumable, SHA-256 checked)."""
+    from r1chat.models_cli import pull_command
+
+    pull_command(name, quant, json_output)
+
+
+@app.command()
+def doctor(
+    n_ctx: Annotated[
+        int, typer.Option("--n-ctx", help="Context to leave room for in the fit table.")
+    ] = 4096,
+    json_output: JsonOutput = False,
+    debug: DebugOption = False,
+) -> None:
+    """This machine, llama.cpp's build, and which R1 distills fit in its memory."""
+    from r1chat.models_cli import doctor_command
+
+    doctor_command(n_ctx, json_output)
+
+
+@app.command()
+def use(
+    model: Annotated[str, typer.Argument(help="A model name from `r1chat models`, or a path.")],
+    debug: DebugOption = False,
+) -> None:
+    """Make a model the default (written to config.toml)."""
+    from r1chat.models_cli import use_command
+
+    use_command(model)
 
 
 IdArgument = Annotated[str, typer.Argument(help="Conversation id, or a unique start of it.")]

@@ -11,8 +11,6 @@ from typing import Any
 from r1chat.errors import ConfigError
 from r1chat.paths import Paths
 
-DEFAULT_N_CTX = 4096
-
 
 @dataclass(frozen=True)
 class Settings:
@@ -21,7 +19,7 @@ class Settings:
     model: str | None = None
     """Path of the GGUF model to use (empty: the first model found on the machine)."""
     n_ctx: int | None = None
-    """Context window in tokens; default 4096, or the model's trained context if smaller."""
+    """Context window in tokens; default: min(trained context, what fits in memory, 8192)."""
     max_tokens: int | None = None
     """Upper bound on generated tokens (reasoning + answer); `None`: until the context is full."""
     temperature: float | None = None
@@ -36,6 +34,10 @@ class Settings:
     """Instructions for every chat (merged into the first user turn for R1 models)."""
     show_thinking: bool | None = None
     """Whether `ask` prints the reasoning; `None`: only when stdout is a terminal."""
+    model_dirs: tuple[str, ...] = ()
+    """Extra folders to look for GGUF models in (`r1chat models`)."""
+    trust_template: bool = False
+    """Use chat templates that reach for Python internals (still sandboxed)."""
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     """Tables that later parts of r1chat read (for example `[ui]`), kept as parsed."""
 
@@ -76,6 +78,8 @@ def validate(settings: Settings, source: str = "settings") -> Settings:
         raise fail("model", f"{settings.model!r} is not a path")
     if not isinstance(settings.system_prompt, str):
         raise fail("system_prompt", "it is not a string")
+    if not all(isinstance(folder, str) for folder in settings.model_dirs):
+        raise fail("model_dirs", "it must be a list of folder paths")
     return settings
 
 
@@ -121,6 +125,10 @@ def load_settings(paths: Paths, environ: dict[str, str] | None = None) -> Settin
                     if name not in _GENERATION_KEYS:
                         raise ConfigError(f"Unknown setting generation.{name} in {file}.")
                     values[name] = item
+            elif key == "model_dirs":
+                if not isinstance(value, list):
+                    raise ConfigError(f"Invalid model_dirs in {file}: it must be a list of paths.")
+                values[key] = tuple(value)
             elif key in _KNOWN and key not in _GENERATION_KEYS:
                 values[key] = value
             elif isinstance(value, dict):
@@ -135,7 +143,8 @@ def load_settings(paths: Paths, environ: dict[str, str] | None = None) -> Settin
 
 
 def save_setting(paths: Paths, table: str, key: str, value: str | bool | int | float) -> None:
-    """Set `[table] key = value` in `config.toml`, keeping the rest of the file as it was."""
+    """Set `[table] key = value` (top level when `table` is empty) in `config.toml`,
+    keeping the rest of the file as it was."""
     import tomlkit
 
     file = paths.config_file
@@ -145,11 +154,14 @@ def save_setting(paths: Paths, table: str, key: str, value: str | bool | int | f
         raise ConfigError(f"Cannot update {file} ({error}); fix or remove it.") from error
     if document is None:
         document = tomlkit.document()
-    section = document.get(table)
-    if section is None:
-        section = tomlkit.table()
-        document[table] = section
-    section[key] = value
+    if not table:
+        document[key] = value
+    else:
+        section = document.get(table)
+        if section is None:
+            section = tomlkit.table()
+            document[table] = section
+        section[key] = value
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
         partial = file.with_name(file.name + ".partial")

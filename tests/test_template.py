@@ -32,7 +32,7 @@ def test_real_r1_header_is_detected_as_r1(r1_engine):
     assert info.reasoning
     assert (info.default_temperature, info.default_top_p) == (0.6, 0.95)
     assert info.model_name == "DeepSeek R1 Distill Qwen 7B"
-    assert info.n_ctx == 4096  # trained context is 131072: the default caps it
+    assert info.n_ctx == 8192  # trained context is 131072: the default caps it at 8192
 
 
 def test_older_template_gets_think_prefill_and_clean_history(r1_engine):
@@ -85,7 +85,7 @@ def test_token_counts_come_from_the_real_tokenizer(r1_engine):
 
 def test_context_fitting_drops_oldest_turns_with_the_real_tokenizer(r1_engine):
     long_turns: list[ChatMessage] = []
-    for index in range(30):
+    for index in range(60):
         long_turns.append(ChatMessage("user", f"Question {index}: " + "tell me more " * 40))
         long_turns.append(ChatMessage("assistant", f"Answer {index}: " + "here is more " * 40))
     long_turns.append(ChatMessage("user", "Final question?"))
@@ -95,16 +95,16 @@ def test_context_fitting_drops_oldest_turns_with_the_real_tokenizer(r1_engine):
     assert prepared.dropped_messages % 2 == 0  # whole user/assistant pairs
     assert len(prepared.tokens) <= r1_engine.n_ctx - 512
     assert prepared.prompt.text.rstrip().endswith("<｜User｜>Final question?<｜Assistant｜><think>")
-    assert "Question 29:" in prepared.prompt.text  # the newest turns stay
+    assert "Question 59:" in prepared.prompt.text  # the newest turns stay
     assert "Question 0:" not in prepared.prompt.text
 
 
 def test_a_message_too_long_for_the_context_names_both_numbers(r1_engine):
-    request = ChatRequest((ChatMessage("user", "word " * 5000),))
+    request = ChatRequest((ChatMessage("user", "word " * 9000),))
     with pytest.raises(ContextOverflowError) as raised:
         r1_engine.prepare(request)
     message = str(raised.value)
-    assert "5,0" in message and "4,096" in message  # the prompt's size and the window's
+    assert "9,0" in message and "8,192" in message  # the prompt's size and the window's
 
 
 def test_system_prompt_is_a_system_message_for_other_models():

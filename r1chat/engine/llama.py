@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from r1chat.config import DEFAULT_N_CTX
 from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
 from r1chat.engine.base import Emit, EngineInfo, GenerationThread, pump
 from r1chat.engine.context import fit_messages, reply_reserve
@@ -55,6 +54,7 @@ class LlamaEngine:
         threads: int | None = None,
         log_path: Path | None = None,
         vocab_only: bool = False,
+        trust_template: bool = False,
     ) -> None:
         self.path = Path(model_path).expanduser()
         self.header: GGUFHeader = read_header(self.path)
@@ -69,10 +69,11 @@ class LlamaEngine:
         template_source = self.header.chat_template or CHATML_TEMPLATE
         # Render once before llama.cpp opens the file, so a broken or hostile template
         # is refused before any weights are loaded.
-        ChatTemplate(template_source, r1=self.reasoning).prompt([ChatMessage("user", "Hello")])
+        ChatTemplate(template_source, r1=self.reasoning, trust=trust_template).prompt(
+            [ChatMessage("user", "Hello")]
+        )
         self.log = LlamaLog.install(log_path)
-        trained = self.header.context_length or DEFAULT_N_CTX
-        self.n_ctx = n_ctx or min(DEFAULT_N_CTX, trained)
+        self.n_ctx = n_ctx or self._default_context()
         self.backend = llama_backend()
         self._llm = self._load(threads, vocab_only)
         self._lock = threading.Lock()
@@ -83,6 +84,19 @@ class LlamaEngine:
             bos_token=self._token_text(self._llm.token_bos()),
             eos_token=self._token_text(self._llm.token_eos()),
             r1=self.reasoning,
+            trust=trust_template,
+        )
+
+    def _default_context(self) -> int:
+        """min(trained context, what fits in this machine's memory, 8192)."""
+        from r1chat.models.fit import ModelShape, default_context
+        from r1chat.models.machine import inspect_machine
+
+        return default_context(
+            self.header.context_length,
+            self.header.size,
+            ModelShape.from_header(self.header),
+            inspect_machine().model_memory_bytes,
         )
 
     def _load(self, threads: int | None, vocab_only: bool) -> Any:

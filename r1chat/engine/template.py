@@ -32,6 +32,19 @@ _HOSTILE = re.compile(
 )
 
 
+def check_jinja() -> None:
+    """Refuse to render templates with a Jinja older than 3.1.6 (sandbox escapes fixed there)."""
+    from importlib.metadata import version
+
+    parts = version("jinja2").split(".")
+    numbers = tuple(int(p) if p.isdigit() else 0 for p in [*parts, "0", "0"][:3])
+    if numbers < (3, 1, 6):
+        raise TemplateError(
+            f"Jinja2 {'.'.join(parts)} has known sandbox escapes; install jinja2>=3.1.6 "
+            "before r1chat renders chat templates."
+        )
+
+
 def hostile_parts(source: str) -> list[str]:
     """The parts of a template that try to reach Python internals or the system."""
     return sorted({match.group(0) for match in _HOSTILE.finditer(source)})
@@ -102,14 +115,17 @@ class ChatTemplate:
     eos_token: str = ""
     r1: bool = False
     """Apply DeepSeek-R1's rules: `<think>\\n` prefill, system prompt in the user turn."""
+    trust: bool = False
+    """Use a template the scan flags (`--trust-template`); it still renders in the sandbox."""
 
     def __post_init__(self) -> None:
+        check_jinja()
         hostile = hostile_parts(self.source)
-        if hostile:
+        if hostile and not self.trust:
             raise TemplateError(
                 "The model's chat template tries to reach Python internals "
                 f"({', '.join(hostile[:3])}), so r1chat refused to use it; get the model from "
-                "a source you trust."
+                "a source you trust, or pass --trust-template to render it sandboxed anyway."
             )
         from jinja2 import TemplateSyntaxError
         from jinja2.loaders import BaseLoader

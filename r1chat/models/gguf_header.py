@@ -52,6 +52,8 @@ class GGUFHeader:
     """Length of every long array that was skipped (for example the token list)."""
     tensor_bytes: int = 0
     """Bytes of tensor data the header describes."""
+    parameters: int = 0
+    """Number of weights (elements of all tensors)."""
 
     @property
     def architecture(self) -> str | None:
@@ -70,6 +72,27 @@ class GGUFHeader:
         """The context length the model was trained for."""
         value = self.metadata.get(f"{self.architecture}.context_length")
         return value if isinstance(value, int) and value > 0 else None
+
+    def number(self, key: str) -> int | None:
+        """An integer from the architecture's own keys, for example `block_count`."""
+        value = self.metadata.get(f"{self.architecture}.{key}")
+        if isinstance(value, list):  # per-layer values: the largest decides the memory
+            value = max((v for v in value if isinstance(v, int)), default=None)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    @property
+    def quantization(self) -> str:
+        """The file type, for example `Q4_K_M`, as llama.cpp names it."""
+        import gguf
+
+        value = self.metadata.get("general.file_type")
+        if not isinstance(value, int):
+            return "unknown"
+        try:
+            name = gguf.LlamaFileType(value).name
+        except (ValueError, TypeError):
+            return "unknown"
+        return name.removeprefix("MOSTLY_").replace("ALL_", "")
 
     @property
     def chat_template(self) -> str | None:
@@ -190,8 +213,8 @@ def _parse(path: Path, handle: Any, size: int) -> GGUFHeader:
         else:
             metadata[key] = _value(cursor, kind, key)
     _check_counts(path, metadata)
-    tensor_bytes = _check_tensors(path, cursor, tensor_count, metadata, size)
-    return GGUFHeader(path, size, version, tensor_count, metadata, arrays, tensor_bytes)
+    tensor_bytes, parameters = _check_tensors(path, cursor, tensor_count, metadata, size)
+    return GGUFHeader(path, size, version, tensor_count, metadata, arrays, tensor_bytes, parameters)
 
 
 def _value(cursor: _Cursor, kind: int, key: str) -> Any:
@@ -203,9 +226,16 @@ def _value(cursor: _Cursor, kind: int, key: str) -> Any:
 
 
 def _check_counts(path: Path, metadata: dict[str, Any]) -> None:
+    import gguf
+
     arch = metadata.get("general.architecture")
     if not isinstance(arch, str) or not arch:
         raise ModelError(f"{path} is not a usable model: it names no architecture.")
+    if arch not in gguf.MODEL_ARCH_NAMES.values():
+        raise ModelError(
+            f"{path} is a {arch!r} model, an architecture llama.cpp does not know; "
+            "it cannot be run here."
+        )
     blocks = metadata.get(f"{arch}.block_count")
     if isinstance(blocks, int) and not 0 < blocks <= MAX_BLOCKS:
         raise ModelError(f"{path} is corrupt: it claims {blocks:,} layers.")
@@ -213,7 +243,7 @@ def _check_counts(path: Path, metadata: dict[str, Any]) -> None:
 
 def _check_tensors(
     path: Path, cursor: _Cursor, count: int, metadata: dict[str, Any], size: int
-) -> int:
+) -> tuple[int, int]:
     import gguf
 
     alignment = metadata.get("general.alignment", gguf.GGUF_DEFAULT_ALIGNMENT)
@@ -221,6 +251,7 @@ def _check_tensors(
         raise ModelError(f"{path} is corrupt: alignment {alignment!r} is not a power of two.")
     end_of_data = 0
     total = 0
+    parameters = 0
     for _ in range(count):
         name = cursor.string("a tensor name")
         dims = cursor.scalar("<I")
@@ -238,6 +269,7 @@ def _check_tensors(
             ) from None
         nbytes = elements // block * type_size
         total += nbytes
+        parameters += elements
         end_of_data = max(end_of_data, offset + nbytes)
     data_start = -(-cursor.tell // alignment) * alignment
     if data_start + end_of_data > size:
@@ -245,4 +277,4 @@ def _check_tensors(
             f"{path} is truncated: its tensors need {data_start + end_of_data:,} bytes but the "
             f"file has {size:,}; download it again."
         )
-    return total
+    return total, parameters

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any, ClassVar
 
 from textual.app import App, SystemCommand
@@ -190,12 +189,14 @@ def default_engine_factory(settings: Settings, paths: Paths) -> Callable[[str], 
 
     def load(model: str) -> Engine:
         from r1chat.engine.llama import LlamaEngine
+        from r1chat.models.discovery import resolve_model
 
         return LlamaEngine(
-            Path(model),
+            resolve_model(model, paths, settings),
             n_ctx=settings.n_ctx,
             threads=settings.threads,
             log_path=paths.llama_log_file,
+            trust_template=settings.trust_template,
         )
 
     return load

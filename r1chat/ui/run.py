@@ -9,12 +9,16 @@ from r1chat.paths import Paths
 from r1chat.store.chats import ChatStore
 
 
-def run_app(*, model: str | None, continue_last: bool, resume: str | None) -> None:
+def run_app(
+    *, model: str | None, continue_last: bool, resume: str | None, trust_template: bool = False
+) -> None:
     """Open the chat app; the model loads in the background once it is on screen."""
     if continue_last and resume:
         raise R1ChatError("Use --continue or --resume ID, not both.")
     paths = Paths.from_env()
     settings = load_settings(paths)
+    if trust_template:
+        settings = settings.with_overrides(trust_template=True)
     store = ChatStore.open(paths)
     open_conversation = None
     if resume:

@@ -1,0 +1,76 @@
+"""Provides memory arithmetic: KV cache size from a model's own shape, and whether it fits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from r1chat.models.gguf_header import GGUFHeader
+
+KV_BYTES = {"f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
+"""Bytes per cached element for llama.cpp's KV cache types (f16 is its default)."""
+OVERHEAD_BYTES = 512 * 1024 * 1024
+"""Compute buffers, the runtime and headroom: kept free besides weights and cache."""
+CONTEXT_CAP = 8192
+"""The default context never exceeds this (a bigger window costs memory and speed)."""
+
+Fit = Literal["fits", "tight", "too big"]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelShape:
+    """The numbers that decide a transformer's KV cache size."""
+
+    layers: int
+    kv_heads: int
+    head_dim: int
+
+    @classmethod
+    def from_header(cls, header: GGUFHeader) -> ModelShape | None:
+        """The shape from GGUF metadata (`None` for models without attention heads)."""
+        layers = header.number("block_count")
+        heads = header.number("attention.head_count")
+        kv_heads = header.number("attention.head_count_kv") or heads
+        embedding = header.number("embedding_length")
+        key_length = header.number("attention.key_length")
+        if not layers or not heads or not kv_heads:
+            return None
+        head_dim = key_length or (embedding // heads if embedding else 0)
+        if not head_dim:
+            return None
+        return cls(layers, kv_heads, head_dim)
+
+    def kv_bytes_per_token(self, cache_type: str = "f16") -> int:
+        """Bytes of K and V cached for one token across all layers."""
+        return int(2 * self.layers * self.kv_heads * self.head_dim * KV_BYTES[cache_type])
+
+    def kv_bytes(self, n_ctx: int, cache_type: str = "f16") -> int:
+        """Bytes of KV cache for a context of `n_ctx` tokens."""
+        return self.kv_bytes_per_token(cache_type) * n_ctx
+
+
+def needed_bytes(weights: int, shape: ModelShape | None, n_ctx: int) -> int:
+    """Memory to run: the weights, the KV cache for `n_ctx`, and fixed overhead."""
+    return weights + (shape.kv_bytes(n_ctx) if shape else 0) + OVERHEAD_BYTES
+
+
+def fit(needed: int, available: int) -> Fit:
+    """`fits` with a quarter to spare, `tight` if it only just fits, else `too big`."""
+    if needed <= available * 0.75:
+        return "fits"
+    if needed <= available:
+        return "tight"
+    return "too big"
+
+
+def default_context(
+    trained: int | None, weights: int, shape: ModelShape | None, available: int
+) -> int:
+    """min(trained context, what fits in memory, 8192), at least 512."""
+    limit = min(trained or CONTEXT_CAP, CONTEXT_CAP)
+    if shape is None or available <= 0:
+        return limit
+    room = available - weights - OVERHEAD_BYTES
+    fits = room // shape.kv_bytes_per_token() if room > 0 else 0
+    fits = max(512, int(fits) // 256 * 256)
+    return max(512, min(limit, fits))

@@ -1,0 +1,257 @@
+"""Provides the model commands: models, pull, doctor and use."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from r1chat.config import load_settings, save_setting
+from r1chat.errors import ModelError, R1ChatError
+from r1chat.models.catalog import ModelInfo, describe_all
+from r1chat.models.discovery import all_models, resolve_model
+from r1chat.models.fit import OVERHEAD_BYTES, fit
+from r1chat.models.machine import Machine, free_disk, inspect_machine, reinstall_hint
+from r1chat.models.presets import PRESETS, QUANTS_BITS
+from r1chat.paths import Paths
+from r1chat.text import terminal_safe
+
+
+def gb(value: int | float | None) -> str:
+    """Bytes as a short decimal size."""
+    if not value:
+        return "?"
+    if value >= 1e9:
+        return f"{value / 1e9:.1f} GB"
+    return f"{value / 1e6:.0f} MB"
+
+
+def params_label(count: int) -> str:
+    """Weights as `135M` or `7.6B`."""
+    if count >= 1e9:
+        return f"{count / 1e9:.1f}B"
+    if count >= 1e6:
+        return f"{count / 1e6:.0f}M"
+    return str(count) if count else "?"
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False, markup=False, emoji=False)
+
+
+def models_command(as_json: bool) -> None:
+    """`r1chat models`."""
+    paths = Paths.from_env()
+    settings = load_settings(paths)
+    machine = inspect_machine()
+    infos = describe_all(
+        all_models(paths, settings), machine.model_memory_bytes, paths.cache_dir / "models.json"
+    )
+    if as_json:
+        print(json.dumps([info.to_dict() for info in infos], ensure_ascii=True, indent=2))
+        return
+    if not infos:
+        print("No models found. Fetch one with `r1chat pull r1-1.5b` (or r1-7b on 16 GB).")
+        return
+    _models_table(infos, machine)
+
+
+def _cell(text: str, width: int) -> str:
+    text = terminal_safe(" ".join(text.split()))
+    return text.ljust(width) if len(text) <= width else text[: width - 1] + "…"
+
+
+def _models_table(infos: list[ModelInfo], machine: Machine) -> None:
+    from rich.text import Text
+
+    console = _console()
+    fixed = [
+        ("arch", 8),
+        ("params", 7),
+        ("quant", 8),
+        ("size", 8),
+        ("context", 8),
+        ("R1", 3),
+        ("fits", 9),
+        ("source", 13),
+    ]
+    name_width = max(12, min(60, console.width - sum(w + 1 for _, w in fixed) - 1))
+    header = _cell("name", name_width) + " " + " ".join(_cell(n, w) for n, w in fixed)
+    console.print(Text(header.rstrip(), style="bold"), no_wrap=True, crop=True)
+    styles = {"fits": "green", "tight": "yellow"}
+    for info in infos:
+        line = Text(_cell(info.name, name_width) + " ")
+        if info.error:
+            cells = ["", "", "", gb(info.size), "", "", "unusable", info.source]
+        else:
+            cells = [
+                info.architecture or "?",
+                params_label(info.parameters),
+                info.quantization or "?",
+                gb(info.size),
+                f"{info.context_length:,}" if info.context_length else "?",
+                "yes" if info.reasoning else "",
+                info.fits or "?",
+                info.source,
+            ]
+        for (column, width), value in zip(fixed, cells, strict=True):
+            style = ""
+            if column == "fits":
+                style = styles.get(value, "red") if value else ""
+            line.append(_cell(value, width) + " ", style=style)
+        console.print(line, no_wrap=True, crop=True)
+    memory = "GPU memory" if machine.gpu_offload and machine.gpus else "free RAM"
+    console.print(
+        Text(
+            f"fits: weights + KV cache for the default context + {gb(OVERHEAD_BYTES)}, "
+            f"against {gb(machine.model_memory_bytes)} of {memory}.",
+            style="dim",
+        )
+    )
+    for info in infos:
+        if info.error:
+            console.print(Text(f"{info.name}: {terminal_safe(info.error)}", style="red"))
+    flagged = [i for i in infos if i.template_flags]
+    for info in flagged:
+        console.print(
+            Text(
+                f"{info.name}: its chat template reaches for {', '.join(info.template_flags[:3])}; "
+                "r1chat refuses it unless --trust-template.",
+                style="yellow",
+            )
+        )
+
+
+def use_command(spec: str) -> None:
+    """`r1chat use NAME|PATH`: make it the default model."""
+    paths = Paths.from_env()
+    settings = load_settings(paths)
+    path = resolve_model(spec, paths, settings)
+    if not path.is_file():
+        raise ModelError(f"No model named or found at '{spec}'; see `r1chat models`.")
+    from r1chat.models.gguf_header import read_header
+
+    read_header(path)  # refuse a broken file now, not at the next chat
+    save_setting(paths, "", "model", str(path))
+    print(f"Default model: {path}", file=sys.stderr)
+
+
+def pull_command(spec: str, quant: str | None, as_json: bool) -> None:
+    """`r1chat pull`."""
+    from r1chat.models.pull import pull, target_for
+
+    paths = Paths.from_env()
+    target = target_for(spec, quant)
+    print(f"Pulling {target.repo}/{target.filename} …", file=sys.stderr)
+    pulled = pull(target, paths, progress=sys.stderr.isatty())
+    check = "SHA-256 verified" if pulled.verified else "no published SHA-256 to check"
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "name": pulled.name,
+                    "path": str(pulled.path),
+                    "size": pulled.size,
+                    "sha256": pulled.sha256,
+                    "verified": pulled.verified,
+                },
+                indent=2,
+            )
+        )
+        return
+    print(f"Pulled {pulled.name}: {pulled.path} ({gb(pulled.size)}, {check}).")
+    print(
+        f"Use it with: r1chat --model {pulled.name}   (or make it the default: r1chat use "
+        f"{pulled.name})"
+    )
+
+
+def doctor_report(machine: Machine, models_dir: Path, n_ctx: int) -> dict[str, Any]:
+    """What `doctor` prints, as data."""
+    memory = machine.model_memory_bytes
+    table = []
+    for preset in PRESETS.values():
+        kv = preset.shape.kv_bytes(n_ctx)
+        row: dict[str, Any] = {
+            "model": preset.name,
+            "repo": preset.repo,
+            "kv_cache_bytes": kv,
+            "kv_bytes_per_token": preset.shape.kv_bytes_per_token(),
+            "quants": {},
+        }
+        for quant in QUANTS_BITS:
+            size = preset.size_bytes(quant)
+            needed = size + kv + OVERHEAD_BYTES
+            row["quants"][quant] = {"size": size, "needed": needed, "fits": fit(needed, memory)}
+        table.append(row)
+    return {
+        "machine": machine.to_dict(),
+        "models_dir": str(models_dir),
+        "free_disk_bytes": free_disk(models_dir),
+        "n_ctx": n_ctx,
+        "memory_for_models_bytes": memory,
+        "r1_distills": table,
+        "reinstall": reinstall_hint(machine),
+    }
+
+
+def doctor_command(n_ctx: int, as_json: bool) -> None:
+    """`r1chat doctor`."""
+    if n_ctx < 256:
+        raise R1ChatError("--n-ctx must be at least 256.")
+    paths = Paths.from_env()
+    machine = inspect_machine()
+    report = doctor_report(machine, paths.models_dir, n_ctx)
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    console = _console()
+    build = machine.backend or "not installed"
+    offload = "GPU offload supported" if machine.gpu_offload else "no GPU offload"
+    lines = [
+        f"Python {machine.python} on {machine.platform}, {machine.cpus} CPUs",
+        f"llama-cpp-python {machine.llama_cpp_version or 'missing'}: {build} build, {offload}",
+        f"RAM {gb(machine.ram_bytes)} ({gb(machine.ram_available_bytes)} available)",
+    ]
+    lines += [f"GPU {gpu.name}: {gb(gpu.memory_bytes)} ({gpu.kind})" for gpu in machine.gpus]
+    if not machine.gpus:
+        lines.append("GPU none found")
+    lines.append(f"free disk for models ({paths.models_dir}): {gb(report['free_disk_bytes'])}")
+    for line in lines:
+        console.print(Text(line))
+    console.print()
+    console.print(
+        Text(
+            f"DeepSeek-R1 distills with room for {n_ctx:,} tokens of context "
+            f"(f16 KV cache), against {gb(report['memory_for_models_bytes'])}:",
+            style="bold",
+        )
+    )
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    table.add_column("model", no_wrap=True)
+    table.add_column("KV", no_wrap=True)
+    for quant in QUANTS_BITS:
+        table.add_column(quant, no_wrap=True, justify="right")
+    style = {"fits": "green", "tight": "yellow", "too big": "red"}
+    for row in report["r1_distills"]:
+        cells = [Text(row["model"]), Text(gb(row["kv_cache_bytes"]).replace(" ", ""))]
+        for quant in QUANTS_BITS:
+            entry = row["quants"][quant]
+            mark = {"fits": "✓", "tight": "~", "too big": "✗"}[entry["fits"]]
+            size = f"{entry['size'] / 1e9:.1f}"
+            cells.append(Text(f"{mark}{size}", style=style[entry["fits"]]))
+        table.add_row(*cells)
+    console.print(table)
+    console.print(
+        Text("file sizes in GB; ✓ fits with a quarter to spare · ~ tight · ✗ too big", style="dim")
+    )
+    if report["reinstall"]:
+        console.print()
+        console.print(Text("llama-cpp-python was built without your GPU. Rebuild it with:"))
+        console.print(Text(report["reinstall"], style="bold"))
