@@ -37,6 +37,7 @@ _SCALARS = {
     12: "<d",  # FLOAT64
 }
 _STRING, _ARRAY = 8, 9
+_U64 = struct.Struct("<Q")
 
 
 @dataclass
@@ -140,11 +141,27 @@ class _Cursor:
         return self.take(length).decode("utf-8", errors="replace")
 
     def skip_strings(self, count: int) -> None:
-        for _ in range(count):
-            length = self.scalar("<Q")
-            if length > self.size:
-                raise ModelError(f"{self.path} is corrupt: a string claims {length:,} bytes.")
-            self.take(length)
+        """Step over `count` length-prefixed strings without copying them (the vocabulary).
+
+        The hot loop only reads lengths inside the buffer; crossing its end is handled
+        outside it, where `take` refills (or reports a truncated file).
+        """
+        unpack = _U64.unpack_from
+        while count:
+            buffer, position = self.buffer, self.position
+            limit = len(buffer) - 8
+            while count and position <= limit:
+                position += 8 + unpack(buffer, position)[0]
+                count -= 1
+            if position <= len(buffer):
+                self.position = position
+                if count:  # the next length straddles the buffer's end
+                    self.take(8)
+                    self.position -= 8
+                continue
+            # The last string read runs past the buffer: skip the rest of it.
+            self.position = len(buffer)
+            self.take(position - len(buffer))
 
 
 def read_header(path: str | Path) -> GGUFHeader:
