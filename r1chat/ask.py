@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from typing import Any, TextIO
 
 from r1chat.config import Settings, load_settings
-from r1chat.domain import GenerationParams
 from r1chat.engine.events import AnswerDelta, EngineEvent, Finished, GenerationStats, ReasoningDelta
 from r1chat.errors import R1ChatError
 from r1chat.models.discovery import choose_model
@@ -166,12 +165,7 @@ def run_ask(
     finally:
         if stderr.isatty():
             stderr.write(CLEAR_LINE)
-    params = GenerationParams(
-        max_tokens=settings.max_tokens,
-        temperature=settings.temperature,
-        top_p=settings.top_p,
-        seed=settings.seed,
-    )
+    params = settings.generation_params()
     info = engine.info
 
     def save_failed(message: str) -> None:

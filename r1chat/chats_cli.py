@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from r1chat.console import cell, console
 from r1chat.domain import Conversation, Message
 from r1chat.errors import R1ChatError
 from r1chat.paths import Paths
@@ -38,13 +39,6 @@ def ago(timestamp: float, now: float | None = None) -> str:
     return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d")
 
 
-def _console(stream: TextIO | None = None) -> Any:
-    from rich.console import Console
-
-    # No hyperlinks and no markup: everything shown came from a user, a model or a file.
-    return Console(file=stream or sys.stdout, highlight=False, markup=False, emoji=False)
-
-
 def _summary(conversation: Conversation) -> dict[str, Any]:
     return {
         "id": conversation.id,
@@ -70,24 +64,20 @@ def list_command(limit: int, as_json: bool) -> None:
         return
     from rich.text import Text
 
-    console = _console()
+    out = console()
     model_width = min(24, max(len("model"), *(len(c.model or "") for c in conversations)))
     fixed = SHORT_ID + model_width + 8 + 10 + 8  # id, model, messages, updated, gaps
-    title_width = max(10, console.width - fixed)
-
-    def cell(text: str, width: int) -> str:
-        text = terminal_safe(" ".join(text.split()))
-        return text.ljust(width) if len(text) <= width else text[: width - 1] + "…"
+    title_width = max(10, out.width - fixed)
 
     header = f"{'id':<{SHORT_ID}}  {'title':<{title_width}}  {'model':<{model_width}}  "
-    console.print(Text(header + "messages  updated", style="bold"), no_wrap=True, crop=True)
+    out.print(Text(header + "messages  updated", style="bold"), no_wrap=True, crop=True)
     for conversation in conversations:
         line = Text(no_wrap=True)
         line.append(conversation.id[:SHORT_ID], style="cyan")
         line.append(f"  {cell(conversation.title or 'New chat', title_width)}  ")
         line.append(cell(conversation.model or "", model_width), style="dim")
         line.append(f"  {conversation.message_count:>8}  {ago(conversation.updated_at)}")
-        console.print(line, no_wrap=True, crop=True)
+        out.print(line, no_wrap=True, crop=True)
 
 
 def _message_dict(message: Message) -> dict[str, Any]:
@@ -126,27 +116,27 @@ def render_conversation(
     from rich.rule import Rule
     from rich.text import Text
 
-    console = _console(stream)
+    out = console(stream)
     header = Text(terminal_safe(conversation.title or "New chat"), style="bold")
     details = f"{conversation.id} · {terminal_safe(conversation.model or 'unknown model')}"
     details += f" · {ago(conversation.updated_at)}"
-    console.print(header)
-    console.print(Text(details, style="dim"))
+    out.print(header)
+    out.print(Text(details, style="dim"))
     for message in conversation.messages:
         if message.role == "user":
-            console.print(Rule(Text("You", style="bold cyan"), align="left", style="cyan"))
-            console.print(Padding(Text(terminal_safe(message.content)), (0, 0, 1, 0)))
+            out.print(Rule(Text("You", style="bold cyan"), align="left", style="cyan"))
+            out.print(Padding(Text(terminal_safe(message.content)), (0, 0, 1, 0)))
             continue
         label = "Assistant" if message.role == "assistant" else message.role.title()
-        console.print(Rule(Text(label, style="bold magenta"), align="left", style="magenta"))
+        out.print(Rule(Text(label, style="bold magenta"), align="left", style="magenta"))
         if thinking and message.reasoning:
-            console.print(Text(terminal_safe(message.reasoning), style="dim italic"))
-            console.print()
+            out.print(Text(terminal_safe(message.reasoning), style="dim italic"))
+            out.print()
         if message.content:
-            console.print(Markdown(terminal_safe(message.content), hyperlinks=False))
+            out.print(Markdown(terminal_safe(message.content), hyperlinks=False))
         if message.status != "complete":
-            console.print(Text(f"({message.status})", style="yellow"))
-        console.print()
+            out.print(Text(f"({message.status})", style="yellow"))
+        out.print()
 
 
 def export_command(
@@ -237,15 +227,15 @@ def search_command(query: str, thinking: bool, limit: int, as_json: bool) -> Non
         return
     from rich.text import Text
 
-    console = _console()
+    out = console()
     for hit in hits:
         line = Text()
         line.append(hit.conversation_id[:SHORT_ID], style="cyan")
         line.append("  ")
         line.append(terminal_safe(hit.conversation_title or "New chat"), style="bold")
         line.append(f"  ({hit.field}, {ago(hit.updated_at)})", style="dim")
-        console.print(line)
-        console.print(_highlighted(hit))
+        out.print(line)
+        out.print(_highlighted(hit))
 
 
 def _highlighted(hit: SearchHit) -> Any:

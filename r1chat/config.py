@@ -8,6 +8,7 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from r1chat.domain import GenerationParams
 from r1chat.errors import ConfigError
 from r1chat.paths import Paths
 
@@ -40,6 +41,15 @@ class Settings:
     """Use chat templates that reach for Python internals (still sandboxed)."""
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     """Tables that later parts of r1chat read (for example `[ui]`), kept as parsed."""
+
+    def generation_params(self) -> GenerationParams:
+        """The sampling settings a reply uses."""
+        return GenerationParams(
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            seed=self.seed,
+        )
 
     def with_overrides(self, **values: Any) -> Settings:
         """Return a copy with every non-`None` value applied, after validating it."""

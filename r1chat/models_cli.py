@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from r1chat.config import load_settings, save_setting
+from r1chat.console import cell, console
 from r1chat.errors import ModelError, R1ChatError
 from r1chat.models.catalog import ModelInfo, describe_all
 from r1chat.models.discovery import all_models, resolve_model
@@ -36,12 +37,6 @@ def params_label(count: int) -> str:
     return str(count) if count else "?"
 
 
-def _console() -> Any:
-    from rich.console import Console
-
-    return Console(highlight=False, markup=False, emoji=False)
-
-
 def models_command(as_json: bool) -> None:
     """`r1chat models`."""
     paths = Paths.from_env()
@@ -59,31 +54,26 @@ def models_command(as_json: bool) -> None:
     _models_table(infos, machine)
 
 
-def _cell(text: str, width: int) -> str:
-    text = terminal_safe(" ".join(text.split()))
-    return text.ljust(width) if len(text) <= width else text[: width - 1] + "…"
-
-
 def _models_table(infos: list[ModelInfo], machine: Machine) -> None:
     from rich.text import Text
 
-    console = _console()
+    out = console()
     fixed = [
-        ("arch", 8),
-        ("params", 7),
-        ("quant", 8),
-        ("size", 8),
-        ("context", 8),
+        ("arch", 7),
+        ("params", 6),
+        ("quant", 7),
+        ("size", 7),
+        ("context", 7),
         ("R1", 3),
-        ("fits", 9),
+        ("fits", 8),
         ("source", 13),
     ]
-    name_width = max(12, min(60, console.width - sum(w + 1 for _, w in fixed) - 1))
-    header = _cell("name", name_width) + " " + " ".join(_cell(n, w) for n, w in fixed)
-    console.print(Text(header.rstrip(), style="bold"), no_wrap=True, crop=True)
+    name_width = max(10, min(60, out.width - sum(w + 1 for _, w in fixed) - 1))
+    header = cell("name", name_width) + " " + " ".join(cell(n, w) for n, w in fixed)
+    out.print(Text(header.rstrip(), style="bold"), no_wrap=True, crop=True)
     styles = {"fits": "green", "tight": "yellow"}
     for info in infos:
-        line = Text(_cell(info.name, name_width) + " ")
+        line = Text(cell(info.name, name_width) + " ")
         if info.error:
             cells = ["", "", "", gb(info.size), "", "", "unusable", info.source]
         else:
@@ -101,10 +91,10 @@ def _models_table(infos: list[ModelInfo], machine: Machine) -> None:
             style = ""
             if column == "fits":
                 style = styles.get(value, "red") if value else ""
-            line.append(_cell(value, width) + " ", style=style)
-        console.print(line, no_wrap=True, crop=True)
+            line.append(cell(value, width) + " ", style=style)
+        out.print(line, no_wrap=True, crop=True)
     memory = "GPU memory" if machine.gpu_offload and machine.gpus else "free RAM"
-    console.print(
+    out.print(
         Text(
             f"fits: weights + KV cache for the default context + {gb(OVERHEAD_BYTES)}, "
             f"against {gb(machine.model_memory_bytes)} of {memory}.",
@@ -113,10 +103,10 @@ def _models_table(infos: list[ModelInfo], machine: Machine) -> None:
     )
     for info in infos:
         if info.error:
-            console.print(Text(f"{info.name}: {terminal_safe(info.error)}", style="red"))
+            out.print(Text(f"{info.name}: {terminal_safe(info.error)}", style="red"))
     flagged = [i for i in infos if i.template_flags]
     for info in flagged:
-        console.print(
+        out.print(
             Text(
                 f"{info.name}: its chat template reaches for {', '.join(info.template_flags[:3])}; "
                 "r1chat refuses it unless --trust-template.",
@@ -211,7 +201,7 @@ def doctor_command(n_ctx: int, as_json: bool) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    console = _console()
+    out = console()
     build = machine.backend or "not installed"
     offload = "GPU offload supported" if machine.gpu_offload else "no GPU offload"
     lines = [
@@ -224,9 +214,9 @@ def doctor_command(n_ctx: int, as_json: bool) -> None:
         lines.append("GPU none found")
     lines.append(f"free disk for models ({paths.models_dir}): {gb(report['free_disk_bytes'])}")
     for line in lines:
-        console.print(Text(line))
-    console.print()
-    console.print(
+        out.print(Text(line))
+    out.print()
+    out.print(
         Text(
             f"DeepSeek-R1 distills with room for {n_ctx:,} tokens of context "
             f"(f16 KV cache), against {gb(report['memory_for_models_bytes'])}:",
@@ -247,11 +237,11 @@ def doctor_command(n_ctx: int, as_json: bool) -> None:
             size = f"{entry['size'] / 1e9:.1f}"
             cells.append(Text(f"{mark}{size}", style=style[entry["fits"]]))
         table.add_row(*cells)
-    console.print(table)
-    console.print(
+    out.print(table)
+    out.print(
         Text("file sizes in GB; ✓ fits with a quarter to spare · ~ tight · ✗ too big", style="dim")
     )
     if report["reinstall"]:
-        console.print()
-        console.print(Text("llama-cpp-python was built without your GPU. Rebuild it with:"))
-        console.print(Text(report["reinstall"], style="bold"))
+        out.print()
+        out.print(Text("llama-cpp-python was built without your GPU. Rebuild it with:"))
+        out.print(Text(report["reinstall"], style="bold"))

@@ -19,13 +19,17 @@ from r1chat.engine.context import fit_messages, reply_reserve
 from r1chat.engine.events import EngineEvent, Finished, FinishReason, GenerationStats
 from r1chat.engine.hardware import llama_backend
 from r1chat.engine.llama_log import LlamaLog
-from r1chat.engine.template import CHATML_TEMPLATE, ChatTemplate, RenderedPrompt, is_r1_model
+from r1chat.engine.template import (
+    CHATML_TEMPLATE,
+    ChatTemplate,
+    RenderedPrompt,
+    default_sampling,
+    is_r1_model,
+)
 from r1chat.engine.think import ThinkSplitter
 from r1chat.errors import ModelError, R1ChatError
 from r1chat.models.gguf_header import GGUFHeader, read_header
 
-R1_TEMPERATURE, R1_TOP_P = 0.6, 0.95
-OTHER_TEMPERATURE, OTHER_TOP_P = 0.7, 0.95
 PREFILL_CHUNK = 128  # prompt tokens per decode call: the granularity of cancelling a long prompt
 
 
@@ -146,7 +150,7 @@ class LlamaEngine:
 
     def default_sampling(self) -> tuple[float, float]:
         """Temperature and top_p used when the user sets none (DeepSeek's advice for R1)."""
-        return (R1_TEMPERATURE, R1_TOP_P) if self.reasoning else (OTHER_TEMPERATURE, OTHER_TOP_P)
+        return default_sampling(self.reasoning)
 
     def tokenize(self, text: str) -> list[int]:
         """Tokens of a rendered prompt: special tokens parsed, no BOS added (templates write it)."""

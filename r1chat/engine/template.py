@@ -23,6 +23,12 @@ R1_TEMPLATE_MARKERS = ("<｜Assistant｜>", "<｜User｜>")
 R1_NAME_MARKERS = ("deepseek-r1", "deepseek r1", "r1-distill", "r1 distill")
 R1_PREFILL = "<think>\n"
 
+
+def default_sampling(r1: bool) -> tuple[float, float]:
+    """Temperature and top_p when the user sets none: DeepSeek's advice for R1 models."""
+    return (0.6, 0.95) if r1 else (0.7, 0.95)
+
+
 # What no chat template needs: Python's dunder attributes, shell access, Jinja's file loading.
 _HOSTILE = re.compile(
     r"__\w+__"

@@ -12,15 +12,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from r1chat.engine.template import hostile_parts, is_r1_model
+from r1chat.engine.template import default_sampling, hostile_parts, is_r1_model
 from r1chat.errors import R1ChatError
 from r1chat.models.discovery import ModelEntry
 from r1chat.models.fit import ModelShape, default_context, fit, needed_bytes
 from r1chat.models.gguf_header import read_header
 
 CACHE_VERSION = 1
-R1_TEMPERATURE, R1_TOP_P = 0.6, 0.95
-OTHER_TEMPERATURE, OTHER_TOP_P = 0.7, 0.95
 
 
 @dataclass
@@ -139,11 +137,12 @@ def describe(entry: ModelEntry, memory: int, cache: HeaderCache | None = None) -
     n_ctx = default_context(info.context_length, info.size, shape, memory)
     info.needed_bytes = needed_bytes(info.size, shape, n_ctx)
     info.fits = fit(info.needed_bytes, memory) if memory else None
-    r1 = facts.get("r1", False)
+    r1 = bool(facts.get("r1", False))
+    temperature, top_p = default_sampling(r1)
     info.defaults = {
         "n_ctx": n_ctx,
-        "temperature": R1_TEMPERATURE if r1 else OTHER_TEMPERATURE,
-        "top_p": R1_TOP_P if r1 else OTHER_TOP_P,
+        "temperature": temperature,
+        "top_p": top_p,
         "prefill_think": r1,
         "system_prompt_in_user_turn": r1,
     }

@@ -10,7 +10,6 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from r1chat.config import Settings, save_setting
-from r1chat.domain import GenerationParams
 from r1chat.engine.base import Engine
 from r1chat.errors import ConfigError
 from r1chat.paths import Paths
@@ -96,12 +95,7 @@ class R1ChatApp(App[None]):
                 self.engine_factory,
                 self.model,
                 self.model_problem,
-                params=GenerationParams(
-                    max_tokens=settings.max_tokens,
-                    temperature=settings.temperature,
-                    top_p=settings.top_p,
-                    seed=settings.seed,
-                ),
+                params=settings.generation_params(),
                 system_prompt=settings.system_prompt,
                 thinking_mode=thinking,
                 open_conversation=self.open_conversation,
