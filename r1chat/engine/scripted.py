@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from r1chat.domain import ChatRequest
@@ -46,11 +46,9 @@ class ScriptedEngine:
     model_name: str = "Scripted R1"
     n_ctx: int = 4096
     reasoning: bool = True
-    load_seconds: float = 0.0
     requests: list[ChatRequest] = field(default_factory=list)
     """Every request received, for assertions."""
     gate: threading.Event = field(default_factory=threading.Event)
-    on_piece: Callable[[int], None] | None = None
     _worker: GenerationThread = field(default_factory=GenerationThread, repr=False)
     _busy: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -123,8 +121,6 @@ class ScriptedEngine:
                 emit(delta)
             if thinking and not splitter.in_reasoning:
                 reasoning_end = now
-            if self.on_piece is not None:
-                self.on_piece(index)
         for delta in splitter.finish():
             emit(delta)
         end = time.perf_counter()

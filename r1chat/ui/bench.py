@@ -157,7 +157,7 @@ asyncio.run(_startup_child(sys.argv[1]))
 async def _startup_child(home: str) -> None:
     from r1chat.ui.screens.chat import ChatScreen
 
-    engine = ScriptedEngine([Script("ok")], load_seconds=0)
+    engine = ScriptedEngine([Script("ok")])
     app, store = _app(Path(home), engine)
     async with app.run_test(size=SIZE) as pilot:
         await _wait(

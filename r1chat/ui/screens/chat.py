@@ -502,10 +502,7 @@ class ChatScreen(Screen[None]):
         events = self._events
         while events:
             event = events.popleft()
-            if isinstance(event, ReasoningDelta):
-                if answer:  # keep order if reasoning follows answer text (it never should)
-                    await widget.append_answer("".join(answer))
-                    answer = []
+            if isinstance(event, ReasoningDelta):  # the splitter never sends it after answer text
                 reasoning.append(event.text)
             elif isinstance(event, AnswerDelta):
                 answer.append(event.text)
@@ -520,8 +517,7 @@ class ChatScreen(Screen[None]):
         if reasoning:
             widget.append_reasoning("".join(reasoning))
         if answer:
-            if not self._reasoning_done:
-                self._reasoning_done = True
+            self._reasoning_done = True
             self.status.state = "answering"
             await widget.append_answer("".join(answer))
         elif not self._reasoning_done:
