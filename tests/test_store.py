@@ -251,3 +251,21 @@ def test_two_processes_write_at_once_without_errors(tmp_path):
     assert store.connection.execute("SELECT count(*) FROM messages").fetchone()[0] == 2000
     assert store.connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     store.close()
+
+
+def test_a_very_common_word_ranks_the_newest_matches(store, monkeypatch):
+    import r1chat.store.chats as chats
+
+    cid = store.create_conversation(title="Pets").id
+    for index in range(30):
+        store.add_message(cid, "user", f"note {index}: " + "cats " * (1 + index % 4) + "and dogs")
+    everything = store.search("cats", limit=50)
+    assert len([h for h in everything if h.message_id]) == 30
+    monkeypatch.setattr(chats, "RANK_WINDOW", 10)
+    windowed = [h for h in store.search("cats", limit=5) if h.message_id]
+    newest = {m.id for m in store.all_messages(cid)[-10:]}
+    assert len(windowed) == 5 and {h.message_id for h in windowed} <= newest
+    assert [h.rank for h in windowed] == sorted(h.rank for h in windowed)
+    assert all(HIT_START in h.snippet for h in windowed)
+    # Within the window the ranking is BM25's: the most "cats" come first.
+    assert windowed[0].plain_snippet.count("cats") == 4

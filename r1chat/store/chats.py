@@ -20,6 +20,8 @@ from r1chat.store.ids import looks_like_id_prefix, new_id
 
 DATABASE_NAME = "chats.db"
 TITLE_LENGTH = 80
+RANK_WINDOW = 20_000
+"""Searches matching more messages than this rank the newest this many (bounded time)."""
 HIT_START, HIT_END = "\ue000", "\ue001"  # private-use characters: they never occur in chats
 
 
@@ -375,26 +377,48 @@ class ChatStore:
         """Full-text search over answers and titles (and reasoning with `thinking`), best first.
 
         `query` is taken as plain words (all must appear, in any order); quote
-        a phrase with double quotes.
+        a phrase with double quotes. Results are ranked by BM25; when more than
+        `RANK_WINDOW` messages match, among the newest `RANK_WINDOW` of them.
         """
         match = fts_query(query)
         if match is None:
             raise R1ChatError("The search is empty; give some words to look for.")
         columns = "{content reasoning}" if thinking else "{content}"
-        rows = self._read(
-            """
+        expression = f"{columns} : ({match})"
+        details = """
             SELECT m.conversation_id, c.title, m.id AS message_id, m.role,
                    highlight(messages_fts, 0, '\ue000', '\ue001') AS answer_hit,
                    snippet(messages_fts, 0, '\ue000', '\ue001', '…', 16) AS answer_snippet,
                    snippet(messages_fts, 1, '\ue000', '\ue001', '…', 16) AS reasoning_snippet,
-                   messages_fts.rank AS score, c.updated_at
+                   {} AS score, c.updated_at
             FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid
             JOIN conversations c ON c.id = m.conversation_id
-            WHERE messages_fts MATCH ?
-            ORDER BY messages_fts.rank LIMIT ?
-            """,
-            (f"{columns} : ({match})", limit),
-        )
+            WHERE messages_fts MATCH ? {}
+            """
+        matches = self._read(
+            "SELECT count(*) AS n FROM messages_fts WHERE messages_fts MATCH ?", (expression,)
+        )[0]["n"]
+        if matches <= RANK_WINDOW:
+            rows = self._read(
+                details.format("messages_fts.rank", "ORDER BY messages_fts.rank LIMIT ?"),
+                (expression, limit),
+            )
+        else:
+            # Ranking every match costs about a microsecond each; for a word in hundreds of
+            # thousands of messages, rank the newest RANK_WINDOW matches instead.
+            newest = self._read(
+                "SELECT rowid AS r, bm25(messages_fts) AS score FROM messages_fts "
+                "WHERE messages_fts MATCH ? ORDER BY rowid DESC LIMIT ?",
+                (expression, RANK_WINDOW),
+            )
+            best = sorted(newest, key=lambda row: row["score"])[:limit]
+            # The score is known: asking for it again would redo BM25's statistics per row.
+            one = details.format("?", "AND messages_fts.rowid = ?")
+            rows = [
+                found
+                for row in best
+                for found in self._read(one, (row["score"], expression, row["r"]))
+            ]
         hits = [
             SearchHit(
                 row["conversation_id"],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections import deque
@@ -46,13 +45,6 @@ A long Markdown answer costs more to lay out with every block it grows, and on a
 machine every UI cycle is taken from llama.cpp.
 """
 SLOWEST_FLUSH = 0.5
-GIL_SWITCH_SECONDS = 0.0002
-"""While a reply streams, Python hands the GIL over this often (default 5 ms).
-
-The generation thread needs the GIL for a moment between llama.cpp calls; with the
-default interval it waits behind the UI thread's layout work and loses about a tenth
-of its speed. Measured with `r1chat bench ui`.
-"""
 NARROW = 80
 """Below this width the sidebar hides itself."""
 EMPTY_HINT = (
@@ -164,7 +156,6 @@ class ChatScreen(Screen[None]):
         self._flush_timer: Timer | None = None
         self._flush_interval = 1 / FLUSH_HZ
         self._last_tick = (0.0, 0.0)
-        self._switch_interval = sys.getswitchinterval()
         self._started = 0.0
         self._first_delta: float | None = None
         self._deltas = 0
@@ -452,8 +443,6 @@ class ChatScreen(Screen[None]):
         self._events.clear()
         self._flush_interval = 1 / FLUSH_HZ
         self._last_tick = (time.perf_counter(), time.thread_time())
-        self._switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(GIL_SWITCH_SECONDS)
         self._flush_timer = self.set_timer(self._flush_interval, self._flush_tick)
         self._run_reply(events)
 
@@ -528,7 +517,6 @@ class ChatScreen(Screen[None]):
             await self._finish(widget, done)
 
     async def _finish(self, widget: AssistantMessage, done: _ReplyDone) -> None:
-        sys.setswitchinterval(self._switch_interval)
         if self._flush_timer is not None:
             self._flush_timer.stop()
             self._flush_timer = None
