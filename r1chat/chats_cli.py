@@ -13,7 +13,8 @@ from r1chat.console import cell, console
 from r1chat.domain import Conversation, Message
 from r1chat.errors import R1ChatError
 from r1chat.paths import Paths
-from r1chat.store.chats import HIT_END, HIT_START, ChatStore, SearchHit
+from r1chat.store.chats import ChatStore
+from r1chat.store.search import HIT_END, HIT_START, SearchHit
 from r1chat.store.transfer import export_json, export_markdown, import_json
 from r1chat.text import terminal_safe
 

@@ -14,8 +14,8 @@ import pytest
 
 from r1chat.errors import NotFoundError, R1ChatError, StoreError, StoreFullError
 from r1chat.store import ChatStore, title_from
-from r1chat.store.chats import HIT_END, HIT_START, fts_query
 from r1chat.store.schema import SCHEMA_VERSION
+from r1chat.store.search import HIT_END, HIT_START, fts_query
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -254,7 +254,7 @@ def test_two_processes_write_at_once_without_errors(tmp_path):
 
 
 def test_a_very_common_word_ranks_the_newest_matches(store, monkeypatch):
-    import r1chat.store.chats as chats
+    import r1chat.store.search as chats
 
     cid = store.create_conversation(title="Pets").id
     for index in range(30):

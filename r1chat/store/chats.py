@@ -8,9 +8,8 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from r1chat.domain import Conversation, Message, MessageStatus, Role
 from r1chat.errors import NotFoundError, R1ChatError
@@ -18,11 +17,11 @@ from r1chat.paths import Paths
 from r1chat.store.database import connect, make_private, translate_errors
 from r1chat.store.ids import looks_like_id_prefix, new_id
 
+if TYPE_CHECKING:
+    from r1chat.store.search import SearchHit
+
 DATABASE_NAME = "chats.db"
 TITLE_LENGTH = 80
-RANK_WINDOW = 20_000
-"""Searches matching more messages than this rank the newest this many (bounded time)."""
-HIT_START, HIT_END = "\ue000", "\ue001"  # private-use characters: they never occur in chats
 
 
 def title_from(text: str) -> str:
@@ -32,29 +31,6 @@ def title_from(text: str) -> str:
         if line:
             return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1] + "…"
     return "New chat"
-
-
-@dataclass(frozen=True, slots=True)
-class SearchHit:
-    """One search result: where it is and a snippet around the match."""
-
-    conversation_id: str
-    conversation_title: str
-    message_id: str | None
-    """`None` when the title matched."""
-    role: Role | None
-    field: str
-    """`answer`, `reasoning`, `message` (a user's) or `title`."""
-    snippet: str
-    """Text around the match; matched words sit between `HIT_START` and `HIT_END`."""
-
-    @property
-    def plain_snippet(self) -> str:
-        """The snippet without match markers."""
-        return self.snippet.replace(HIT_START, "").replace(HIT_END, "")
-
-    rank: float
-    updated_at: float
 
 
 class ChatStore:
@@ -106,7 +82,7 @@ class ChatStore:
                     db.execute("ROLLBACK")
                 raise
 
-    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    def read(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
         db = self._db()
         with translate_errors(self.path):
             cursor = db.execute(sql, args)
@@ -143,7 +119,7 @@ class ChatStore:
         prefix = prefix.strip().upper()
         if not looks_like_id_prefix(prefix):
             raise NotFoundError(f"'{prefix}' is not a conversation id; see `r1chat list`.")
-        rows = self._read(
+        rows = self.read(
             "SELECT id FROM conversations WHERE id >= ? AND id < ? ORDER BY id LIMIT 6",
             (prefix, prefix + "\x7f"),
         )
@@ -160,7 +136,7 @@ class ChatStore:
 
     def conversation(self, conversation_id: str, messages: bool = True) -> Conversation:
         """A conversation with its current branch of messages, oldest first."""
-        rows = self._read(
+        rows = self.read(
             "SELECT c.*, (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS n "
             "FROM conversations c WHERE c.id = ?",
             (conversation_id,),
@@ -184,7 +160,7 @@ class ChatStore:
 
     def branch(self, conversation_id: str, leaf_id: str | None = None) -> list[Message]:
         """The messages from the first one to `leaf_id` (default: the newest message)."""
-        rows = self._read(
+        rows = self.read(
             "SELECT * FROM messages WHERE conversation_id = ? ORDER BY rowid", (conversation_id,)
         )
         if not rows:
@@ -202,7 +178,7 @@ class ChatStore:
 
     def all_messages(self, conversation_id: str) -> list[Message]:
         """Every message of a conversation, all branches, in the order they were written."""
-        rows = self._read(
+        rows = self.read(
             "SELECT * FROM messages WHERE conversation_id = ? ORDER BY rowid", (conversation_id,)
         )
         return [_message(row) for row in rows]
@@ -215,7 +191,7 @@ class ChatStore:
         `title` keeps only those whose title contains it (any case).
         """
         pattern = "%" + title.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        rows = self._read(
+        rows = self.read(
             "SELECT c.*, (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS n "
             "FROM conversations c WHERE c.title LIKE ? ESCAPE '\\' "
             "ORDER BY c.updated_at DESC, c.id DESC LIMIT ? OFFSET ?",
@@ -225,7 +201,7 @@ class ChatStore:
 
     def versions(self, message_id: str) -> list[Message]:
         """A message and its alternatives (same parent, same role), oldest first."""
-        rows = self._read(
+        rows = self.read(
             "SELECT s.* FROM messages m JOIN messages s ON s.conversation_id = m.conversation_id "
             "AND s.role = m.role AND s.parent_id IS m.parent_id WHERE m.id = ? ORDER BY s.rowid",
             (message_id,),
@@ -234,7 +210,7 @@ class ChatStore:
 
     def newest_leaf(self, message_id: str) -> str:
         """The newest message that descends from `message_id` (itself if none)."""
-        rows = self._read(
+        rows = self.read(
             "WITH RECURSIVE below(id) AS (SELECT ? UNION ALL "
             "SELECT m.id FROM messages m JOIN below b ON m.parent_id = b.id) "
             "SELECT below.id FROM below JOIN messages m ON m.id = below.id "
@@ -250,7 +226,7 @@ class ChatStore:
 
     def count_conversations(self) -> int:
         """How many conversations are saved."""
-        return int(self._read("SELECT count(*) AS n FROM conversations")[0]["n"])
+        return int(self.read("SELECT count(*) AS n FROM conversations")[0]["n"])
 
     def rename(self, conversation_id: str, title: str) -> None:
         """Give a conversation a new title."""
@@ -376,106 +352,11 @@ class ChatStore:
     def search(self, query: str, *, thinking: bool = False, limit: int = 20) -> list[SearchHit]:
         """Full-text search over answers and titles (and reasoning with `thinking`), best first.
 
-        `query` is taken as plain words (all must appear, in any order); quote
-        a phrase with double quotes. Results are ranked by BM25; when more than
-        `RANK_WINDOW` messages match, among the newest `RANK_WINDOW` of them.
+        See `r1chat.store.search.search`.
         """
-        match = fts_query(query)
-        if match is None:
-            raise R1ChatError("The search is empty; give some words to look for.")
-        columns = "{content reasoning}" if thinking else "{content}"
-        expression = f"{columns} : ({match})"
-        details = """
-            SELECT m.conversation_id, c.title, m.id AS message_id, m.role,
-                   highlight(messages_fts, 0, '\ue000', '\ue001') AS answer_hit,
-                   snippet(messages_fts, 0, '\ue000', '\ue001', '…', 16) AS answer_snippet,
-                   snippet(messages_fts, 1, '\ue000', '\ue001', '…', 16) AS reasoning_snippet,
-                   {} AS score, c.updated_at
-            FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid
-            JOIN conversations c ON c.id = m.conversation_id
-            WHERE messages_fts MATCH ? {}
-            """
-        matches = self._read(
-            "SELECT count(*) AS n FROM messages_fts WHERE messages_fts MATCH ?", (expression,)
-        )[0]["n"]
-        if matches <= RANK_WINDOW:
-            rows = self._read(
-                details.format("messages_fts.rank", "ORDER BY messages_fts.rank LIMIT ?"),
-                (expression, limit),
-            )
-        else:
-            # Ranking every match costs about a microsecond each; for a word in hundreds of
-            # thousands of messages, rank the newest RANK_WINDOW matches instead.
-            newest = self._read(
-                "SELECT rowid AS r, bm25(messages_fts) AS score FROM messages_fts "
-                "WHERE messages_fts MATCH ? ORDER BY rowid DESC LIMIT ?",
-                (expression, RANK_WINDOW),
-            )
-            best = sorted(newest, key=lambda row: row["score"])[:limit]
-            # The score is known: asking for it again would redo BM25's statistics per row.
-            one = details.format("?", "AND messages_fts.rowid = ?")
-            rows = [
-                found
-                for row in best
-                for found in self._read(one, (row["score"], expression, row["r"]))
-            ]
-        hits = [
-            SearchHit(
-                row["conversation_id"],
-                row["title"],
-                row["message_id"],
-                row["role"],
-                ("answer" if row["role"] == "assistant" else "message")
-                if HIT_START in row["answer_hit"]
-                else "reasoning",
-                row["answer_snippet"]
-                if HIT_START in row["answer_hit"]
-                else row["reasoning_snippet"],
-                row["score"],
-                row["updated_at"],
-            )
-            for row in rows
-        ]
-        title_rows = self._read(
-            """
-            SELECT c.id, c.title, snippet(conversations_fts, 0, '\ue000', '\ue001', '…', 16) AS hit,
-                   conversations_fts.rank AS score, c.updated_at
-            FROM conversations_fts JOIN conversations c ON c.rowid = conversations_fts.rowid
-            WHERE conversations_fts MATCH ? ORDER BY conversations_fts.rank LIMIT ?
-            """,
-            (match, limit),
-        )
-        hits += [
-            SearchHit(
-                row["id"],
-                row["title"],
-                None,
-                None,
-                "title",
-                row["hit"],
-                row["score"],
-                row["updated_at"],
-            )
-            for row in title_rows
-        ]
-        hits.sort(key=lambda hit: hit.rank)
-        return hits[:limit]
+        from r1chat.store.search import search
 
-
-def fts_query(text: str) -> str | None:
-    """Plain words (and "quoted phrases") as an FTS5 query where every term must match.
-
-    Each term is quoted, so FTS5 operators and punctuation in the user's text are
-    searched for as words, never interpreted.
-    """
-    terms: list[str] = []
-    for index, part in enumerate(text.split('"')):
-        if index % 2:  # inside quotes: one phrase
-            if part.strip():
-                terms.append('"' + part.strip().replace('"', "") + '"')
-        else:
-            terms += ['"' + word + '"' for word in part.split() if word.strip("\"'*^:()")]
-    return " AND ".join(terms) if terms else None
+        return search(self, query, thinking=thinking, limit=limit)
 
 
 def _conversation(row: sqlite3.Row) -> Conversation:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -15,16 +12,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from r1chat.domain import GenerationParams, Message
 from r1chat.engine.base import Engine
-from r1chat.engine.events import AnswerDelta, EngineEvent, ReasoningDelta
+from r1chat.engine.events import EngineEvent
 from r1chat.errors import R1ChatError
-from r1chat.session import ChatSession, Reply
+from r1chat.session import ChatSession
 from r1chat.store.chats import ChatStore
+from r1chat.ui.reply_stream import ReplyDone, ReplyStream
 from r1chat.ui.screens.dialogs import ConfirmScreen, LinkChooserScreen, TextPromptScreen
 from r1chat.ui.widgets.composer import Composer
 from r1chat.ui.widgets.conversation import ConversationView
@@ -36,15 +33,6 @@ from r1chat.ui.widgets.status import StatusBar
 if TYPE_CHECKING:
     from r1chat.ui.app import R1ChatApp
 
-FLUSH_HZ = 20
-"""Most screen writes of streamed text per second: one per frame, whatever the token rate."""
-UI_CPU_BUDGET = 0.2
-"""Share of one core the UI thread may spend showing a stream; past it, frames come less often.
-
-A long Markdown answer costs more to lay out with every block it grows, and on a small
-machine every UI cycle is taken from llama.cpp.
-"""
-SLOWEST_FLUSH = 0.5
 NARROW = 80
 """Below this width the sidebar hides itself."""
 EMPTY_HINT = (
@@ -53,14 +41,6 @@ EMPTY_HINT = (
 )
 
 ReplyKind = Literal["reply", "regenerate", "edit"]
-
-
-@dataclass
-class _ReplyDone:
-    """Put on the queue by the generation worker after the session saved the reply."""
-
-    reply: Reply | None
-    error: str | None = None
 
 
 class ChatScreen(Screen[None]):
@@ -150,16 +130,8 @@ class ChatScreen(Screen[None]):
         self.drafts: dict[str | None, str] = {}
         self.editing = False
         self.sidebar_wanted = True
-        self._events: deque[EngineEvent | _ReplyDone] = deque()
         self._cancel = threading.Event()
-        self._reply_widget: AssistantMessage | None = None
-        self._flush_timer: Timer | None = None
-        self._flush_interval = 1 / FLUSH_HZ
-        self._last_tick = (0.0, 0.0)
-        self._started = 0.0
-        self._first_delta: float | None = None
-        self._deltas = 0
-        self._reasoning_done = False
+        self._stream: ReplyStream | None = None
 
     @property
     def r1app(self) -> R1ChatApp:
@@ -227,7 +199,7 @@ class ChatScreen(Screen[None]):
 
     @property
     def generating(self) -> bool:
-        return self._reply_widget is not None
+        return self._stream is not None
 
     # The model
 
@@ -257,8 +229,12 @@ class ChatScreen(Screen[None]):
                 )
                 self.status.state = "model failed"
                 self.notify(message, title="The model did not load", severity="error", timeout=20)
-        elif worker.group == "generation" and event.state == WorkerState.ERROR:
-            self._events.append(_ReplyDone(None, str(worker.error)))
+        elif (
+            worker.group == "generation"
+            and event.state == WorkerState.ERROR
+            and self._stream is not None
+        ):
+            self._stream.events.append(ReplyDone(None, str(worker.error)))
 
     def _engine_ready(self, engine: Engine) -> None:
         old, self.engine = self.engine, engine
@@ -433,18 +409,18 @@ class ChatScreen(Screen[None]):
         else:
             await self._drop_after_last_user(include_user=False)
         self.editing = False
-        self._reply_widget = await self.conversation.add_assistant()
-        self._started = time.monotonic()
-        self._first_delta = None
-        self._deltas = 0
-        self._reasoning_done = False
-        self.status.state = "thinking"
-        self.status.tokens_per_second = None
-        self._events.clear()
-        self._flush_interval = 1 / FLUSH_HZ
-        self._last_tick = (time.perf_counter(), time.thread_time())
-        self._flush_timer = self.set_timer(self._flush_interval, self._flush_tick)
-        self._run_reply(events)
+        widget = await self.conversation.add_assistant()
+        self._stream = ReplyStream(
+            widget, self.set_timer, self._set_state, self._set_speed, self._finish
+        )
+        self._stream.start()
+        self._run_reply(self._stream, events)
+
+    def _set_state(self, state: str) -> None:
+        self.status.state = state
+
+    def _set_speed(self, tokens_per_second: float | None) -> None:
+        self.status.tokens_per_second = tokens_per_second
 
     async def _drop_after_last_user(self, include_user: bool) -> None:
         children = list(self.conversation.query_children(".user-message, .assistant-message"))
@@ -458,69 +434,15 @@ class ChatScreen(Screen[None]):
             await widget.remove()
 
     @work(thread=True, exclusive=True, group="generation", exit_on_error=False)
-    def _run_reply(self, events: Iterator[EngineEvent]) -> None:
-        # Runs on a worker thread: it only fills the queue; the UI drains it on a timer.
-        queue = self._events
+    def _run_reply(self, stream: ReplyStream, events: Iterator[EngineEvent]) -> None:
+        # Runs on a worker thread: it only fills the queue; the stream drains it on a timer.
+        queue = stream.events
         for event in events:
             queue.append(event)
-        queue.append(_ReplyDone(self.session.last_reply))
+        queue.append(ReplyDone(self.session.last_reply))
 
-    async def _flush_tick(self) -> None:
-        """One frame: write what arrived, then pick the next frame's delay from the UI's load."""
-        wall, cpu = time.perf_counter(), time.thread_time()
-        last_wall, last_cpu = self._last_tick
-        if wall > last_wall:
-            load = (cpu - last_cpu) / (wall - last_wall)
-            if load > UI_CPU_BUDGET:
-                self._flush_interval = min(SLOWEST_FLUSH, self._flush_interval * 1.3)
-            elif load < UI_CPU_BUDGET / 2:
-                self._flush_interval = max(1 / FLUSH_HZ, self._flush_interval / 1.3)
-        self._last_tick = (wall, cpu)
-        await self._flush()
-        if self._reply_widget is not None:
-            self._flush_timer = self.set_timer(self._flush_interval, self._flush_tick)
-
-    async def _flush(self) -> None:
-        """Write what arrived since the last frame: one append per kind, at most."""
-        widget = self._reply_widget
-        if widget is None:
-            return
-        reasoning: list[str] = []
-        answer: list[str] = []
-        done: _ReplyDone | None = None
-        events = self._events
-        while events:
-            event = events.popleft()
-            if isinstance(event, ReasoningDelta):  # the splitter never sends it after answer text
-                reasoning.append(event.text)
-            elif isinstance(event, AnswerDelta):
-                answer.append(event.text)
-            elif isinstance(event, _ReplyDone):
-                done = event
-                break
-        now = time.monotonic()
-        count = len(reasoning) + len(answer)
-        if count:
-            self._deltas += count
-            self._first_delta = self._first_delta or now
-        if reasoning:
-            widget.append_reasoning("".join(reasoning))
-        if answer:
-            self._reasoning_done = True
-            self.status.state = "answering"
-            await widget.append_answer("".join(answer))
-        elif not self._reasoning_done:
-            widget.tick(now - self._started)
-        if self._first_delta and now > self._first_delta and self._deltas > 1:
-            self.status.tokens_per_second = (self._deltas - 1) / (now - self._first_delta)
-        if done is not None:
-            await self._finish(widget, done)
-
-    async def _finish(self, widget: AssistantMessage, done: _ReplyDone) -> None:
-        if self._flush_timer is not None:
-            self._flush_timer.stop()
-            self._flush_timer = None
-        self._reply_widget = None
+    async def _finish(self, widget: AssistantMessage, done: ReplyDone) -> None:
+        self._stream = None
         reply = done.reply
         stats = reply.stats if reply else None
         status = "error"
@@ -562,8 +484,8 @@ class ChatScreen(Screen[None]):
             for worker in self.workers:
                 if worker.group == "generation":
                     await worker.wait()
-            while self.generating:
-                await self._flush()
+            while self._stream is not None:
+                await self._stream.flush()
 
     async def action_regenerate(self) -> None:
         await self.start_reply("regenerate")

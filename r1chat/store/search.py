@@ -1,0 +1,138 @@
+"""Provides full-text search over saved chats (SQLite FTS5, ranked by BM25, with snippets)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from r1chat.domain import Role
+from r1chat.errors import R1ChatError
+from r1chat.store.chats import ChatStore
+
+RANK_WINDOW = 20_000
+"""Searches matching more messages than this rank the newest this many (bounded time)."""
+HIT_START, HIT_END = "\ue000", "\ue001"  # private-use characters, not expected in chats
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One search result: where it is and a snippet around the match."""
+
+    conversation_id: str
+    conversation_title: str
+    message_id: str | None
+    """`None` when the title matched."""
+    role: Role | None
+    field: str
+    """`answer`, `reasoning`, `message` (a user's) or `title`."""
+    snippet: str
+    """Text around the match; matched words sit between `HIT_START` and `HIT_END`."""
+    rank: float
+    updated_at: float
+
+    @property
+    def plain_snippet(self) -> str:
+        """The snippet without match markers."""
+        return self.snippet.replace(HIT_START, "").replace(HIT_END, "")
+
+
+def search(
+    store: ChatStore, query: str, *, thinking: bool = False, limit: int = 20
+) -> list[SearchHit]:
+    """Full-text search over answers and titles (and reasoning with `thinking`), best first.
+
+    `query` is taken as plain words (all must appear, in any order); quote
+    a phrase with double quotes. Results are ranked by BM25; when more than
+    `RANK_WINDOW` messages match, among the newest `RANK_WINDOW` of them.
+    """
+    match = fts_query(query)
+    if match is None:
+        raise R1ChatError("The search is empty; give some words to look for.")
+    columns = "{content reasoning}" if thinking else "{content}"
+    expression = f"{columns} : ({match})"
+    details = """
+        SELECT m.conversation_id, c.title, m.id AS message_id, m.role,
+               highlight(messages_fts, 0, '\ue000', '\ue001') AS answer_hit,
+               snippet(messages_fts, 0, '\ue000', '\ue001', '…', 16) AS answer_snippet,
+               snippet(messages_fts, 1, '\ue000', '\ue001', '…', 16) AS reasoning_snippet,
+               {} AS score, c.updated_at
+        FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid
+        JOIN conversations c ON c.id = m.conversation_id
+        WHERE messages_fts MATCH ? {}
+        """
+    matches = store.read(
+        "SELECT count(*) AS n FROM messages_fts WHERE messages_fts MATCH ?", (expression,)
+    )[0]["n"]
+    if matches <= RANK_WINDOW:
+        rows = store.read(
+            details.format("messages_fts.rank", "ORDER BY messages_fts.rank LIMIT ?"),
+            (expression, limit),
+        )
+    else:
+        # Ranking every match costs about a microsecond each; for a word in hundreds of
+        # thousands of messages, rank the newest RANK_WINDOW matches instead.
+        newest = store.read(
+            "SELECT rowid AS r, bm25(messages_fts) AS score FROM messages_fts "
+            "WHERE messages_fts MATCH ? ORDER BY rowid DESC LIMIT ?",
+            (expression, RANK_WINDOW),
+        )
+        best = sorted(newest, key=lambda row: row["score"])[:limit]
+        # The score is known: asking for it again would redo BM25's statistics per row.
+        one = details.format("?", "AND messages_fts.rowid = ?")
+        rows = [
+            found for row in best for found in store.read(one, (row["score"], expression, row["r"]))
+        ]
+    hits = [
+        SearchHit(
+            row["conversation_id"],
+            row["title"],
+            row["message_id"],
+            row["role"],
+            ("answer" if row["role"] == "assistant" else "message")
+            if HIT_START in row["answer_hit"]
+            else "reasoning",
+            row["answer_snippet"] if HIT_START in row["answer_hit"] else row["reasoning_snippet"],
+            row["score"],
+            row["updated_at"],
+        )
+        for row in rows
+    ]
+    title_rows = store.read(
+        """
+        SELECT c.id, c.title, snippet(conversations_fts, 0, '\ue000', '\ue001', '…', 16) AS hit,
+               conversations_fts.rank AS score, c.updated_at
+        FROM conversations_fts JOIN conversations c ON c.rowid = conversations_fts.rowid
+        WHERE conversations_fts MATCH ? ORDER BY conversations_fts.rank LIMIT ?
+        """,
+        (match, limit),
+    )
+    hits += [
+        SearchHit(
+            row["id"],
+            row["title"],
+            None,
+            None,
+            "title",
+            row["hit"],
+            row["score"],
+            row["updated_at"],
+        )
+        for row in title_rows
+    ]
+    hits.sort(key=lambda hit: hit.rank)
+    return hits[:limit]
+
+
+def fts_query(text: str) -> str | None:
+    """Plain words (and "quoted phrases") as an FTS5 query where every term must match.
+
+    Each term is quoted, so FTS5 operators and punctuation in the user's text are
+    searched for as words, never interpreted.
+    """
+    terms: list[str] = []
+    for index, part in enumerate(text.split('"')):
+        if index % 2:  # inside quotes: one phrase
+            if part.strip():
+                terms.append('"' + part.strip().replace('"', "") + '"')
+        else:
+            terms += ['"' + word + '"' for word in part.split() if word.strip("\"'*^:()")]
+    return " AND ".join(terms) if terms else None

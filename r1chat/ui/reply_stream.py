@@ -1,0 +1,118 @@
+"""Provides `ReplyStream`: one reply's deltas carried from the generation worker to the screen.
+
+The worker thread only appends to a deque; the stream drains it on a timer, writing
+at most once per frame whatever the token rate. Frames come up to 20 times a second
+and less often while drawing costs the UI thread more than a fifth of a core (a long
+Markdown answer costs more to lay out with every block), because on a small machine
+every UI cycle is taken from llama.cpp.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from r1chat.engine.events import AnswerDelta, EngineEvent, ReasoningDelta
+from r1chat.session import Reply
+from r1chat.ui.widgets.messages import AssistantMessage
+
+FLUSH_HZ = 20
+"""Most screen writes of streamed text per second."""
+UI_CPU_BUDGET = 0.2
+"""Share of one core the UI thread may spend showing a stream before frames thin out."""
+SLOWEST_FLUSH = 0.5
+
+
+@dataclass
+class ReplyDone:
+    """Put on the queue by the generation worker once the session has saved the reply."""
+
+    reply: Reply | None
+    error: str | None = None
+
+
+class ReplyStream:
+    """Drains a reply's events into its message, and reports state and speed as it goes."""
+
+    def __init__(
+        self,
+        widget: AssistantMessage,
+        set_timer: Callable[[float, Callable[[], Awaitable[None]]], Any],
+        on_state: Callable[[str], None],
+        on_speed: Callable[[float | None], None],
+        on_done: Callable[[AssistantMessage, ReplyDone], Awaitable[None]],
+    ) -> None:
+        self.widget = widget
+        self.events: deque[EngineEvent | ReplyDone] = deque()
+        """Filled by the generation worker (deque appends are thread-safe)."""
+        self.done = False
+        self._set_timer = set_timer
+        self._on_state, self._on_speed, self._on_done = on_state, on_speed, on_done
+        self._started = time.monotonic()
+        self._first_delta: float | None = None
+        self._deltas = 0
+        self._answering = False
+        self._interval = 1 / FLUSH_HZ
+        self._last_tick = (time.perf_counter(), time.thread_time())
+        self._timer: Any = None
+
+    def start(self) -> None:
+        """Begin drawing frames."""
+        self._on_state("thinking")
+        self._on_speed(None)
+        self._timer = self._set_timer(self._interval, self._tick)
+
+    async def _tick(self) -> None:
+        """One frame: write what arrived, then pick the next frame's delay from the UI's load."""
+        wall, cpu = time.perf_counter(), time.thread_time()
+        last_wall, last_cpu = self._last_tick
+        if wall > last_wall:
+            load = (cpu - last_cpu) / (wall - last_wall)
+            if load > UI_CPU_BUDGET:
+                self._interval = min(SLOWEST_FLUSH, self._interval * 1.3)
+            elif load < UI_CPU_BUDGET / 2:
+                self._interval = max(1 / FLUSH_HZ, self._interval / 1.3)
+        self._last_tick = (wall, cpu)
+        await self.flush()
+        if not self.done:
+            self._timer = self._set_timer(self._interval, self._tick)
+
+    async def flush(self) -> None:
+        """Write what arrived since the last frame: one append per kind, at most."""
+        if self.done:
+            return
+        reasoning: list[str] = []
+        answer: list[str] = []
+        finished: ReplyDone | None = None
+        while self.events:
+            event = self.events.popleft()
+            if isinstance(event, ReasoningDelta):  # the splitter never sends it after answer text
+                reasoning.append(event.text)
+            elif isinstance(event, AnswerDelta):
+                answer.append(event.text)
+            elif isinstance(event, ReplyDone):
+                finished = event
+                break
+        now = time.monotonic()
+        if reasoning or answer:
+            self._deltas += len(reasoning) + len(answer)
+            self._first_delta = self._first_delta or now
+        if reasoning:
+            self.widget.append_reasoning("".join(reasoning))
+        if answer:
+            if not self._answering:
+                self._answering = True
+                self._on_state("answering")
+            await self.widget.append_answer("".join(answer))
+        elif not self._answering:
+            self.widget.tick(now - self._started)
+        if self._first_delta and now > self._first_delta and self._deltas > 1:
+            self._on_speed((self._deltas - 1) / (now - self._first_delta))
+        if finished is not None:
+            self.done = True
+            if self._timer is not None:
+                self._timer.stop()
+            await self._on_done(self.widget, finished)
