@@ -21,8 +21,9 @@ from r1chat.engine.events import EngineEvent
 from r1chat.errors import R1ChatError
 from r1chat.session import ChatSession
 from r1chat.store.chats import ChatStore
+from r1chat.ui.links import offer_links
 from r1chat.ui.reply_stream import ReplyDone, ReplyStream
-from r1chat.ui.screens.dialogs import ConfirmScreen, LinkChooserScreen, TextPromptScreen
+from r1chat.ui.screens.dialogs import ConfirmScreen, TextPromptScreen
 from r1chat.ui.widgets.composer import Composer
 from r1chat.ui.widgets.conversation import ConversationView
 from r1chat.ui.widgets.messages import AssistantMessage, UserMessage, Versions
@@ -568,26 +569,7 @@ class ChatScreen(Screen[None]):
 
     @on(AssistantMessage.LinkRequested)
     def _links(self, event: AssistantMessage.LinkRequested) -> None:
-        """Open a link from an answer: only http(s), and only after the user says yes."""
-
-        def confirm(url: str | None) -> None:
-            if url is None:
-                return
-            if not url.lower().startswith(("http://", "https://")):
-                self.notify("r1chat only opens http(s) links.", severity="warning")
-                return
-
-            def done(yes: bool | None) -> None:
-                if yes:
-                    self.app.open_url(url)
-
-            question = f"Open this link in your browser?\n\n{url}"
-            self.app.push_screen(ConfirmScreen(question, confirm="Open"), done)
-
-        if len(event.urls) == 1:
-            confirm(event.urls[0])
-        else:
-            self.app.push_screen(LinkChooserScreen(event.urls), confirm)
+        offer_links(self.app, event.urls)
 
     # Layout
 
