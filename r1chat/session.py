@@ -16,7 +16,7 @@ from r1chat.store.chats import ChatStore
 FLUSH_SECONDS = 0.25
 """A streaming reply is written to the store at least this often (a killed process loses less)."""
 
-_STATUS: dict[str, MessageStatus] = {
+FINISH_STATUS: dict[str, MessageStatus] = {
     "stop": "complete",
     "length": "complete",
     "cancelled": "cancelled",
@@ -224,7 +224,7 @@ class _Recorder:
     def finished(self, reply: Reply) -> None:
         """Write the reply's final text, status and statistics."""
         stats = reply.stats
-        status: MessageStatus = _STATUS[stats.finish_reason] if stats else "cancelled"
+        status: MessageStatus = FINISH_STATUS[stats.finish_reason] if stats else "cancelled"
         data = stats.to_dict() if stats else None
         if self._save(lambda: self._write(reply.answer, reply.reasoning, status, data)):
             reply.message_id = self.reply_id

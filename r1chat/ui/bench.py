@@ -63,12 +63,14 @@ def _app(home: Path, engine: Engine, settings: Settings | None = None, **options
     return app, store
 
 
-async def _stream(home: Path, engine: Engine, prompt: str) -> dict[str, Any]:
+async def _stream(
+    home: Path, engine: Engine, prompt: str, settings: Settings | None = None
+) -> dict[str, Any]:
     """Send one prompt; time the reply from the first token to the last text on screen."""
     from r1chat.ui.screens.chat import ChatScreen
     from r1chat.ui.widgets.messages import AssistantMessage
 
-    app, store = _app(home, engine)
+    app, store = _app(home, engine, settings)
     result: dict[str, Any] = {}
     async with app.run_test(size=SIZE) as pilot:
         await _wait(lambda: isinstance(app.screen, ChatScreen), pilot)
@@ -251,7 +253,7 @@ def _real_model(home: Path, model: str | None) -> dict[str, Any] | None:
         raw, _ = _raw_run_on(engine, tokens, 128)
         raw_speeds.append(raw.generation_tokens_per_second)
         engine._llm.reset()
-        result = asyncio.run(_stream_with(home / str(round_index), engine, settings))
+        result = asyncio.run(_stream(home / str(round_index), engine, BENCH_PROMPT, settings))
         tui_speeds.append(result["engine_tokens_per_second"])
     engine.close()
     import statistics
@@ -263,26 +265,3 @@ def _real_model(home: Path, model: str | None) -> dict[str, Any] | None:
         "tui_tokens_per_second": tui_speed,
         "ratio": tui_speed / raw_speed,
     }
-
-
-async def _stream_with(home: Path, engine: Engine, settings: Settings) -> dict[str, Any]:
-    from r1chat.bench import BENCH_PROMPT
-    from r1chat.ui.screens.chat import ChatScreen
-    from r1chat.ui.widgets.messages import AssistantMessage
-
-    app, store = _app(home, engine, settings)
-    async with app.run_test(size=SIZE) as pilot:
-        await _wait(lambda: isinstance(app.screen, ChatScreen), pilot)
-        screen = app.screen
-        await _wait(lambda: screen.engine is not None, pilot)
-        screen.composer.text = BENCH_PROMPT
-        await pilot.press("enter")
-        await _wait(lambda: bool(screen.conversation.query(AssistantMessage)), pilot)
-        reply = screen.conversation.query_one(AssistantMessage)
-        await _wait(lambda: not reply.streaming, pilot, timeout=600)
-        stats = screen.session.last_reply.stats
-        # Keep the engine: the bench closes it after the last round.
-        screen.engine = None
-    store.close()
-    assert stats is not None
-    return {"engine_tokens_per_second": stats.tokens_per_second}

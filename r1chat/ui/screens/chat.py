@@ -19,7 +19,7 @@ from r1chat.domain import GenerationParams, Message
 from r1chat.engine.base import Engine
 from r1chat.engine.events import EngineEvent
 from r1chat.errors import R1ChatError
-from r1chat.session import ChatSession
+from r1chat.session import FINISH_STATUS, ChatSession
 from r1chat.store.chats import ChatStore
 from r1chat.ui.links import offer_links
 from r1chat.ui.reply_stream import ReplyDone, ReplyStream
@@ -446,13 +446,17 @@ class ChatScreen(Screen[None]):
         self._stream = None
         reply = done.reply
         stats = reply.stats if reply else None
-        status = "error"
-        if stats is not None:
-            status = {"stop": "complete", "length": "complete", "cancelled": "cancelled"}.get(
-                stats.finish_reason, "error"
-            )
+        message_id = reply.message_id if reply else None
+        versions = None
+        if message_id is not None:
+            siblings = [m.id for m in self.store.versions(message_id)]
+            if len(siblings) > 1:
+                versions = Versions(siblings.index(message_id), len(siblings))
         await widget.finish(
-            status, stats.to_dict() if stats else None, reply.message_id if reply else None
+            FINISH_STATUS[stats.finish_reason] if stats else "error",
+            stats.to_dict() if stats else None,
+            message_id,
+            versions,
         )
         self.status.state = "idle"
         if stats is not None:
@@ -462,10 +466,6 @@ class ChatScreen(Screen[None]):
         if error:
             self.notify(error, title="The reply failed", severity="error", timeout=15)
         if self.session.conversation_id:
-            versions = self._versions(self.session.conversation_id)
-            if widget.message_id in versions:
-                widget.versions = versions[widget.message_id]
-                widget._update_footer()
             conversation = self.store.conversation(self.session.conversation_id, messages=False)
             self.sub_title = conversation.title
         self.refresh_sidebar()

@@ -216,7 +216,11 @@ class AssistantMessage(Vertical, can_focus=True):
             self.reasoning_block.title = self._title(live=True, seconds=seconds)
 
     async def finish(
-        self, status: str, stats: dict[str, Any] | None, message_id: str | None
+        self,
+        status: str,
+        stats: dict[str, Any] | None,
+        message_id: str | None,
+        versions: Versions | None = None,
     ) -> None:
         """The reply ended: settle the answer, the title and the footer."""
         await self.answer_view.finish()
@@ -224,6 +228,7 @@ class AssistantMessage(Vertical, can_focus=True):
         self.status = status
         self.stats = stats or {}
         self.message_id = message_id
+        self.versions = versions
         if self.reasoning_block is not None:
             had = bool(self.stats.get("had_reasoning")) or bool(self.reasoning)
             self.reasoning_block.title = self._title(live=False)
