@@ -20,6 +20,9 @@ from r1chat.paths import Paths
 from r1chat.store.chats import ChatStore
 
 SIZE = (120, 40)
+REAL_TOKENS, REAL_ROUNDS = 256, 5
+"""Real-model rounds: a small model answers 128 tokens in under a second, too short to
+compare speeds without the machine's noise deciding."""
 
 
 def bench_reply(tokens: int) -> str:
@@ -242,15 +245,15 @@ def _real_model(home: Path, model: str | None) -> dict[str, Any] | None:
     except ModelError:
         return None
     engine = LlamaEngine(choice.path, log_path=paths.llama_log_file)
-    params = GenerationParams(max_tokens=128, temperature=0.0, seed=1234)
+    params = GenerationParams(max_tokens=REAL_TOKENS, temperature=0.0, seed=1234)
     request = ChatRequest((ChatMessage("user", BENCH_PROMPT),), params)
     tokens = engine.prepare(request).tokens
     _raw_run_on(engine, tokens, 8)  # warm-up
     raw_speeds = []
     tui_speeds = []
-    settings = Settings(max_tokens=128, temperature=0.0, seed=1234)
-    for round_index in range(3):
-        raw, _ = _raw_run_on(engine, tokens, 128)
+    settings = Settings(max_tokens=REAL_TOKENS, temperature=0.0, seed=1234)
+    for round_index in range(REAL_ROUNDS):
+        raw, _ = _raw_run_on(engine, tokens, REAL_TOKENS)
         raw_speeds.append(raw.generation_tokens_per_second)
         engine._llm.reset()
         result = asyncio.run(_stream(home / str(round_index), engine, BENCH_PROMPT, settings))
