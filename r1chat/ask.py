@@ -9,18 +9,32 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TextIO
 
 from r1chat.config import Settings, load_settings
-from r1chat.engine.events import AnswerDelta, EngineEvent, Finished, GenerationStats, ReasoningDelta
+from r1chat.engine.events import (
+    AnswerDelta,
+    EngineEvent,
+    Finished,
+    GenerationStats,
+    Progress,
+    PromptPlan,
+    ReasoningDelta,
+)
 from r1chat.errors import R1ChatError
 from r1chat.models.discovery import choose_model
 from r1chat.paths import Paths
-from r1chat.session import ChatSession
+from r1chat.service import ChatOptions, chat_options
+from r1chat.session import ChatSession, record_chat_settings
 from r1chat.store.chats import ChatStore
 from r1chat.text import terminal_safe
 
 DIM, RESET, CLEAR_LINE = "\x1b[2m", "\x1b[0m", "\r\x1b[K"
+NO_ANSWER_EXIT = 3
+"""`ask`'s exit code when the model stopped while reasoning and gave no answer."""
+PROGRESS_FROM = 512
+"""Prompts at least this long show `reading prompt` progress on a terminal."""
 
 
 def read_prompt(prompt: str | None, stdin: TextIO) -> str:
@@ -46,6 +60,8 @@ class StreamPrinter:
 
     def __init__(self, out: TextIO, err: TextIO, *, show_reasoning: bool, answer: bool) -> None:
         self.out, self.err = out, err
+        self.progress = err.isatty()
+        self._progress_shown = False
         self.show_reasoning = show_reasoning
         self.answer = answer
         self.color = _color(err)
@@ -54,6 +70,23 @@ class StreamPrinter:
 
     def handle(self, event: EngineEvent) -> None:
         """Print one event."""
+        if isinstance(event, PromptPlan):
+            if event.dropped_messages:
+                turns = event.dropped_turns
+                self.err.write(
+                    f"r1chat: the oldest {turns:,} turn{'s' if turns != 1 else ''} of this chat "
+                    f"no longer fit the {event.n_ctx:,}-token context and were not sent.\n"
+                )
+                self.err.flush()
+            return
+        if isinstance(event, Progress):
+            if self.progress and event.total >= PROGRESS_FROM:
+                done = event.done >= event.total
+                line = "" if done else f"reading prompt {event.done:,} / {event.total:,} tokens"
+                self.err.write(CLEAR_LINE + line)
+                self.err.flush()
+                self._progress_shown = not done
+            return
         if isinstance(event, ReasoningDelta):
             if self.show_reasoning:
                 if not self._in_reasoning:
@@ -146,18 +179,21 @@ def run_ask(
         if latest is None:
             raise R1ChatError("There is no saved conversation to continue; drop -c to start one.")
         conversation_id = latest.id
-    choice = choose_model(settings, paths, model)
-    if not choice.explicit:
-        stderr.write(f"r1chat: using the {choice.source} {choice.path.name} ({choice.path})\n")
+    options = _chat_options(store, conversation_id, settings, paths, model, overrides, stderr)
+    if options.notice:
+        stderr.write(f"r1chat: {terminal_safe(options.notice)}\n")
+    if options.model is None:
+        raise R1ChatError("No model found for this chat; pass --model PATH.")
+    model_path = Path(options.model)
     if stderr.isatty():
-        stderr.write(f"r1chat: loading {choice.path.name}…")
+        stderr.write(f"r1chat: loading {model_path.name}…")
         stderr.flush()
     from r1chat.engine.llama import LlamaEngine
 
     try:
         engine = LlamaEngine(
-            choice.path,
-            n_ctx=settings.n_ctx,
+            model_path,
+            n_ctx=options.n_ctx,
             threads=settings.threads,
             log_path=paths.llama_log_file,
             trust_template=settings.trust_template,
@@ -165,22 +201,22 @@ def run_ask(
     finally:
         if stderr.isatty():
             stderr.write(CLEAR_LINE)
-    params = settings.generation_params()
+    params = options.params
     info = engine.info
 
     def save_failed(message: str) -> None:
         stderr.write(f"r1chat: {terminal_safe(message)}\n")
         stderr.flush()
 
-    options: dict[str, Any] = {
+    session_options: dict[str, Any] = {
         "params": params,
-        "system_prompt": settings.system_prompt,
+        "system_prompt": options.system_prompt,
         "on_save_error": save_failed,
     }
     if store is not None and conversation_id is not None:
-        session = ChatSession.resume(engine, store, conversation_id, **options)
+        session = ChatSession.resume(engine, store, conversation_id, **session_options)
     else:
-        session = ChatSession(engine, store=store, **options)
+        session = ChatSession(engine, store=store, **session_options)
     show = settings.show_thinking
     if show is None:
         show = stdout.isatty() and not json_output
@@ -195,6 +231,8 @@ def run_ask(
     reply = session.last_reply
     assert reply is not None and reply.stats is not None
     stats = reply.stats
+    if conversation_id is not None and store is not None:
+        record_chat_settings(store, conversation_id, engine, params, options.system_prompt)
     if json_output:
         document = {
             "model": info.model_name,
@@ -203,7 +241,7 @@ def run_ask(
             "answer": reply.answer,
             "reasoning": reply.reasoning,
             "finish_reason": stats.finish_reason,
-            "stats": stats.to_dict(),
+            "stats": {**stats.to_dict(), "no_answer": reply.no_answer},
             "conversation_id": session.conversation_id,
             "message_id": reply.message_id,
         }
@@ -226,4 +264,39 @@ def run_ask(
     if stats.finish_reason == "cancelled":
         stderr.write("r1chat: stopped.\n")
         return 130
+    if reply.no_answer:
+        why = "the token limit" if stats.finish_reason == "length" else "the end of its text"
+        stderr.write(
+            f"r1chat: no answer: the model reached {why} while still reasoning "
+            f"({stats.reasoning_tokens:,} tokens); raise --max-tokens, or continue in the app "
+            "(Ctrl+G).\n"
+        )
+        return NO_ANSWER_EXIT
     return 0
+
+
+def _chat_options(
+    store: ChatStore | None,
+    conversation_id: str | None,
+    settings: Settings,
+    paths: Paths,
+    model: str | None,
+    overrides: dict[str, Any],
+    stderr: TextIO,
+) -> ChatOptions:
+    """The model and settings for this question: a resumed chat's own, unless flags say
+    otherwise; config and the default model for a new one."""
+    explicit = {key: value for key, value in overrides.items() if value is not None}
+    record: dict[str, Any] = {}
+    if store is not None and conversation_id is not None:
+        record = store.conversation(conversation_id, messages=False).params
+    if model:
+        explicit["model"] = str(choose_model(settings, paths, model).path)
+    recorded = record.get("model_path")
+    fallback = None
+    if "model" not in explicit and not (recorded and Path(recorded).is_file()):
+        choice = choose_model(settings, paths)
+        if not choice.explicit:
+            stderr.write(f"r1chat: using the {choice.source} {choice.path.name} ({choice.path})\n")
+        fallback = str(choice.path)
+    return chat_options(record, settings, fallback, explicit)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from r1chat.console import cell, console
-from r1chat.domain import Conversation, Message
+from r1chat.domain import NO_ANSWER_NOTE, Conversation, Message
 from r1chat.errors import R1ChatError
 from r1chat.paths import Paths
 from r1chat.store.chats import ChatStore
@@ -89,6 +89,7 @@ def _message_dict(message: Message) -> dict[str, Any]:
         "answer": message.content,
         "reasoning": message.reasoning,
         "status": message.status,
+        "no_answer": message.no_answer,
         "model": message.model,
         "stats": message.stats,
         "created": message.created_at,
@@ -135,6 +136,8 @@ def render_conversation(
             out.print()
         if message.content:
             out.print(Markdown(terminal_safe(message.content), hyperlinks=False))
+        if message.no_answer:
+            out.print(Text(f"({NO_ANSWER_NOTE})", style="yellow"))
         if message.status != "complete":
             out.print(Text(f"({message.status})", style="yellow"))
         out.print()

@@ -68,7 +68,7 @@ def _root(
     """
     if context.invoked_subcommand is not None:
         return
-    from r1chat.ui.run import run_app
+    from r1chat.tui import run_app
 
     run_app(model=model, continue_last=continue_last, resume=resume, trust_template=trust_template)
 
@@ -193,7 +193,7 @@ def bench_ui(
     debug: DebugOption = False,
 ) -> None:
     """Time the chat app: streaming speed and CPU, start-up, opening a long conversation."""
-    from r1chat.ui.bench import run_ui_bench
+    from r1chat.bench_ui import run_ui_bench
 
     run_ui_bench(model, tokens, json_output)
 

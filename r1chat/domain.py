@@ -40,7 +40,12 @@ class ChatRequest:
     messages: tuple[ChatMessage, ...]
     params: GenerationParams = field(default_factory=GenerationParams)
     system_prompt: str = ""
+    continue_reasoning: str | None = None
+    """Reasoning of a reply that stopped while thinking: the reply goes on from its end."""
 
+
+NO_ANSWER_NOTE = "no answer: reasoning cut off"
+"""How `show` and exports mark a reply whose reasoning never reached an answer."""
 
 MessageStatus = Literal["streaming", "complete", "cancelled", "interrupted", "error"]
 MESSAGE_STATUSES: tuple[MessageStatus, ...] = (
@@ -71,6 +76,14 @@ class Message:
     created_at: float = 0.0
     updated_at: float = 0.0
 
+    @property
+    def no_answer(self) -> bool:
+        """A reply that has reasoning but no answer: the model stopped while thinking."""
+        if self.role != "assistant" or self.content.strip() or self.status == "streaming":
+            return False
+        stats = self.stats or {}
+        return bool(self.reasoning.strip() or stats.get("had_reasoning"))
+
     def as_chat(self) -> ChatMessage:
         """The turn as the engine sees it (reasoning kept aside; prompt rules drop it)."""
         return ChatMessage(self.role, self.content, self.reasoning)
@@ -89,3 +102,5 @@ class Conversation:
     message_count: int = 0
     messages: tuple[Message, ...] = ()
     """The current branch, oldest first (empty when only the summary was loaded)."""
+    leaf_id: str | None = None
+    """The message the user last looked at: the current branch ends there."""

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from r1chat.domain import ChatMessage, ChatRequest, GenerationParams, Message, MessageStatus
 from r1chat.engine.base import Engine
-from r1chat.engine.events import AnswerDelta, EngineEvent, Finished, GenerationStats, ReasoningDelta
+from r1chat.engine.events import (
+    AnswerDelta,
+    EngineEvent,
+    Finished,
+    GenerationStats,
+    PromptPlan,
+    ReasoningDelta,
+)
 from r1chat.errors import R1ChatError, StoreError
 from r1chat.store.chats import ChatStore
 
@@ -33,6 +42,53 @@ class Reply:
     stats: GenerationStats | None = None
     message_id: str | None = None
     """Its id in the store, once saved."""
+
+    @property
+    def no_answer(self) -> bool:
+        """The model stopped while reasoning: there is reasoning but no answer."""
+        had = self.reasoning.strip() or (self.stats is not None and self.stats.had_reasoning)
+        return bool(had) and not self.answer.strip()
+
+
+def chat_settings(engine: Engine, params: GenerationParams, system_prompt: str) -> dict[str, Any]:
+    """What a conversation records of its model and sampling, as used (defaults resolved)."""
+    info = engine.info
+    record: dict[str, Any] = {
+        "model_path": info.model_path,
+        "model_name": info.model_name,
+        "n_ctx": info.n_ctx,
+        "temperature": (
+            info.default_temperature if params.temperature is None else params.temperature
+        ),
+        "top_p": info.default_top_p if params.top_p is None else params.top_p,
+        "max_tokens": params.max_tokens,
+        "seed": params.seed,
+        "system_prompt": system_prompt or None,
+    }
+    try:
+        stat = os.stat(info.model_path)
+    except OSError:
+        pass
+    else:
+        record["model_size"] = stat.st_size
+        record["model_mtime"] = stat.st_mtime
+    return record
+
+
+def record_chat_settings(
+    store: ChatStore,
+    conversation_id: str,
+    engine: Engine,
+    params: GenerationParams,
+    system_prompt: str,
+) -> None:
+    """Save the model and sampling a conversation now runs with as its own."""
+    record = chat_settings(engine, params, system_prompt)
+    store.update_conversation(
+        conversation_id,
+        model=engine.info.model_name,
+        params={key: value for key, value in record.items() if value is not None},
+    )
 
 
 @dataclass
@@ -63,6 +119,10 @@ class ChatSession:
     on_save_error: Callable[[str], None] | None = None
     last_reply: Reply | None = field(default=None, init=False)
     """The most recent reply (answer, reasoning, stats and id)."""
+    last_plan: PromptPlan | None = field(default=None, init=False)
+    """How the most recent prompt was fitted (size, turns left out)."""
+    last_stats: dict[str, Any] | None = field(default=None, init=False)
+    """The saved statistics of the newest message in the history."""
 
     @classmethod
     def resume(
@@ -79,22 +139,38 @@ class ChatSession:
         self.messages = [message.as_chat() for message in branch]
         self.message_ids = [message.id for message in branch]
         self.parent_id = branch[-1].id if branch else None
+        self.last_stats = branch[-1].stats if branch else None
+
+    def request(self, text: str | None = None) -> ChatRequest:
+        """The request for a reply to the history plus `text` (`None`: the history as is)."""
+        messages = tuple(self.messages)
+        if text is not None:
+            messages = (*messages, ChatMessage("user", text))
+        return ChatRequest(messages, self.params, self.system_prompt)
+
+    def plan(self, draft: str = "") -> PromptPlan:
+        """The next prompt's size if `draft` were sent now, and the turns it leaves out."""
+        return self.engine.plan(self.request(draft))
 
     def reply(self, text: str, cancel: threading.Event | None = None) -> Iterator[EngineEvent]:
         """Send `text` as the next user turn and stream the reply.
 
         The user turn and the (possibly partial) reply join the history when the
-        stream ends, whatever ended it.
+        stream ends, whatever ended it. `last_plan` says how the prompt was fitted
+        (and how many old messages it leaves out) before the first event.
         """
         if not text.strip():
             raise R1ChatError("The prompt is empty; type a question or pipe some text in.")
-        user = ChatMessage("user", text)
-        request = ChatRequest((*self.messages, user), self.params, self.system_prompt)
-        events = self.engine.stream(request, cancel)  # raises before anything is added
-        self.messages.append(user)
+        request = self.request(text)
+        events = self._start(request, cancel)  # raises before anything is added
+        self.messages.append(request.messages[-1])
         self.message_ids.append(None)
         recorder = _Recorder(self, text) if self.store is not None else None
         return self._collect(events, recorder)
+
+    def _start(self, request: ChatRequest, cancel: threading.Event | None) -> Iterator[EngineEvent]:
+        self.last_plan = None
+        return self.engine.stream(request, cancel)
 
     def can_regenerate(self) -> bool:
         """Whether the history ends with a user turn and its reply."""
@@ -110,7 +186,7 @@ class ChatSession:
             raise R1ChatError("There is no answer to regenerate yet.")
         history = self.messages[:-1]
         request = ChatRequest(tuple(history), self.params, self.system_prompt)
-        events = self.engine.stream(request, cancel)
+        events = self._start(request, cancel)
         self.messages.pop()
         self.message_ids.pop()
         user_id = self.message_ids[-1]
@@ -120,28 +196,67 @@ class ChatSession:
         return self._collect(events, recorder)
 
     def edit_last(self, text: str, cancel: threading.Event | None = None) -> Iterator[EngineEvent]:
-        """Replace the last user turn with `text` and answer it (the old turn stays saved)."""
-        index = max((i for i, m in enumerate(self.messages) if m.role == "user"), default=None)
+        """Send `text` in place of the last user turn and answer it.
+
+        The edited turn is a sibling of the original (same parent): both stay saved
+        as versions, and the new one's branch becomes the conversation's current one.
+        """
+        index = self.last_user_index()
         if index is None:
             raise R1ChatError("There is no message to edit yet.")
         kept, kept_ids = self.messages[:index], self.message_ids[:index]
         if not text.strip():
             raise R1ChatError("The prompt is empty; type a question or pipe some text in.")
         request = ChatRequest((*kept, ChatMessage("user", text)), self.params, self.system_prompt)
-        events = self.engine.stream(request, cancel)
+        events = self._start(request, cancel)
         self.messages, self.message_ids = kept, kept_ids
         self.parent_id = kept_ids[-1] if kept_ids else None
-        self.messages.append(ChatMessage("user", text))
+        self.messages.append(request.messages[-1])
         self.message_ids.append(None)
         recorder = _Recorder(self, text) if self.store is not None else None
         return self._collect(events, recorder)
 
+    def last_user_index(self) -> int | None:
+        """Where the last user turn is in the history."""
+        return max((i for i, m in enumerate(self.messages) if m.role == "user"), default=None)
+
+    def can_continue(self) -> bool:
+        """Whether the history ends with a reply that stopped while reasoning."""
+        if not self.can_regenerate():
+            return False
+        last = self.messages[-1]
+        return bool(last.reasoning.strip()) and not last.content.strip()
+
+    def continue_reply(self, cancel: threading.Event | None = None) -> Iterator[EngineEvent]:
+        """Let a reply that stopped while reasoning think on, from where it stopped.
+
+        A local engine finds the prompt and the reasoning so far in its cache, so
+        nothing is read again. The reply's saved message grows in place.
+        """
+        if not self.can_continue():
+            raise R1ChatError("The last reply has an answer already; Ctrl+R answers again.")
+        last = self.messages[-1]
+        request = replace(self.request(), messages=tuple(self.messages[:-1]))
+        request = replace(request, continue_reasoning=last.reasoning)
+        events = self._start(request, cancel)
+        self.messages.pop()
+        reply_id = self.message_ids.pop()
+        recorder = None
+        if self.store is not None:
+            recorder = _Recorder(
+                self, self.messages[-1].content, self.message_ids[-1], existing_reply_id=reply_id
+            )
+        return self._collect(events, recorder, earlier=(last.reasoning, self.last_stats))
+
     def _collect(
-        self, events: Iterator[EngineEvent], recorder: _Recorder | None
+        self,
+        events: Iterator[EngineEvent],
+        recorder: _Recorder | None,
+        earlier: tuple[str, dict[str, Any] | None] | None = None,
     ) -> Iterator[EngineEvent]:
         reply = self.last_reply = Reply()
         answer: list[str] = []
-        reasoning: list[str] = []
+        reasoning: list[str] = [earlier[0]] if earlier else []
         try:
             for event in events:
                 if isinstance(event, AnswerDelta):
@@ -150,6 +265,13 @@ class ChatSession:
                     reasoning.append(event.text)
                 elif isinstance(event, Finished):
                     reply.stats = event.stats
+                    if earlier is not None:
+                        reply.stats = _continued_stats(earlier[1], event.stats)
+                else:
+                    if isinstance(event, PromptPlan):
+                        self.last_plan = event
+                    yield event  # the prompt's plan and progress: nothing to save
+                    continue
                 if recorder is not None and not isinstance(event, Finished):
                     recorder.streaming(answer, reasoning)
                 yield event
@@ -157,23 +279,42 @@ class ChatSession:
             reply.answer, reply.reasoning = "".join(answer), "".join(reasoning)
             self.messages.append(ChatMessage("assistant", reply.answer, reply.reasoning))
             self.message_ids.append(None)
+            self.last_stats = reply.stats.to_dict() if reply.stats else None
             if recorder is not None:
                 recorder.finished(reply)
                 self.message_ids[-2] = recorder.user_id
                 self.message_ids[-1] = recorder.reply_id
 
 
+def _continued_stats(before: dict[str, Any] | None, after: GenerationStats) -> GenerationStats:
+    """One reply's statistics from its first part (as saved) and its continuation."""
+    if not before:
+        return after
+    seconds = [before.get("reasoning_seconds"), after.reasoning_seconds]
+    known = [value for value in seconds if value is not None]
+    return replace(
+        after,
+        reasoning_tokens=int(before.get("reasoning_tokens") or 0) + after.reasoning_tokens,
+        reasoning_seconds=sum(known) if known else None,
+        had_reasoning=True,
+    )
+
+
 class _Recorder:
     """Writes one exchange (user turn and reply) to the store as it happens."""
 
     def __init__(
-        self, session: ChatSession, text: str, existing_user_id: str | None = None
+        self,
+        session: ChatSession,
+        text: str,
+        existing_user_id: str | None = None,
+        existing_reply_id: str | None = None,
     ) -> None:
         self.session = session
         self.store = session.store
         self.text = text
         self.user_id: str | None = existing_user_id
-        self.reply_id: str | None = None
+        self.reply_id: str | None = existing_reply_id
         self.last_flush = 0.0
         self.failing = False
         self.info = session.engine.info
@@ -194,18 +335,11 @@ class _Recorder:
         assert self.store is not None
         session = self.session
         if session.conversation_id is None:
-            params = {
-                key: value
-                for key, value in (
-                    ("temperature", session.params.temperature),
-                    ("top_p", session.params.top_p),
-                    ("max_tokens", session.params.max_tokens),
-                    ("seed", session.params.seed),
-                    ("system_prompt", session.system_prompt or None),
-                )
-                if value is not None
-            }
-            conversation = self.store.create_conversation(model=self.info.model_name, params=params)
+            record = chat_settings(session.engine, session.params, session.system_prompt)
+            conversation = self.store.create_conversation(
+                model=self.info.model_name,
+                params={key: value for key, value in record.items() if value is not None},
+            )
             session.conversation_id = conversation.id
         if self.user_id is None:
             message = self.store.add_message(
@@ -226,6 +360,8 @@ class _Recorder:
         stats = reply.stats
         status: MessageStatus = FINISH_STATUS[stats.finish_reason] if stats else "cancelled"
         data = stats.to_dict() if stats else None
+        if data is not None:
+            data["no_answer"] = reply.no_answer
         if self._save(lambda: self._write(reply.answer, reply.reasoning, status, data)):
             reply.message_id = self.reply_id
             self.session.parent_id = self.reply_id

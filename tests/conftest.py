@@ -90,3 +90,58 @@ def r1chat_command() -> list[str]:
     if not script.exists():
         pytest.fail("the r1chat command is not installed; run the test command from the README")
     return [str(script)]
+
+
+def _r1_flavoured(source: Path, template: str, target: Path, name: str) -> Path:
+    """A copy of `source` carrying `template` and `name` (written by the gguf package)."""
+    import subprocess
+
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gguf.scripts.gguf_new_metadata",
+            "--chat-template",
+            template,
+            "--general-name",
+            name,
+            "--force",
+            str(source),
+            str(target),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return target
+
+
+@pytest.fixture(scope="session")
+def r1_template(r1_vocab_path: Path) -> str:
+    """The chat template of the real DeepSeek-R1-Distill-Qwen-7B (the older vintage)."""
+    from r1chat.models.gguf_header import read_header
+
+    template = read_header(r1_vocab_path).chat_template
+    assert template and template.endswith("{{'<｜Assistant｜>'}}{% endif %}")
+    return template
+
+
+@pytest.fixture(scope="session")
+def r1_smol_path(
+    smollm2_path: Path, r1_template: str, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """SmolLM2 with the real R1 template (older vintage: no `<think>` in the prompt)."""
+    target = tmp_path_factory.mktemp("r1smol") / "R1-Smol-Old.gguf"
+    return _r1_flavoured(smollm2_path, r1_template, target, "DeepSeek R1 Smol (old template)")
+
+
+@pytest.fixture(scope="session")
+def r1_smol_new_path(
+    smollm2_path: Path, r1_template: str, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """SmolLM2 with the newer R1 template, whose generation prompt ends `<think>\\n`."""
+    newer = r1_template.replace(
+        "{{'<｜Assistant｜>'}}{% endif %}", "{{'<｜Assistant｜><think>\\n'}}{% endif %}"
+    )
+    assert newer != r1_template
+    target = tmp_path_factory.mktemp("r1smolnew") / "R1-Smol-New.gguf"
+    return _r1_flavoured(smollm2_path, newer, target, "DeepSeek R1 Smol (new template)")

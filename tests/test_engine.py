@@ -8,7 +8,7 @@ import pytest
 
 from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
 from r1chat.engine.base import Engine
-from r1chat.engine.events import AnswerDelta, Finished, ReasoningDelta
+from r1chat.engine.events import AnswerDelta, Finished, Progress, PromptPlan, ReasoningDelta
 from r1chat.errors import R1ChatError
 
 GREEDY = GenerationParams(max_tokens=24, temperature=0.0, seed=7)
@@ -27,7 +27,7 @@ def collect(events) -> tuple[str, Finished]:
         elif isinstance(event, Finished):
             finished.append(event)
         else:
-            assert isinstance(event, ReasoningDelta)
+            assert isinstance(event, ReasoningDelta | PromptPlan | Progress)
     assert len(finished) == 1
     return "".join(answer), finished[0]
 

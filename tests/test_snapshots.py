@@ -65,6 +65,10 @@ def before(theme: str, mode: str | None = None):
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
         screen = app.screen
         await wait_until(pilot, lambda: screen.engine is not None)
+        listing = screen.sidebar.query_one("#sidebar-list")
+        # The chat list and the context meter fill in from workers: wait for both.
+        await wait_until(pilot, lambda: listing.option_count == 2)
+        await wait_until(pilot, lambda: screen.status.context_used > 0)
         app.theme = theme
         screen.composer.cursor_blink = False
         if mode is not None:

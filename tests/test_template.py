@@ -78,7 +78,7 @@ def test_token_counts_come_from_the_real_tokenizer(r1_engine):
     request = ChatRequest(HISTORY)
     prepared = r1_engine.prepare(request)
     assert prepared.tokens == r1_engine.tokenize(prepared.prompt.text)
-    assert r1_engine.count_tokens(request) == len(prepared.tokens)
+    assert r1_engine.plan(request).tokens == len(prepared.tokens)
     assert prepared.tokens[0] == 151646  # <｜begin▁of▁sentence｜>, written by the template
     assert prepared.tokens[-1] == 198 and prepared.tokens[-2] == THINK
 

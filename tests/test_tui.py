@@ -211,7 +211,9 @@ async def test_resume_a_saved_conversation_and_continue_it(tmp_path):
             old.answer == "Noted."
             and str(old.reasoning_block.title) == "Thought for 2.5 s · 9 tokens"
         )
-        assert screen.status.context_used == 31
+        # The meter shows the next prompt: the history as it will be sent.
+        expected = engine.plan(screen.session.request("")).tokens
+        await wait_until(pilot, lambda: screen.status.context_used == expected)
         await send(pilot, "What is my cat called?")
         await wait_until(pilot, lambda: not screen.generating and len(replies(screen)) == 2)
     sent = engine.requests[0].messages
@@ -254,7 +256,7 @@ async def test_sidebar_lists_filters_opens_renames_and_deletes(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         screen = await ready(pilot)
         listing = screen.sidebar.query_one("#sidebar-list")
-        assert listing.option_count == 3
+        await wait_until(pilot, lambda: listing.option_count == 3)
         filter_box = screen.sidebar.query_one("#sidebar-filter")
         filter_box.focus()
         await pilot.press(*"bread")
@@ -288,13 +290,13 @@ async def test_draft_survives_switching_chats(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         screen = await ready(pilot)
         screen.composer.text = "a draft for the new chat"
-        await screen.open(first.id)
+        await screen.open(first.id).wait()
         await pilot.pause()
         assert screen.composer.text == ""
         screen.composer.text = "a draft for First"
         await screen.action_new_chat()
         assert screen.composer.text == "a draft for the new chat"
-        await screen.open(first.id)
+        await screen.open(first.id).wait()
         assert screen.composer.text == "a draft for First"
     store.close()
 
@@ -311,7 +313,7 @@ async def test_a_model_that_fails_to_load_leaves_the_app_usable(tmp_path):
         screen = chat(app)
         await wait_until(pilot, lambda: screen.status.state == "model failed")
         assert any("truncated" in str(n.message) for n in app._notifications)
-        await screen.open(saved.id)  # browsing still works
+        await screen.open(saved.id).wait()  # browsing still works
         assert [u.text for u in screen.conversation.query(UserMessage)] == ["still here"]
         await send(pilot, "hello?")
         assert screen.composer.text == "hello?"  # kept, not lost

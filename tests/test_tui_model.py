@@ -5,6 +5,7 @@ from __future__ import annotations
 from r1chat.config import Settings
 from r1chat.engine.llama import LlamaEngine
 from r1chat.paths import Paths
+from r1chat.service import ChatService
 from r1chat.store import ChatStore
 from r1chat.ui.app import R1ChatApp
 from r1chat.ui.screens.chat import ChatScreen
@@ -17,10 +18,11 @@ async def test_the_app_answers_with_the_real_model(tmp_path, smollm2_path):
     store = ChatStore.open(paths)
     settings = Settings(max_tokens=16, temperature=0.0, seed=1)
 
-    def factory(model: str) -> LlamaEngine:
+    def factory(model: str, n_ctx: int | None) -> LlamaEngine:
         return LlamaEngine(model, n_ctx=1024, log_path=paths.llama_log_file)
 
-    app = R1ChatApp(settings, paths, store, factory, model=str(smollm2_path))
+    service = ChatService(store, settings, factory)
+    app = R1ChatApp(settings, paths, service, model=str(smollm2_path))
     async with app.run_test(size=(110, 36)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
         screen = app.screen
@@ -39,5 +41,7 @@ async def test_the_app_answers_with_the_real_model(tmp_path, smollm2_path):
         assert screen.status.tokens_per_second and screen.status.context_used > 0
     saved = store.conversation(store.latest().id).messages
     assert saved[-1].content == reply.answer and saved[-1].status == "complete"
-    assert saved[-1].model == "Smollm2 135M 8k Lc100K Mix1 Ep2"
+    # general.name is training noise here, so the file's stem names the model.
+    assert saved[-1].model == "SmolLM2-135M-Instruct.Q4_1"
+    service.close()
     store.close()

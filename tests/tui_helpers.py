@@ -9,6 +9,7 @@ from pathlib import Path
 from r1chat.config import Settings, load_settings
 from r1chat.engine.scripted import Script, ScriptedEngine
 from r1chat.paths import Paths
+from r1chat.service import ChatService
 from r1chat.store import ChatStore
 from r1chat.ui.app import R1ChatApp
 
@@ -32,16 +33,16 @@ def make_app(
     store = ChatStore.open(paths)
     engine = engine or ScriptedEngine(scripts or [Script(REASONING_REPLY)])
 
-    def factory(model: str) -> ScriptedEngine:
+    def factory(model: str, n_ctx: int | None) -> ScriptedEngine:
         if failing is not None:
             raise failing
         return engine
 
+    settings = settings or load_settings(paths, {})
     app = R1ChatApp(
-        settings or load_settings(paths, {}),
+        settings,
         paths,
-        store,
-        factory,
+        ChatService(store, settings, factory),
         model="scripted.gguf",
         open_conversation=open_conversation,
     )

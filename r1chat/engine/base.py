@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from r1chat.domain import ChatRequest
-from r1chat.engine.events import EngineEvent, Finished, GenerationStats
+from r1chat.engine.events import EngineEvent, Finished, GenerationStats, PromptPlan
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +37,9 @@ class Engine(Protocol):
         """The model and backend this engine runs."""
         ...
 
-    def count_tokens(self, request: ChatRequest) -> int:
-        """Tokens the prompt for `request` takes, after fitting it to the context."""
+    def plan(self, request: ChatRequest) -> PromptPlan:
+        """The size of the prompt for `request` after fitting it to the context, and
+        how many of the oldest messages fitting leaves out."""
         ...
 
     def stream(

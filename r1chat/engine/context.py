@@ -1,8 +1,9 @@
-"""Provides context fitting: drop the oldest turns so the prompt leaves room for the reply."""
+"""Provides context fitting: keep the newest turns that fit, found from per-turn token counts."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from itertools import pairwise
 
 from r1chat.domain import ChatMessage
 from r1chat.errors import ContextOverflowError
@@ -17,45 +18,64 @@ def reply_reserve(n_ctx: int, max_tokens: int | None) -> int:
     return max(1, min(wanted, n_ctx // 2))
 
 
-def fit_messages(
-    messages: Sequence[ChatMessage],
-    count: Callable[[Sequence[ChatMessage]], int],
-    n_ctx: int,
-    reserve: int,
-) -> tuple[list[ChatMessage], int, int]:
-    """Drop the oldest turns until the prompt fits in `n_ctx - reserve` tokens.
+def turn_starts(messages: Sequence[ChatMessage]) -> list[int]:
+    """Indexes where a cut may fall: each user turn (its answer goes with it), and each
+    reply that has no user turn before it. System messages are never cut."""
+    return [
+        index
+        for index, message in enumerate(messages)
+        if message.role == "user"
+        or (message.role == "assistant" and (index == 0 or messages[index - 1].role != "user"))
+    ]
 
-    System messages and the latest user message are never dropped; a user turn
-    goes together with the assistant reply that follows it.
 
-    Returns:
-        The kept messages, the prompt's token count, and how many messages were dropped.
+def find_cut(
+    messages: Sequence[ChatMessage], costs: Sequence[int], fixed: int, n_ctx: int, reserve: int
+) -> int:
+    """The index of the oldest message to send, so that the kept turns fit in the window.
+
+    The prompt may take `n_ctx - reserve` tokens. `costs[i]` is message i's tokens in
+    the prompt, `fixed` what the prompt costs
+    besides the turns (system prompt, generation prompt). System messages are always
+    kept and the last message always is; a user turn goes with the reply that
+    follows it. One pass from the newest turn back: linear in the number of messages.
 
     Raises:
-        ContextOverflowError: the latest user message alone does not fit.
+        ContextOverflowError: the last message alone does not fit.
     """
-    kept = list(messages)
     budget = n_ctx - reserve
-    dropped = 0
-    while True:
-        tokens = count(kept)
-        if tokens <= budget:
-            return kept, tokens, dropped
-        droppable = [i for i, m in enumerate(kept[:-1]) if m.role != "system"]
-        if not droppable:
-            raise ContextOverflowError(
-                f"The message needs {tokens:,} tokens but the context window is {n_ctx:,} "
-                f"tokens with {reserve:,} kept for the reply; shorten it, or raise the context "
-                "with --n-ctx (or n_ctx in config.toml)."
-            )
-        first = droppable[0]
-        remove = [first]
-        if (
-            kept[first].role == "user"
-            and first + 1 < len(kept) - 1
-            and kept[first + 1].role == "assistant"
-        ):
-            remove.append(first + 1)
-        for index in reversed(remove):
-            del kept[index]
-        dropped += len(remove)
+    starts = turn_starts(messages)
+    last = len(messages) - 1
+    total = fixed + sum(cost for m, cost in zip(messages, costs, strict=True) if m.role == "system")
+    total += costs[last]
+    cut = last
+    if total > budget:
+        raise overflow(total, n_ctx, reserve)
+    # Walk the turns from the newest back; stop at the first that does not fit.
+    bounds = [*starts, len(messages)]
+    for start, end in reversed(list(pairwise(bounds))):
+        stop = min(end, last)
+        if start >= stop:
+            continue
+        cost = sum(costs[i] for i in range(start, stop) if messages[i].role != "system")
+        if total + cost > budget:
+            break
+        total += cost
+        cut = start
+    return cut
+
+
+def kept_messages(messages: Sequence[ChatMessage], cut: int) -> tuple[list[ChatMessage], int]:
+    """The messages sent for a cut at `cut` (system messages before it stay), and how
+    many were left out."""
+    before = [m for m in messages[:cut] if m.role == "system"]
+    return [*before, *messages[cut:]], cut - len(before)
+
+
+def overflow(tokens: int, n_ctx: int, reserve: int) -> ContextOverflowError:
+    """The error for a message that cannot fit however much history is left out."""
+    return ContextOverflowError(
+        f"The message needs {tokens:,} tokens but the context window is {n_ctx:,} tokens with "
+        f"{reserve:,} kept for the reply; shorten it, or raise the context with --n-ctx "
+        "(or n_ctx in config.toml)."
+    )

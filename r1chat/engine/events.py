@@ -23,6 +23,36 @@ class AnswerDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class Progress:
+    """The engine is reading the prompt: `done` of `total` prompt tokens are in the context."""
+
+    done: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class PromptPlan:
+    """What the next prompt will take: its exact size, and the turns that no longer fit.
+
+    Every stream starts with its prompt's plan.
+    """
+
+    tokens: int
+    """Prompt tokens, after fitting."""
+    n_ctx: int
+    """The context window."""
+    reserve: int
+    """Tokens kept free for the reply."""
+    dropped_messages: int = 0
+    """Oldest messages left out so the prompt fits."""
+
+    @property
+    def dropped_turns(self) -> int:
+        """Left-out user turns (a turn is a question and its answer)."""
+        return (self.dropped_messages + 1) // 2
+
+
+@dataclass(frozen=True, slots=True)
 class GenerationStats:
     """Measurements of one reply. Times are seconds; `None` where nothing was measured."""
 
@@ -44,6 +74,8 @@ class GenerationStats:
     """Oldest messages left out so the prompt fits the context window."""
     had_reasoning: bool = False
     """The reply had a reasoning block, even an empty one."""
+    reasoning_open: bool = False
+    """The reply ended inside its reasoning: `</think>` never came, so there is no answer."""
     error: str | None = None
 
     @property
@@ -65,4 +97,4 @@ class Finished:
     stats: GenerationStats
 
 
-EngineEvent = ReasoningDelta | AnswerDelta | Finished
+EngineEvent = ReasoningDelta | AnswerDelta | PromptPlan | Progress | Finished

@@ -15,8 +15,15 @@ from typing import Any
 
 from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
 from r1chat.engine.base import Emit, EngineInfo, GenerationThread, pump
-from r1chat.engine.context import fit_messages, reply_reserve
-from r1chat.engine.events import EngineEvent, Finished, FinishReason, GenerationStats
+from r1chat.engine.context import find_cut, kept_messages, overflow, reply_reserve, turn_starts
+from r1chat.engine.events import (
+    EngineEvent,
+    Finished,
+    FinishReason,
+    GenerationStats,
+    Progress,
+    PromptPlan,
+)
 from r1chat.engine.hardware import llama_backend
 from r1chat.engine.llama_log import LlamaLog
 from r1chat.engine.template import (
@@ -25,12 +32,15 @@ from r1chat.engine.template import (
     RenderedPrompt,
     default_sampling,
     is_r1_model,
+    strip_reasoning,
 )
 from r1chat.engine.think import ThinkSplitter
-from r1chat.errors import ModelError, R1ChatError
+from r1chat.errors import ModelError, R1ChatError, TemplateError
 from r1chat.models.gguf_header import GGUFHeader, read_header
 
 PREFILL_CHUNK = 128  # prompt tokens per decode call: the granularity of cancelling a long prompt
+COUNT_CACHE_LIMIT = 100_000
+"""Token counts of this many distinct turns are remembered before the cache starts over."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +50,7 @@ class PreparedPrompt:
     prompt: RenderedPrompt
     tokens: list[int]
     dropped_messages: int
+    reserve: int
 
 
 class LlamaEngine:
@@ -83,6 +94,8 @@ class LlamaEngine:
         self._lock = threading.Lock()
         self._worker = GenerationThread()
         self._vocab = self._llm._model.vocab
+        self._counts: dict[tuple[str, str], int] = {}
+        self._overheads: dict[str, int] | None = None
         self.template = ChatTemplate(
             template_source,
             bos_token=self._token_text(self._llm.token_bos()),
@@ -139,7 +152,7 @@ class LlamaEngine:
         """The model and backend this engine runs."""
         temperature, top_p = self.default_sampling()
         return EngineInfo(
-            model_name=self.header.name,
+            model_name=self.header.display_name,
             model_path=str(self.path),
             backend=self.backend,
             n_ctx=self.n_ctx,
@@ -156,30 +169,104 @@ class LlamaEngine:
         """Tokens of a rendered prompt: special tokens parsed, no BOS added (templates write it)."""
         return list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
-    def render(self, messages: Sequence[ChatMessage], system_prompt: str = "") -> RenderedPrompt:
+    def render(
+        self,
+        messages: Sequence[ChatMessage],
+        system_prompt: str = "",
+        continue_reasoning: str | None = None,
+    ) -> RenderedPrompt:
         """The prompt text for a reply to `messages`, with the R1 rules applied."""
-        return self.template.prompt(messages, system_prompt)
+        prompt = self.template.prompt(messages, system_prompt)
+        return prompt if continue_reasoning is None else prompt.continued(continue_reasoning)
+
+    def _turn_overheads(self) -> dict[str, int]:
+        """Tokens the template adds around one turn's text, by role, and for the reply's start."""
+        if self._overheads is None:
+            probe = "Hello there"
+            text = len(self.tokenize(probe))
+            try:
+                user = {"role": "user", "content": probe}
+                pair = [user, {"role": "assistant", "content": probe}]
+                alone = len(self.tokenize(self.template.render([user], False)))
+                both = len(self.tokenize(self.template.render(pair, False)))
+                # A later user turn: without what the template writes once (BOS, system).
+                later = len(self.tokenize(self.template.render([*pair, user], False)))
+                asked = len(self.tokenize(self.render([ChatMessage("user", probe)]).text))
+                self._overheads = {
+                    "user": max(0, later - both - text),
+                    "system": max(0, alone - text),
+                    "assistant": max(0, both - alone - text),
+                    "reply": max(0, asked - alone) + max(0, alone - text),
+                }
+            except TemplateError:  # a template that needs more than one turn: a safe guess
+                self._overheads = dict.fromkeys(("user", "system", "assistant", "reply"), 8)
+        return self._overheads
+
+    def turn_tokens(self, message: ChatMessage) -> int:
+        """About how many prompt tokens `message` takes; counted once per text."""
+        content = (
+            strip_reasoning(message.content) if message.role == "assistant" else message.content
+        )
+        key = (message.role, content)
+        count = self._counts.get(key)
+        if count is None:
+            if len(self._counts) >= COUNT_CACHE_LIMIT:
+                self._counts.clear()
+            count = len(self.tokenize(content)) + self._turn_overheads()[message.role]
+            self._counts[key] = count
+        return count
 
     def prepare(self, request: ChatRequest) -> PreparedPrompt:
-        """Render, tokenize and fit `request` into the context window."""
-        if not request.messages or request.messages[-1].role != "user":
+        """Fit `request` into the context window, then render and tokenize it once.
+
+        Each turn's tokens are counted once (and remembered), the cut is found from
+        those counts, and only the kept turns are rendered. Should the template make
+        the prompt longer than counted, one more turn is left out and it is rendered
+        again.
+        """
+        messages = request.messages
+        if not messages or messages[-1].role != "user":
             raise R1ChatError("A reply needs a conversation that ends with a user message.")
         reserve = reply_reserve(self.n_ctx, request.params.max_tokens)
+        budget = self.n_ctx - reserve
+        costs = [self.turn_tokens(message) for message in messages]
+        fixed = self._turn_overheads()["reply"]
+        if request.system_prompt.strip():
+            fixed += len(self.tokenize(request.system_prompt)) + 2
+        if request.continue_reasoning:
+            fixed += len(self.tokenize(request.continue_reasoning)) + 2
+        cut = find_cut(messages, costs, fixed, self.n_ctx, reserve)
+        starts = turn_starts(messages)
+        later = [start for start in starts if start > cut]
+        while True:  # the counts may be a little high or low: settle on the exact cut
+            prepared = self._render_from(request, cut, reserve)
+            if len(prepared.tokens) <= budget:
+                break
+            if not later:
+                raise overflow(len(prepared.tokens), self.n_ctx, reserve)
+            cut = later.pop(0)
+        earlier = [start for start in starts if start < cut]
+        while earlier:  # one more turn may fit after all
+            start = earlier.pop()
+            if len(prepared.tokens) + sum(costs[start:cut]) * 0.9 > budget:
+                break
+            wider = self._render_from(request, start, reserve)
+            if len(wider.tokens) > budget:
+                break
+            prepared, cut = wider, start
+        return prepared
 
-        counted: list[tuple[RenderedPrompt, list[int]]] = []
+    def _render_from(self, request: ChatRequest, cut: int, reserve: int) -> PreparedPrompt:
+        kept, dropped = kept_messages(request.messages, cut)
+        prompt = self.render(kept, request.system_prompt, request.continue_reasoning)
+        return PreparedPrompt(prompt, self.tokenize(prompt.text), dropped, reserve)
 
-        def count(messages: Sequence[ChatMessage]) -> int:
-            prompt = self.render(messages, request.system_prompt)
-            counted.append((prompt, self.tokenize(prompt.text)))
-            return len(counted[-1][1])
-
-        _, _, dropped = fit_messages(request.messages, count, self.n_ctx, reserve)
-        prompt, tokens = counted[-1]  # fit_messages stops right after counting what it keeps
-        return PreparedPrompt(prompt, tokens, dropped)
-
-    def count_tokens(self, request: ChatRequest) -> int:
-        """Tokens the prompt for `request` takes, after fitting it to the context."""
-        return len(self.prepare(request).tokens)
+    def plan(self, request: ChatRequest) -> PromptPlan:
+        """The size of the prompt for `request`, and what fitting leaves out."""
+        prepared = self.prepare(request)
+        return PromptPlan(
+            len(prepared.tokens), self.n_ctx, prepared.reserve, prepared.dropped_messages
+        )
 
     def stream(
         self, request: ChatRequest, cancel: threading.Event | None = None
@@ -190,9 +277,16 @@ class LlamaEngine:
         if not self._lock.acquire(blocking=False):
             raise R1ChatError("The model is still answering; stop that reply first.")
 
+        plan = PromptPlan(
+            len(prepared.tokens), self.n_ctx, prepared.reserve, prepared.dropped_messages
+        )
+
         def produce(emit: Emit, cancel: threading.Event) -> None:
             try:
-                self._generate(prepared, request.params, emit, cancel)
+                emit(plan)
+                self._generate(
+                    prepared, request.params, emit, cancel, request.continue_reasoning is not None
+                )
             finally:
                 self._lock.release()
 
@@ -204,6 +298,7 @@ class LlamaEngine:
         params: GenerationParams,
         emit: Emit,
         cancel: threading.Event,
+        continuing: bool = False,
     ) -> None:
         llm, tokens = self._llm, prepared.tokens
         temperature, top_p = self.default_sampling()
@@ -215,7 +310,7 @@ class LlamaEngine:
             "prompt_tokens": len(tokens),
             "dropped_messages": prepared.dropped_messages,
         }
-        splitter = ThinkSplitter(prepared.prompt.starts_in_reasoning)
+        splitter = ThinkSplitter(prepared.prompt.starts_in_reasoning, continuing=continuing)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         started = time.perf_counter()
         first = last = reasoning_start = reasoning_end = None
@@ -224,7 +319,7 @@ class LlamaEngine:
         error: str | None = None
         since = self.log.mark()
         try:
-            evaluated = self._prefill(tokens, cancel)
+            evaluated = self._prefill(tokens, cancel, emit)
             if evaluated is None:
                 finish = "cancelled"
             else:
@@ -282,13 +377,14 @@ class LlamaEngine:
                     reasoning_tokens=reasoning_tokens,
                     answer_tokens=answer_tokens,
                     had_reasoning=splitter.had_reasoning,
+                    reasoning_open=splitter.in_reasoning,
                     error=error,
                     **stats,
                 )
             )
         )
 
-    def _prefill(self, tokens: list[int], cancel: threading.Event) -> int | None:
+    def _prefill(self, tokens: list[int], cancel: threading.Event, emit: Emit) -> int | None:
         """Read the prompt in chunks, reusing the cached prefix; `None` if cancelled.
 
         Returns the number of tokens actually evaluated. `generate()` then finds the
@@ -309,7 +405,9 @@ class LlamaEngine:
         for start in range(cached, len(tokens), PREFILL_CHUNK):
             if cancel.is_set():
                 return None
+            emit(Progress(start, len(tokens)))
             llm.eval(tokens[start : start + PREFILL_CHUNK])
+        emit(Progress(len(tokens), len(tokens)))
         return len(tokens) - cached
 
     def close(self) -> None:

@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 
 from r1chat.domain import ChatRequest
 from r1chat.engine.base import Emit, EngineInfo, GenerationThread, pump
-from r1chat.engine.events import EngineEvent, Finished, FinishReason, GenerationStats
+from r1chat.engine.context import find_cut, kept_messages, reply_reserve
+from r1chat.engine.events import (
+    EngineEvent,
+    Finished,
+    FinishReason,
+    GenerationStats,
+    Progress,
+    PromptPlan,
+)
 from r1chat.engine.think import ThinkSplitter
 from r1chat.errors import R1ChatError
 
@@ -44,6 +52,7 @@ class ScriptedEngine:
 
     scripts: Sequence[Script]
     model_name: str = "Scripted R1"
+    model_path: str = "scripted"
     n_ctx: int = 4096
     reasoning: bool = True
     requests: list[ChatRequest] = field(default_factory=list)
@@ -55,11 +64,20 @@ class ScriptedEngine:
     @property
     def info(self) -> EngineInfo:
         """A model that says what it is."""
-        return EngineInfo(self.model_name, "scripted", "CPU", self.n_ctx, self.reasoning, 0.6, 0.95)
+        return EngineInfo(
+            self.model_name, self.model_path, "CPU", self.n_ctx, self.reasoning, 0.6, 0.95
+        )
 
-    def count_tokens(self, request: ChatRequest) -> int:
-        """About four characters a token, like English text."""
-        return sum(len(m.content) // 4 + 4 for m in request.messages)
+    def plan(self, request: ChatRequest) -> PromptPlan:
+        """Fit `request` as the real engines do, counting about four characters a token."""
+        messages = request.messages
+        reserve = reply_reserve(self.n_ctx, request.params.max_tokens)
+        costs = [len(m.content) // 4 + 4 for m in messages]
+        fixed = len(request.system_prompt) // 4 + len(request.continue_reasoning or "") // 4 + 2
+        cut = find_cut(messages, costs, fixed, self.n_ctx, reserve)
+        kept, dropped = kept_messages(messages, cut)
+        tokens = fixed + sum(len(m.content) // 4 + 4 for m in kept)
+        return PromptPlan(tokens, self.n_ctx, reserve, dropped)
 
     def stream(
         self, request: ChatRequest, cancel: threading.Event | None = None
@@ -72,20 +90,29 @@ class ScriptedEngine:
         script = self.scripts[min(len(self.requests), len(self.scripts) - 1)]
         self.requests.append(request)
         cancel = cancel or threading.Event()
-        prompt_tokens = self.count_tokens(request)
+        plan = self.plan(request)
+        continuing = request.continue_reasoning is not None
 
         def produce(emit: Emit, cancel: threading.Event) -> None:
             try:
-                self._play(script, prompt_tokens, emit, cancel)
+                emit(plan)
+                emit(Progress(plan.tokens, plan.tokens))
+                self._play(script, plan, emit, cancel, continuing, request.params.max_tokens)
             finally:
                 self._busy.release()
 
         return pump(produce, cancel, self._worker)
 
     def _play(
-        self, script: Script, prompt_tokens: int, emit: Emit, cancel: threading.Event
+        self,
+        script: Script,
+        plan: PromptPlan,
+        emit: Emit,
+        cancel: threading.Event,
+        continuing: bool,
+        limit: int | None,
     ) -> None:
-        splitter = ThinkSplitter(script.starts_in_reasoning)
+        splitter = ThinkSplitter(script.starts_in_reasoning or continuing, continuing=continuing)
         started = time.perf_counter()
         interval = 1 / script.tokens_per_second if script.tokens_per_second else 0.0
         reasoning_tokens = answer_tokens = 0
@@ -121,6 +148,9 @@ class ScriptedEngine:
                 emit(delta)
             if thinking and not splitter.in_reasoning:
                 reasoning_end = now
+            if limit and reasoning_tokens + answer_tokens >= limit:
+                finish = "length"
+                break
         for delta in splitter.finish():
             emit(delta)
         end = time.perf_counter()
@@ -129,7 +159,8 @@ class ScriptedEngine:
             Finished(
                 GenerationStats(
                     finish,
-                    prompt_tokens=prompt_tokens,
+                    prompt_tokens=plan.tokens,
+                    dropped_messages=plan.dropped_messages,
                     reasoning_tokens=reasoning_tokens,
                     answer_tokens=answer_tokens,
                     time_to_first_token=(first - started) if first else None,
@@ -141,6 +172,7 @@ class ScriptedEngine:
                         (generated - 1) / (end - first) if first and end > first else None
                     ),
                     had_reasoning=splitter.had_reasoning,
+                    reasoning_open=splitter.in_reasoning,
                     error=error,
                 )
             )

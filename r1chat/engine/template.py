@@ -193,5 +193,10 @@ class RenderedPrompt:
     prefilled: bool
     """r1chat appended `<think>\\n` because the template did not."""
 
+    def continued(self, reasoning: str) -> RenderedPrompt:
+        """This prompt followed by the reasoning of a reply that stopped while thinking."""
+        text = self.text if self.starts_in_reasoning else self.text + OPEN + "\n"
+        return RenderedPrompt(text + reasoning, True, self.prefilled)
+
     def __str__(self) -> str:
         return self.text

@@ -49,7 +49,9 @@ class ThinkSplitter:
       opens it is all answer.
     """
 
-    def __init__(self, start_in_reasoning: bool = False) -> None:
+    def __init__(self, start_in_reasoning: bool = False, *, continuing: bool = False) -> None:
+        """`continuing`: the reply goes on from earlier reasoning, so its first
+        whitespace is kept (it separates the new text from the old)."""
         self.in_reasoning = start_in_reasoning
         """Whether the text being read now is reasoning."""
         self.had_reasoning = start_in_reasoning
@@ -58,7 +60,7 @@ class ThinkSplitter:
         """Whether `</think>` has been seen."""
         self._pending = ""  # text that may be the start of a tag
         self._space = ""  # whitespace inside reasoning, emitted only if more text follows
-        self._started_reasoning = False  # reasoning text emitted yet
+        self._started_reasoning = continuing and start_in_reasoning  # reasoning emitted yet
         self._started_answer = False  # answer text emitted yet
 
     def feed(self, piece: str) -> list[Delta]:

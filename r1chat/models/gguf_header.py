@@ -8,6 +8,7 @@ magic number come from the `gguf` package.
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,12 @@ class GGUFHeader:
         """The model's own name, or the file name."""
         value = self.metadata.get("general.name")
         return value if isinstance(value, str) and value.strip() else self.path.stem
+
+    @property
+    def display_name(self) -> str:
+        """The name r1chat shows everywhere: see `display_name`."""
+        value = self.metadata.get("general.name")
+        return display_name(value if isinstance(value, str) else None, self.path)
 
     @property
     def context_length(self) -> int | None:
@@ -295,3 +302,20 @@ def _check_tensors(
             f"file has {size:,}; download it again."
         )
     return total, parameters
+
+
+_SIZE_WORD = re.compile(r"^\d+(\.\d+)?[bmk]$", re.IGNORECASE)
+_CODE_WORD = re.compile(r"^(?=.*\d)(?=.*[a-z])[a-z0-9._]+$", re.IGNORECASE)
+
+
+def display_name(general_name: str | None, path: Path) -> str:
+    """The model's own name, or its file's stem when that name is missing or is training
+    noise (`Smollm2 135M 8k Lc100K Mix1 Ep2`: two or more code-like words besides sizes)."""
+    name = " ".join((general_name or "").split())
+    if not name:
+        return path.stem
+    words = name.replace("-", " ").split()
+    codes = [w for w in words if _CODE_WORD.match(w) and not _SIZE_WORD.match(w)]
+    if len(codes) >= 2 and len(codes) * 2 >= len(words) - 1:
+        return path.stem
+    return name

@@ -8,8 +8,9 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from r1chat.domain import Conversation, Message, MessageStatus, Role
 from r1chat.errors import NotFoundError, R1ChatError
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from r1chat.store.search import SearchHit
 
 DATABASE_NAME = "chats.db"
+AFTER_LEAF: Literal["leaf"] = "leaf"
+"""`add_message`'s default parent: the conversation's current leaf (its newest message if none)."""
 TITLE_LENGTH = 80
 
 
@@ -147,34 +150,69 @@ class ChatStore:
         if not messages:
             return conversation
         branch = self.branch(conversation_id)
-        return Conversation(
-            conversation.id,
-            conversation.title,
-            conversation.created_at,
-            conversation.updated_at,
-            conversation.model,
-            conversation.params,
-            conversation.message_count,
-            tuple(branch),
-        )
+        return replace(conversation, messages=tuple(branch))
 
     def branch(self, conversation_id: str, leaf_id: str | None = None) -> list[Message]:
-        """The messages from the first one to `leaf_id` (default: the newest message)."""
+        """The messages from the first one to `leaf_id`.
+
+        Without `leaf_id` the branch is the one the user last looked at (the stored
+        leaf), or the newest message's when none is stored or it was deleted.
+        """
         rows = self.read(
             "SELECT * FROM messages WHERE conversation_id = ? ORDER BY rowid", (conversation_id,)
         )
         if not rows:
             return []
         by_id = {row["id"]: row for row in rows}
-        current = by_id.get(leaf_id) if leaf_id else rows[-1]
-        if current is None:
-            raise NotFoundError(f"No message {leaf_id} in conversation {conversation_id}.")
+        if leaf_id:
+            current = by_id.get(leaf_id)
+            if current is None:
+                raise NotFoundError(f"No message {leaf_id} in conversation {conversation_id}.")
+        else:
+            stored = self.current_leaf(conversation_id)
+            current = by_id.get(stored, rows[-1]) if stored else rows[-1]
         path: list[Message] = []
         while current is not None:
             path.append(_message(current))
             current = by_id.get(current["parent_id"]) if current["parent_id"] else None
         path.reverse()
         return path
+
+    def current_leaf(self, conversation_id: str) -> str | None:
+        """The message the conversation's current branch ends at, as stored."""
+        rows = self.read("SELECT leaf_id FROM conversations WHERE id = ?", (conversation_id,))
+        return rows[0]["leaf_id"] if rows else None
+
+    def set_leaf(self, conversation_id: str, message_id: str) -> None:
+        """Make the branch ending at `message_id` the conversation's current one."""
+        with self.transaction() as db:
+            changed = db.execute(
+                "UPDATE conversations SET leaf_id = ? WHERE id = ? AND EXISTS "
+                "(SELECT 1 FROM messages WHERE id = ? AND conversation_id = ?)",
+                (message_id, conversation_id, message_id, conversation_id),
+            ).rowcount
+        if not changed:
+            raise NotFoundError(f"No message {message_id} in conversation {conversation_id}.")
+
+    def update_conversation(
+        self,
+        conversation_id: str,
+        *,
+        model: str | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        """Record the model (display name) and settings a conversation runs with.
+
+        `params` replaces the saved settings whole; `None` keeps them.
+        """
+        with self.transaction() as db:
+            changed = db.execute(
+                "UPDATE conversations SET model = COALESCE(?, model), "
+                "params = COALESCE(?, params) WHERE id = ?",
+                (model, None if params is None else json.dumps(params), conversation_id),
+            ).rowcount
+        if not changed:
+            raise NotFoundError(f"No conversation {conversation_id}.")
 
     def all_messages(self, conversation_id: str) -> list[Message]:
         """Every message of a conversation, all branches, in the order they were written."""
@@ -261,17 +299,20 @@ class ChatStore:
         *,
         reasoning: str = "",
         status: MessageStatus = "complete",
-        parent_id: str | None = None,
+        parent_id: str | Literal["leaf"] | None = AFTER_LEAF,
         model: str | None = None,
         stats: dict[str, Any] | None = None,
     ) -> Message:
-        """Append a message; its parent defaults to the newest message of the conversation."""
+        """Add a message under `parent_id` (`None`: a first message; default: after the
+        current leaf). The new message becomes the conversation's current leaf."""
         now = time.time()
         with self.transaction() as db:
-            if parent_id is None:
+            if parent_id == AFTER_LEAF:
                 row = db.execute(
-                    "SELECT id FROM messages WHERE conversation_id = ? ORDER BY rowid DESC LIMIT 1",
-                    (conversation_id,),
+                    "SELECT COALESCE((SELECT m.id FROM conversations c JOIN messages m "
+                    "ON m.id = c.leaf_id WHERE c.id = ?), (SELECT id FROM messages "
+                    "WHERE conversation_id = ? ORDER BY rowid DESC LIMIT 1))",
+                    (conversation_id, conversation_id),
                 ).fetchone()
                 parent_id = row[0] if row else None
             message = Message(
@@ -295,10 +336,10 @@ class ChatStore:
             )
             title = title_from(content) if role == "user" else None
             db.execute(
-                "UPDATE conversations SET updated_at = ?, "
+                "UPDATE conversations SET updated_at = ?, leaf_id = ?, "
                 "title = CASE WHEN title = '' AND ? IS NOT NULL THEN ? ELSE title END "
                 "WHERE id = ?",
-                (now, title, title, conversation_id),
+                (now, message.id, title, title, conversation_id),
             )
         return message
 
@@ -336,9 +377,22 @@ class ChatStore:
             )
 
     def delete_message(self, message_id: str) -> None:
-        """Delete a message and every message that follows from it."""
+        """Delete a message and every message that follows from it.
+
+        When the current branch went through it, the branch now ends at its parent.
+        """
         with self.transaction() as db:
+            row = db.execute(
+                "SELECT conversation_id, parent_id FROM messages WHERE id = ?", (message_id,)
+            ).fetchone()
+            if row is None:
+                return
             db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+            db.execute(
+                "UPDATE conversations SET leaf_id = ? WHERE id = ? AND leaf_id IS NOT NULL "
+                "AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = conversations.leaf_id)",
+                (row[1], row[0]),
+            )
 
     def mark_interrupted(self) -> int:
         """Mark replies left `streaming` by a process that died as `interrupted`."""
@@ -368,6 +422,7 @@ def _conversation(row: sqlite3.Row) -> Conversation:
         model=row["model"],
         params=json.loads(row["params"] or "{}"),
         message_count=row["n"],
+        leaf_id=row["leaf_id"],
     )
 
 

@@ -77,6 +77,10 @@ MIGRATIONS: tuple[str, ...] = (
         INSERT INTO conversations_fts (rowid, title) VALUES (new.rowid, new.title);
     END;
     """,
+    # 3: the message each conversation was last looked at (its current branch ends there).
+    """
+    ALTER TABLE conversations ADD COLUMN leaf_id TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

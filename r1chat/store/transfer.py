@@ -9,7 +9,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from r1chat.domain import MESSAGE_STATUSES, Conversation, Message
+from r1chat.domain import MESSAGE_STATUSES, NO_ANSWER_NOTE, Conversation, Message
 from r1chat.errors import R1ChatError
 from r1chat.store.chats import ChatStore, message_row
 from r1chat.store.database import translate_errors
@@ -59,6 +59,8 @@ def export_markdown(conversation: Conversation, *, thinking: bool = False) -> st
             lines += ["<details><summary>Thinking</summary>", ""]
             lines += [terminal_safe(message.reasoning), "", "</details>", ""]
         lines += [terminal_safe(message.content), ""]
+        if message.no_answer:
+            lines += [f"*({NO_ANSWER_NOTE})*", ""]
         if message.status not in ("complete",):
             lines += [f"*({message.status})*", ""]
     return "\n".join(lines).rstrip() + "\n"
@@ -98,8 +100,9 @@ def import_json(store: ChatStore, text: str, source: str) -> tuple[list[str], li
                 skipped.append(conversation.id)
                 continue
             db.execute(
-                "INSERT INTO conversations (id, title, created_at, updated_at, model, params) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO conversations "
+                "(id, title, created_at, updated_at, model, params, leaf_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     conversation.id,
                     conversation.title,
@@ -107,6 +110,7 @@ def import_json(store: ChatStore, text: str, source: str) -> tuple[list[str], li
                     conversation.updated_at,
                     conversation.model,
                     json.dumps(conversation.params),
+                    conversation.leaf_id,
                 ),
             )
             with translate_errors(store.path):
@@ -140,6 +144,7 @@ def _parse(document: Any, source: str) -> tuple[Conversation, list[Message]]:
             updated_at=float(document["updated_at"]),
             model=document.get("model"),
             params=dict(document.get("params") or {}),
+            leaf_id=str(document["leaf_id"]) if document.get("leaf_id") else None,
         )
         messages = []
         for item in document.get("messages", []):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import asyncio
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from textual.app import App, SystemCommand
@@ -10,10 +11,9 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from r1chat.config import Settings, save_setting
-from r1chat.engine.base import Engine
 from r1chat.errors import ConfigError
 from r1chat.paths import Paths
-from r1chat.store.chats import ChatStore
+from r1chat.service import ChatService
 from r1chat.ui.commands import ConversationsProvider, ModelsProvider
 from r1chat.ui.screens.chat import ChatScreen
 from r1chat.ui.screens.help import NEWLINE_HELP, HelpScreen
@@ -43,10 +43,10 @@ class R1ChatApp(App[None]):
         self,
         settings: Settings,
         paths: Paths,
-        store: ChatStore,
-        engine_factory: Callable[[str], Engine],
+        service: ChatService,
         *,
         model: str | None = None,
+        model_explicit: bool = False,
         model_problem: str | None = None,
         open_conversation: str | None = None,
         remember_settings: bool = True,
@@ -54,9 +54,9 @@ class R1ChatApp(App[None]):
         super().__init__()
         self.settings = settings
         self.paths = paths
-        self.store = store
-        self.engine_factory = engine_factory
+        self.service = service
         self.model = model
+        self.model_explicit = model_explicit
         self.model_problem = model_problem
         self.open_conversation = open_conversation
         self.remember_settings = remember_settings
@@ -88,17 +88,14 @@ class R1ChatApp(App[None]):
             self.set_keymap({str(k): str(v) for k, v in keymap.items()})
         mode = self.ui_settings.get("thinking", "collapsed")
         thinking: ThinkingMode = mode if mode in THINKING_MODES else "collapsed"
-        settings = self.settings
         self.push_screen(
             ChatScreen(
-                self.store,
-                self.engine_factory,
-                self.model,
-                self.model_problem,
-                params=settings.generation_params(),
-                system_prompt=settings.system_prompt,
+                self.service,
                 thinking_mode=thinking,
                 open_conversation=self.open_conversation,
+                model=self.model,
+                model_explicit=self.model_explicit,
+                model_problem=self.model_problem,
             )
         )
 
@@ -127,6 +124,16 @@ class R1ChatApp(App[None]):
                 "Copy last answer", "Copy the last answer to the clipboard", screen.action_copy_last
             )
             yield SystemCommand(
+                "Chat settings",
+                "Model, system prompt and sampling of this chat (F2)",
+                screen.action_chat_settings,
+            )
+            yield SystemCommand(
+                "Think on",
+                "Let a reply that stopped while reasoning go on (Ctrl+G)",
+                screen.action_continue_reply,
+            )
+            yield SystemCommand(
                 "Edit last message",
                 "Edit your last message and send it again",
                 screen.action_edit_last,
@@ -141,7 +148,8 @@ class R1ChatApp(App[None]):
 
     def help_rows(self) -> list[tuple[str, str, str, str]]:
         """Every binding the user can press, with where it works and what it does."""
-        from r1chat.ui.widgets.messages import AssistantMessage
+        from r1chat.ui.widgets.conversation import ConversationView
+        from r1chat.ui.widgets.messages import AssistantMessage, UserMessage
         from r1chat.ui.widgets.sidebar import ConversationList
 
         rows: list[tuple[str, str, str, str]] = []
@@ -149,6 +157,8 @@ class R1ChatApp(App[None]):
         places: list[tuple[str, list[Any]]] = [
             ("anywhere", list(self.BINDINGS)),
             ("chat", list(ChatScreen.BINDINGS)),
+            ("the conversation", list(ConversationView.BINDINGS)),
+            ("a focused message", list(UserMessage.BINDINGS)),
             ("a focused answer", list(AssistantMessage.BINDINGS)),
             ("conversation list", list(ConversationList.BINDINGS)),
         ]
@@ -173,24 +183,5 @@ class R1ChatApp(App[None]):
         for screen in self.screen_stack:
             if isinstance(screen, ChatScreen):
                 await screen.stop_and_wait()
-                if screen.engine is not None:
-                    screen.engine.close()
+        await asyncio.to_thread(self.service.close)
         self.exit()
-
-
-def default_engine_factory(settings: Settings, paths: Paths) -> Callable[[str], Engine]:
-    """Load GGUF models with llama.cpp, as `r1chat ask` does."""
-
-    def load(model: str) -> Engine:
-        from r1chat.engine.llama import LlamaEngine
-        from r1chat.models.discovery import resolve_model
-
-        return LlamaEngine(
-            resolve_model(model, paths, settings),
-            n_ctx=settings.n_ctx,
-            threads=settings.threads,
-            log_path=paths.llama_log_file,
-            trust_template=settings.trust_template,
-        )
-
-    return load

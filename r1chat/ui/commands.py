@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -29,10 +30,8 @@ class ConversationsProvider(Provider):
         screen = _chat_screen(self)
         if screen is None:
             return []
-        return [
-            (terminal_safe(c.title or "New chat"), c.id)
-            for c in screen.store.list_conversations(limit=200)
-        ]
+        conversations = await asyncio.to_thread(screen.service.list_conversations, "", 200)
+        return [(terminal_safe(c.title or "New chat"), c.id) for c in conversations]
 
     async def discover(self) -> Hits:
         screen = _chat_screen(self)
@@ -58,33 +57,29 @@ class ConversationsProvider(Provider):
                     help="Saved conversation",
                 )
 
-    async def _open(self, conversation_id: str) -> None:
+    def _open(self, conversation_id: str) -> None:
         screen = _chat_screen(self)
         if screen is not None:
-            await screen.open(conversation_id)
+            screen.open(conversation_id)
 
 
 class ModelsProvider(Provider):
     """Switch to another GGUF model found on this machine."""
 
-    def _models(self) -> list[tuple[str, str]]:
-        from r1chat.models.discovery import found_models
-        from r1chat.paths import Paths
-
+    async def _models(self) -> list[tuple[str, str]]:
         screen = _chat_screen(self)
-        configured = screen.model if screen else None
-        return [
-            (f"Switch model: {path.name}", str(path))
-            for path in found_models(Paths.from_env(), configured)
-        ]
+        if screen is None:
+            return []
+        found = await asyncio.to_thread(screen.service.found_models, screen.r1app.paths)
+        return [(f"Switch model: {terminal_safe(name)}", path) for name, path in found]
 
     async def discover(self) -> Hits:
-        for text, path in self._models():
+        for text, path in await self._models():
             yield DiscoveryHit(text, partial(self._switch, path), help=path)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for text, path in self._models():
+        for text, path in await self._models():
             score = matcher.match(text)
             if score > 0:
                 yield Hit(

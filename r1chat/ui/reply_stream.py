@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from r1chat.engine.events import AnswerDelta, EngineEvent, ReasoningDelta
+from r1chat.engine.events import AnswerDelta, EngineEvent, Progress, PromptPlan, ReasoningDelta
 from r1chat.session import Reply
 from r1chat.ui.widgets.messages import AssistantMessage
 
@@ -32,6 +32,10 @@ class ReplyDone:
 
     reply: Reply | None
     error: str | None = None
+    started: bool = True
+    """False when the reply was refused before anything was sent (the prompt did not fit)."""
+    text: str = ""
+    """The user's message, to give back when the reply did not start."""
 
 
 class ReplyStream:
@@ -44,6 +48,9 @@ class ReplyStream:
         on_state: Callable[[str], None],
         on_speed: Callable[[float | None], None],
         on_done: Callable[[AssistantMessage, ReplyDone], Awaitable[None]],
+        *,
+        on_plan: Callable[[PromptPlan], Awaitable[None]] | None = None,
+        on_generated: Callable[[int], None] | None = None,
     ) -> None:
         self.widget = widget
         self.events: deque[EngineEvent | ReplyDone] = deque()
@@ -51,6 +58,7 @@ class ReplyStream:
         self.done = False
         self._set_timer = set_timer
         self._on_state, self._on_speed, self._on_done = on_state, on_speed, on_done
+        self._on_plan, self._on_generated = on_plan, on_generated
         self._started = time.monotonic()
         self._first_delta: float | None = None
         self._deltas = 0
@@ -61,7 +69,7 @@ class ReplyStream:
 
     def start(self) -> None:
         """Begin drawing frames."""
-        self._on_state("thinking")
+        self._on_state("reading prompt")
         self._on_speed(None)
         self._timer = self._set_timer(self._interval, self._tick)
 
@@ -87,19 +95,36 @@ class ReplyStream:
         reasoning: list[str] = []
         answer: list[str] = []
         finished: ReplyDone | None = None
+        plan: PromptPlan | None = None
+        progress: Progress | None = None
         while self.events:
             event = self.events.popleft()
             if isinstance(event, ReasoningDelta):  # the splitter never sends it after answer text
                 reasoning.append(event.text)
             elif isinstance(event, AnswerDelta):
                 answer.append(event.text)
+            elif isinstance(event, Progress):
+                progress = event
+            elif isinstance(event, PromptPlan):
+                plan = event
             elif isinstance(event, ReplyDone):
                 finished = event
                 break
+        if plan is not None and self._on_plan is not None:
+            await self._on_plan(plan)
+        if progress is not None and not self._deltas and not (reasoning or answer):
+            if progress.done < progress.total:
+                self._on_state(f"reading prompt {progress.done:,} / {progress.total:,} tokens")
+            else:
+                self._on_state("thinking")
         now = time.monotonic()
         if reasoning or answer:
+            if not self._deltas and not answer:
+                self._on_state("thinking")
             self._deltas += len(reasoning) + len(answer)
             self._first_delta = self._first_delta or now
+            if self._on_generated is not None:
+                self._on_generated(self._deltas)
         if reasoning:
             self.widget.append_reasoning("".join(reasoning))
         if answer:

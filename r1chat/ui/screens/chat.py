@@ -2,37 +2,41 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.timer import Timer
+from textual.widgets import Footer, TextArea
 from textual.worker import Worker, WorkerState
 
-from r1chat.domain import GenerationParams, Message
+from r1chat.domain import Conversation
 from r1chat.engine.base import Engine
-from r1chat.engine.events import EngineEvent
+from r1chat.engine.events import PromptPlan
 from r1chat.errors import R1ChatError
+from r1chat.service import ChatOptions, ChatService, OpenedChat
 from r1chat.session import FINISH_STATUS, ChatSession
-from r1chat.store.chats import ChatStore
 from r1chat.ui.links import offer_links
 from r1chat.ui.reply_stream import ReplyDone, ReplyStream
 from r1chat.ui.screens.dialogs import ConfirmScreen, TextPromptScreen
 from r1chat.ui.widgets.composer import Composer
 from r1chat.ui.widgets.conversation import ConversationView
-from r1chat.ui.widgets.messages import AssistantMessage, UserMessage, Versions
+from r1chat.ui.widgets.messages import AssistantMessage, UserMessage, VersionRequested, Versions
 from r1chat.ui.widgets.reasoning import THINKING_MODES, ThinkingMode
 from r1chat.ui.widgets.sidebar import Sidebar
 from r1chat.ui.widgets.status import StatusBar
 
 if TYPE_CHECKING:
     from r1chat.ui.app import R1ChatApp
+    from r1chat.ui.screens.settings import ChatSettingsChoice
 
 NARROW = 80
 """Below this width the sidebar hides itself."""
@@ -41,7 +45,10 @@ EMPTY_HINT = (
     "F1 lists every key."
 )
 
-ReplyKind = Literal["reply", "regenerate", "edit"]
+ReplyKind = Literal["reply", "regenerate", "edit", "continue"]
+MEASURE_DELAY = 0.3
+"""Seconds after the last keystroke before the next prompt is sized again."""
+T = TypeVar("T")
 
 
 class ChatScreen(Screen[None]):
@@ -81,6 +88,21 @@ class ChatScreen(Screen[None]):
             tooltip="Edit your last message and send it again (or Up in an empty message box)",
         ),
         Binding(
+            "ctrl+g",
+            "continue_reply",
+            "Think on",
+            id="chat.continue",
+            show=False,
+            tooltip="Let a reply that stopped while reasoning think on from where it stopped",
+        ),
+        Binding(
+            "f2",
+            "chat_settings",
+            "Chat settings",
+            id="chat.settings",
+            tooltip="Model, system prompt and sampling for this chat",
+        ),
+        Binding(
             "ctrl+b",
             "toggle_sidebar",
             "Sidebar",
@@ -107,32 +129,32 @@ class ChatScreen(Screen[None]):
 
     def __init__(
         self,
-        store: ChatStore,
-        engine_factory: Callable[[str], Engine],
-        model: str | None,
-        model_problem: str | None = None,
+        service: ChatService,
         *,
-        params: GenerationParams,
-        system_prompt: str = "",
         thinking_mode: ThinkingMode = "collapsed",
         open_conversation: str | None = None,
+        model: str | None = None,
+        model_explicit: bool = False,
+        model_problem: str | None = None,
     ) -> None:
         super().__init__()
-        self.store = store
-        self.engine_factory = engine_factory
-        self.model = model
-        self.model_problem = model_problem
-        self.params = params
-        self.system_prompt = system_prompt
+        self.service = service
         self.thinking_mode = thinking_mode
         self.open_conversation = open_conversation
-        self.engine: Engine | None = None
-        self.session = self._new_session()
+        self.model = model
+        """The model new chats start with."""
+        self.model_explicit = model_explicit
+        self.model_problem = model_problem
+        self.options = service.options_for(None, {"model": model})
+        self.session = service.session(self.options, on_save_error=self._save_failed)
         self.drafts: dict[str | None, str] = {}
+        self.conversations: dict[str, Conversation] = {}
+        """The chats listed in the sidebar, by id."""
         self.editing = False
         self.sidebar_wanted = True
         self._cancel = threading.Event()
         self._stream: ReplyStream | None = None
+        self._measure_timer: Timer | None = None
 
     @property
     def r1app(self) -> R1ChatApp:
@@ -141,18 +163,18 @@ class ChatScreen(Screen[None]):
         assert isinstance(self.app, R1ChatApp)
         return self.app
 
-    def _new_session(self) -> ChatSession:
-        return ChatSession(
-            self.engine,  # type: ignore[arg-type]  # set before any reply is sent
-            params=self.params,
-            system_prompt=self.system_prompt,
-            store=self.store,
-            on_save_error=self._save_failed,
-        )
+    @property
+    def engine(self) -> Engine | None:
+        """The running engine (`None` until a model has loaded)."""
+        return self.service.engine
 
     def _save_failed(self, message: str) -> None:
         # Called on the generation thread.
         self.app.call_from_thread(self.notify, message, severity="error", timeout=10)
+
+    async def _io(self, call: Callable[..., T], *args: Any) -> T:
+        """Run a blocking service call on a thread; the event loop keeps drawing."""
+        return await asyncio.to_thread(call, *args)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -166,12 +188,12 @@ class ChatScreen(Screen[None]):
     async def on_mount(self) -> None:
         self.conversation.thinking_mode = self.thinking_mode
         self.refresh_sidebar()
-        if self.open_conversation:
-            await self.open(self.open_conversation)
-        else:
-            await self.conversation.show([], empty_hint=EMPTY_HINT)
         self.composer.focus()
         self._apply_width()
+        if self.open_conversation:
+            self.open(self.open_conversation, first=True)
+            return
+        await self.conversation.show([], empty_hint=EMPTY_HINT)
         if self.model is None:
             self.status.state = "no model"
             self.status.model = "no model"
@@ -204,62 +226,94 @@ class ChatScreen(Screen[None]):
 
     # The model
 
-    def load_model(self, model: str) -> None:
+    def load_model(self, model: str, n_ctx: int | None = None) -> None:
         """Load `model` in the background; the screen stays usable meanwhile."""
         self.status.state = "loading model"
         self.status.model = Path(model).name
         self.status.backend = ""
-        self._load_engine(model)
+        self._load_engine(model, n_ctx)
 
     @work(thread=True, exclusive=True, group="model", exit_on_error=False)
-    def _load_engine(self, model: str) -> Engine:
-        return self.engine_factory(model)
+    def _load_engine(self, model: str, n_ctx: int | None) -> Engine:
+        return self.service.load_model(model, n_ctx)
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
-        if worker.group == "model":
-            if event.state == WorkerState.SUCCESS and worker.result is not None:
+        if worker.group == "model" and event.state == WorkerState.SUCCESS:
+            if isinstance(worker.result, Engine):
                 self._engine_ready(worker.result)
-            elif event.state == WorkerState.ERROR:
-                error = worker.error
-                message = (
-                    str(error)
-                    if isinstance(error, R1ChatError)
-                    else f"{type(error).__name__}: {error}"
-                )
-                self.status.state = "model failed"
-                self.notify(message, title="The model did not load", severity="error", timeout=20)
-        elif (
-            worker.group == "generation"
-            and event.state == WorkerState.ERROR
-            and self._stream is not None
-        ):
-            self._stream.events.append(ReplyDone(None, str(worker.error)))
+            return
+        if event.state != WorkerState.ERROR:
+            return
+        error = worker.error
+        message = (
+            str(error) if isinstance(error, R1ChatError) else f"{type(error).__name__}: {error}"
+        )
+        if worker.group == "model":
+            self.status.state = "model failed"
+            self.notify(message, title="The model did not load", severity="error", timeout=20)
+        elif worker.group == "generation":
+            if self._stream is not None:
+                self._stream.events.append(ReplyDone(None, message))
+        elif worker.group != "measure":  # a stale context estimate is not worth a notice
+            self.notify(message, severity="error", timeout=10)
 
     def _engine_ready(self, engine: Engine) -> None:
-        old, self.engine = self.engine, engine
-        if old is not None and old is not engine:
-            old.close()
         self.session.engine = engine
         info = engine.info
         self.status.model = info.model_name
         self.status.backend = info.backend
         self.status.n_ctx = info.n_ctx
         self.status.state = "idle"
+        self.measure_soon(0)
 
     def switch_model(self, model: str) -> None:
-        """Load another model (the current one stays until the new one is ready)."""
+        """Run this chat on `model` from now on (saved with the chat)."""
         if self.generating:
-            self.notify("Stop the reply first (Esc), then switch models.", severity="warning")
+
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self._switch_after_stop(model)
+
+            self.app.push_screen(
+                ConfirmScreen(
+                    f"Stop the reply and switch to {Path(model).name}?", confirm="Stop and switch"
+                ),
+                answered,
+            )
             return
+        self._switch(model)
+
+    @work(group="switch", exclusive=True, exit_on_error=False)
+    async def _switch_after_stop(self, model: str) -> None:
+        self._cancel.set()
+        while self._stream is not None:  # the reply ends within a token, then it is saved
+            await asyncio.sleep(0.02)
+        self._switch(model)
+
+    def _switch(self, model: str) -> None:
         self.model = model
+        self.options = ChatOptions(model, None, self.session.params, self.session.system_prompt)
         self.load_model(model)
+        self._record_after_load()
+
+    @work(group="record", exclusive=True, exit_on_error=False)
+    async def _record_after_load(self) -> None:
+        for worker in list(self.workers):
+            if worker.group == "model":
+                await worker.wait()
+        if self.session.conversation_id is not None:
+            await self._io(self.service.record_settings, self.session)
+            self.refresh_sidebar()
 
     # Conversations
 
-    def refresh_sidebar(self) -> None:
-        conversations = self.store.list_conversations(limit=500, title=self.sidebar.filter_text)
+    @work(group="sidebar", exclusive=True, exit_on_error=False)
+    async def refresh_sidebar(self) -> None:
+        """List the saved chats again (in the background)."""
+        conversations = await self._io(self.service.list_conversations, self.sidebar.filter_text)
+        self.conversations = {c.id: c for c in conversations}
         self.sidebar.show(conversations, self.session.conversation_id)
 
     @on(Sidebar.FilterChanged)
@@ -267,53 +321,45 @@ class ChatScreen(Screen[None]):
         self.refresh_sidebar()
 
     @on(Sidebar.Opened)
-    async def _opened(self, event: Sidebar.Opened) -> None:
-        await self.open(event.conversation_id)
+    def _opened(self, event: Sidebar.Opened) -> None:
+        self.open(event.conversation_id)
         self.composer.focus()
 
-    async def open(self, conversation_id: str, leaf_id: str | None = None) -> None:
-        """Show a saved conversation (its newest branch, or the one ending at `leaf_id`)."""
+    @work(group="open", exclusive=True, exit_on_error=False)
+    async def open(
+        self, conversation_id: str, leaf_id: str | None = None, *, first: bool = False
+    ) -> None:
+        """Show a saved conversation (its current branch, or the one through `leaf_id`)."""
         if self.generating:
             self.notify("Stop the reply first (Esc).", severity="warning")
             return
+        opened = await self._io(self.service.open, conversation_id, leaf_id)
+        await self._show(opened, first=first)
+
+    async def _show(self, opened: OpenedChat, *, first: bool = False) -> None:
         self._keep_draft()
-        conversation = self.store.conversation(conversation_id, messages=False)
-        branch = self.store.branch(conversation.id, leaf_id)
-        session = self._new_session()
-        session.conversation_id = conversation.id
-        session.load_branch(branch)
-        self.session = session
+        conversation = opened.conversation
+        explicit = {"model": self.model} if first and self.model_explicit else {}
+        options = self.service.options_for(conversation, explicit, self.model)
+        self.session = self.service.session(
+            options, conversation.id, opened.branch, self._save_failed
+        )
+        self.options = options
         self.editing = False
-        await self.conversation.show(branch, self._versions(conversation.id))
+        versions = {mid: Versions(*where) for mid, where in opened.versions.items()}
+        await self.conversation.show(opened.branch, versions)
         self.composer.text = self.drafts.get(conversation.id, "")
-        self._context_from(branch)
         self.sub_title = conversation.title
         self.refresh_sidebar()
-
-    def _versions(self, conversation_id: str) -> dict[str, Versions]:
-        groups: dict[tuple[str | None, str], list[str]] = {}
-        for message in self.store.all_messages(conversation_id):
-            groups.setdefault((message.parent_id, message.role), []).append(message.id)
-        return {
-            mid: Versions(index, len(ids))
-            for ids in groups.values()
-            if len(ids) > 1
-            for index, mid in enumerate(ids)
-        }
-
-    def _context_from(self, branch: list[Message]) -> None:
-        for message in reversed(branch):
-            if message.stats:
-                stats = message.stats
-                self.status.context_used = int(
-                    (stats.get("prompt_tokens") or 0)
-                    + (stats.get("reasoning_tokens") or 0)
-                    + (stats.get("answer_tokens") or 0)
-                )
-                self.status.tokens_per_second = stats.get("tokens_per_second")
-                return
-        self.status.context_used = 0
-        self.status.tokens_per_second = None
+        if options.notice:
+            self.notify(options.notice, severity="warning", timeout=12)
+        if options.model is None:
+            self.status.state = "no model"
+            if self.model_problem:
+                self.notify(self.model_problem, severity="error", timeout=15)
+        elif self.service.needs_load(options) or (first and self.engine is None):
+            self.load_model(options.model, options.n_ctx)
+        self.measure_soon(0)
 
     def _keep_draft(self) -> None:
         self.drafts[self.session.conversation_id] = self.composer.text
@@ -323,49 +369,62 @@ class ChatScreen(Screen[None]):
             self.notify("Stop the reply first (Esc).", severity="warning")
             return
         self._keep_draft()
-        self.session = self._new_session()
+        self.options = self.service.options_for(None, {"model": self.model})
+        self.session = self.service.session(self.options, on_save_error=self._save_failed)
         self.editing = False
         await self.conversation.show([], empty_hint=EMPTY_HINT)
         self.composer.text = self.drafts.get(None, "")
-        self.status.context_used = 0
         self.status.tokens_per_second = None
         self.sub_title = ""
         self.refresh_sidebar()
         self.composer.focus()
+        if self.model is not None and self.service.needs_load(self.options):
+            self.load_model(self.model)
+        self.measure_soon(0)
 
     @on(Sidebar.RenameRequested)
     def _rename(self, event: Sidebar.RenameRequested) -> None:
-        conversation = self.store.conversation(event.conversation_id, messages=False)
+        conversation_id = event.conversation_id
+        known = self.conversations.get(conversation_id)
 
         def done(title: str | None) -> None:
             if title:
-                self.store.rename(conversation.id, title)
-                if conversation.id == self.session.conversation_id:
-                    self.sub_title = title
-                self.refresh_sidebar()
+                self._rename_to(conversation_id, title)
 
-        self.app.push_screen(TextPromptScreen("New title", conversation.title), done)
+        current = known.title if known else ""
+        self.app.push_screen(TextPromptScreen("New title", current), done)
+
+    @work(group="rename", exit_on_error=False)
+    async def _rename_to(self, conversation_id: str, title: str) -> None:
+        saved = await self._io(self.service.rename, conversation_id, title)
+        if conversation_id == self.session.conversation_id:
+            self.sub_title = saved
+        self.refresh_sidebar()
 
     @on(Sidebar.DeleteRequested)
     def _delete_conversation(self, event: Sidebar.DeleteRequested) -> None:
-        conversation = self.store.conversation(event.conversation_id, messages=False)
+        conversation_id = event.conversation_id
+        known = self.conversations.get(conversation_id)
 
         async def done(yes: bool | None) -> None:
             if not yes:
                 return
-            if conversation.id == self.session.conversation_id:
+            if conversation_id == self.session.conversation_id:
                 if self.generating:
                     self.notify("Stop the reply first (Esc).", severity="warning")
                     return
                 await self.action_new_chat()
-            self.store.delete(conversation.id)
-            self.refresh_sidebar()
-            self.notify("Conversation deleted.")
+            self._delete_chat(conversation_id)
 
-        question = (
-            f"Delete '{conversation.title or 'New chat'}' ({conversation.message_count} messages)?"
-        )
-        self.app.push_screen(ConfirmScreen(question, confirm="Delete"), done)
+        title = known.title if known and known.title else "New chat"
+        count = f" ({known.message_count} messages)" if known else ""
+        self.app.push_screen(ConfirmScreen(f"Delete '{title}'{count}?", confirm="Delete"), done)
+
+    @work(group="delete", exit_on_error=False)
+    async def _delete_chat(self, conversation_id: str) -> None:
+        await self._io(self.service.delete, conversation_id)
+        self.refresh_sidebar()
+        self.notify("Conversation deleted.")
 
     # Sending and streaming
 
@@ -374,34 +433,42 @@ class ChatScreen(Screen[None]):
         kind: ReplyKind = "edit" if self.editing else "reply"
         await self.start_reply(kind, event.text)
 
-    async def start_reply(self, kind: ReplyKind, text: str = "") -> None:
-        """Send, regenerate or resend; the reply streams into a new message."""
+    def _refusal(self, kind: ReplyKind, text: str) -> str | None:
+        """Why a reply of this kind cannot start now (`None`: it can)."""
+        session = self.session
         if self.generating:
-            self.notify("r1chat is still answering; Esc stops it.", severity="warning")
-            return
+            return "r1chat is still answering; Esc stops it."
         if self.engine is None:
-            state = self.status.state
-            why = (
-                "The model is still loading; your message is kept."
-                if state == "loading model"
-                else ("No model is loaded; pick one with Ctrl+P → Switch model.")
-            )
-            self.notify(why, severity="warning")
+            if self.status.state == "loading model":
+                return "The model is still loading; your message is kept."
+            return "No model is loaded; pick one with Ctrl+P → Switch model."
+        if kind in ("reply", "edit") and not text.strip():
+            return "The message is empty; type something first."
+        if kind == "regenerate" and not session.can_regenerate():
+            return "There is no answer to regenerate yet."
+        if kind == "continue" and not session.can_continue():
+            return "Only a reply that stopped while reasoning can think on; Ctrl+R answers again."
+        if kind == "edit" and session.last_user_index() is None:
+            return "There is no message to edit yet."
+        return None
+
+    async def start_reply(self, kind: ReplyKind, text: str = "") -> None:
+        """Send, regenerate, resend or continue; the reply streams into a message.
+
+        The message box clears and the message shows at once; fitting the prompt
+        and reading it happen on the generation thread.
+        """
+        refusal = self._refusal(kind, text)
+        if refusal:
+            self.notify(refusal, severity="warning")
             return
+        session = self.session
+        session.engine = self.engine  # type: ignore[assignment]  # checked by _refusal
         self._cancel = threading.Event()
-        try:
-            if kind == "reply":
-                events = self.session.reply(text, self._cancel)
-            elif kind == "edit":
-                events = self.session.edit_last(text, self._cancel)
-            else:
-                events = self.session.regenerate(self._cancel)
-        except R1ChatError as error:
-            self.notify(str(error), severity="error", timeout=10)
-            return
-        if kind != "regenerate":
+        await self.conversation.jump_end()
+        if kind in ("reply", "edit"):
             self.composer.text = ""
-            self.drafts.pop(self.session.conversation_id, None)
+            self.drafts.pop(session.conversation_id, None)
         if kind == "edit":
             await self._drop_after_last_user(include_user=True)
             await self.conversation.add_user(text)
@@ -411,17 +478,40 @@ class ChatScreen(Screen[None]):
             await self._drop_after_last_user(include_user=False)
         self.editing = False
         widget = await self.conversation.add_assistant()
+        if kind == "continue":
+            widget.append_reasoning(session.messages[-1].reasoning)
         self._stream = ReplyStream(
-            widget, self.set_timer, self._set_state, self._set_speed, self._finish
+            widget,
+            self.set_timer,
+            self._set_state,
+            self._set_speed,
+            self._finish,
+            on_plan=self._planned,
+            on_generated=self._generated,
         )
         self._stream.start()
-        self._run_reply(self._stream, events)
+        self._run_reply(self._stream, session, kind, text)
 
     def _set_state(self, state: str) -> None:
         self.status.state = state
 
     def _set_speed(self, tokens_per_second: float | None) -> None:
         self.status.tokens_per_second = tokens_per_second
+
+    async def _planned(self, plan: PromptPlan) -> None:
+        self.status.show_plan(plan)
+        if plan.dropped_messages:
+            turns = plan.dropped_turns
+            self.notify(
+                f"The oldest {turns:,} turn{'s' if turns != 1 else ''} no longer fit the "
+                f"{plan.n_ctx:,}-token context and will not be sent.",
+                severity="warning",
+                timeout=6,
+            )
+            await self.conversation.mark_memory_start(plan.dropped_messages)
+
+    def _generated(self, tokens: int) -> None:
+        self.status.generated = tokens
 
     async def _drop_after_last_user(self, include_user: bool) -> None:
         children = list(self.conversation.query_children(".user-message, .assistant-message"))
@@ -435,40 +525,83 @@ class ChatScreen(Screen[None]):
             await widget.remove()
 
     @work(thread=True, exclusive=True, group="generation", exit_on_error=False)
-    def _run_reply(self, stream: ReplyStream, events: Iterator[EngineEvent]) -> None:
-        # Runs on a worker thread: it only fills the queue; the stream drains it on a timer.
+    def _run_reply(
+        self, stream: ReplyStream, session: ChatSession, kind: ReplyKind, text: str
+    ) -> None:
+        # On a worker thread: fitting the prompt, then the stream's events, go into the
+        # queue; the screen drains it on a timer.
         queue = stream.events
+        try:
+            if kind == "reply":
+                events = session.reply(text, self._cancel)
+            elif kind == "edit":
+                events = session.edit_last(text, self._cancel)
+            elif kind == "continue":
+                events = session.continue_reply(self._cancel)
+            else:
+                events = session.regenerate(self._cancel)
+        except R1ChatError as error:
+            queue.append(ReplyDone(None, str(error), started=False, text=text))
+            return
         for event in events:
             queue.append(event)
-        queue.append(ReplyDone(self.session.last_reply))
+        queue.append(ReplyDone(session.last_reply))
 
     async def _finish(self, widget: AssistantMessage, done: ReplyDone) -> None:
         self._stream = None
+        self.status.generated = 0
+        self.status.state = "idle"
+        if not done.started:  # refused before anything was sent: take the message back
+            await self._take_back(done)
+            return
         reply = done.reply
         stats = reply.stats if reply else None
         message_id = reply.message_id if reply else None
-        versions = None
-        if message_id is not None:
-            siblings = [m.id for m in self.store.versions(message_id)]
-            if len(siblings) > 1:
-                versions = Versions(siblings.index(message_id), len(siblings))
         await widget.finish(
             FINISH_STATUS[stats.finish_reason] if stats else "error",
             stats.to_dict() if stats else None,
             message_id,
-            versions,
+            None,
         )
-        self.status.state = "idle"
         if stats is not None:
-            self.status.context_used = stats.prompt_tokens + stats.completion_tokens
             self.status.tokens_per_second = stats.tokens_per_second
         error = done.error or (stats.error if stats else None)
         if error:
             self.notify(error, title="The reply failed", severity="error", timeout=15)
-        if self.session.conversation_id:
-            conversation = self.store.conversation(self.session.conversation_id, messages=False)
-            self.sub_title = conversation.title
+        elif reply is not None and reply.no_answer and stats and stats.finish_reason != "cancelled":
+            self.notify(
+                "The model stopped while reasoning, before any answer: Ctrl+G lets it think "
+                "on, Ctrl+R answers again.",
+                severity="warning",
+                timeout=8,
+            )
+        self._settle()
+
+    async def _take_back(self, done: ReplyDone) -> None:
+        conversation_id = self.session.conversation_id
+        if conversation_id is not None:
+            opened = await self._io(self.service.open, conversation_id)
+            await self._show(opened)
+        else:
+            await self.conversation.show([], empty_hint=EMPTY_HINT)
+        if done.text and not self.composer.text:
+            self.composer.text = done.text
+        self.notify(done.error or "The reply could not start.", severity="error", timeout=15)
+
+    @work(group="settle", exclusive=True, exit_on_error=False)
+    async def _settle(self) -> None:
+        """After a reply: its versions, the chat's title and the sidebar, from the store."""
+        conversation_id = self.session.conversation_id
+        if conversation_id is None:
+            return
+        opened = await self._io(self.service.open, conversation_id)
+        if self.generating or conversation_id != self.session.conversation_id:
+            return
+        versions = {mid: Versions(*where) for mid, where in opened.versions.items()}
+        self.conversation.sync(opened.branch, versions)
+        self.sub_title = opened.conversation.title
         self.refresh_sidebar()
+        self.measure_soon(0)
 
     def action_stop(self) -> None:
         if self.generating:
@@ -482,7 +615,7 @@ class ChatScreen(Screen[None]):
         """Stop any reply and wait until it is saved (used when quitting)."""
         if self.generating:
             self._cancel.set()
-            for worker in self.workers:
+            for worker in list(self.workers):
                 if worker.group == "generation":
                     await worker.wait()
             while self._stream is not None:
@@ -491,6 +624,9 @@ class ChatScreen(Screen[None]):
     async def action_regenerate(self) -> None:
         await self.start_reply("regenerate")
 
+    async def action_continue_reply(self) -> None:
+        await self.start_reply("continue")
+
     @on(Composer.EditLastRequested)
     def _edit_last_from_composer(self) -> None:
         self.action_edit_last()
@@ -498,15 +634,16 @@ class ChatScreen(Screen[None]):
     def action_edit_last(self) -> None:
         if self.generating:
             return
-        last = next((m for m in reversed(self.session.messages) if m.role == "user"), None)
-        if last is None:
+        index = self.session.last_user_index()
+        if index is None:
             self.notify("There is no message to edit yet.", severity="warning")
             return
         self._keep_draft()
         self.editing = True
-        self.composer.text = last.content
+        self.composer.text = self.session.messages[index].content
+        self.composer.move_cursor(self.composer.document.end)
         self.composer.focus()
-        self.notify("Editing your last message: Enter resends it, Esc cancels.")
+        self.notify("Editing your last message: Enter sends it as a new version, Esc cancels.")
 
     def action_copy_last(self) -> None:
         last = next((m for m in reversed(self.session.messages) if m.role == "assistant"), None)
@@ -515,6 +652,72 @@ class ChatScreen(Screen[None]):
             return
         self.app.copy_to_clipboard(last.content)
         self.notify("Answer copied to the clipboard.")
+
+    # The context meter
+
+    @on(TextArea.Changed, "#composer")
+    def _draft_changed(self) -> None:
+        self.measure_soon()
+
+    def measure_soon(self, delay: float = MEASURE_DELAY) -> None:
+        """Size the next prompt (history and draft) once typing pauses."""
+        if self._measure_timer is not None:
+            self._measure_timer.stop()
+        self._measure_timer = self.set_timer(max(delay, 0.01), self._measure)
+
+    def _measure(self) -> None:
+        if self.generating or self.engine is None:
+            return
+        self._measure_worker(self.session, self.composer.text)
+
+    @work(thread=True, exclusive=True, group="measure", exit_on_error=False)
+    def _measure_worker(self, session: ChatSession, draft: str) -> None:
+        try:
+            plan = self.service.plan(session, draft)
+        except R1ChatError as error:
+            self.app.call_from_thread(self.status.show_overflow, str(error))
+            return
+        if plan is not None:
+            self.app.call_from_thread(self.status.show_plan, plan)
+
+    # Chat settings
+
+    def action_chat_settings(self) -> None:
+        from r1chat.ui.screens.settings import ChatSettingsScreen
+
+        if self.generating:
+            self.notify("Stop the reply first (Esc).", severity="warning")
+            return
+        info = self.engine.info if self.engine else None
+        params = self.session.params
+        temperature = params.temperature
+        top_p = params.top_p
+        if info is not None:
+            temperature = info.default_temperature if temperature is None else temperature
+            top_p = info.default_top_p if top_p is None else top_p
+        screen = ChatSettingsScreen(
+            model=info.model_name if info else "no model",
+            system_prompt=self.session.system_prompt,
+            params=replace(params, temperature=temperature, top_p=top_p),
+        )
+        self.app.push_screen(screen, self._settings_chosen)
+
+    def _settings_chosen(self, chosen: ChatSettingsChoice | None) -> None:
+        if chosen is not None:
+            self._apply_settings(chosen)
+
+    @work(group="settings", exclusive=True, exit_on_error=False)
+    async def _apply_settings(self, chosen: ChatSettingsChoice) -> None:
+        session = self.session
+        await self._io(self.service.apply_settings, session, chosen.params, chosen.system_prompt)
+        self.options = replace(
+            self.options, params=chosen.params, system_prompt=chosen.system_prompt
+        )
+        saved = session.conversation_id is not None
+        self.notify("Chat settings saved." if saved else "Settings set for this new chat.")
+        self.measure_soon(0)
+        if chosen.switch_model:
+            self.app.action_command_palette()
 
     # Thinking view
 
@@ -531,24 +734,28 @@ class ChatScreen(Screen[None]):
 
     # Messages: versions, deletion, links
 
-    @on(AssistantMessage.VersionRequested)
-    async def _version(self, event: AssistantMessage.VersionRequested) -> None:
-        message_id = event.message.message_id
+    @on(VersionRequested)
+    def _version(self, event: VersionRequested) -> None:
+        message_id = event.message_id
         if self.generating or message_id is None or self.session.conversation_id is None:
             return
-        versions = self.store.versions(message_id)
-        ids = [m.id for m in versions]
-        if len(ids) < 2:
-            self.notify("This answer has only one version; Ctrl+R makes another.", timeout=4)
+        self._show_version(self.session.conversation_id, message_id, event.step)
+
+    @work(group="open", exclusive=True, exit_on_error=False)
+    async def _show_version(self, conversation_id: str, message_id: str, step: int) -> None:
+        leaf = await self._io(self.service.sibling, message_id, step)
+        if leaf is None:
+            self.notify("No other version that way; Ctrl+R or an edit makes one.", timeout=4)
             return
-        index = ids.index(message_id) + event.step
-        if not 0 <= index < len(ids):
-            return
-        leaf = self.store.newest_leaf(ids[index])
-        await self.open(self.session.conversation_id, leaf)
-        for widget in self.conversation.query(AssistantMessage):
-            if widget.message_id == ids[index]:
-                widget.focus()
+        ids = self.session.message_ids
+        index = ids.index(message_id) if message_id in ids else None
+        opened = await self._io(self.service.open, conversation_id, leaf)
+        await self._show(opened)
+        if index is not None and index < len(opened.branch):
+            target = opened.branch[index].id
+            for widget in self.conversation.query(".user-message, .assistant-message"):
+                if getattr(widget, "message_id", None) == target:
+                    widget.focus()
 
     @on(AssistantMessage.DeleteRequested)
     def _delete_message(self, event: AssistantMessage.DeleteRequested) -> None:
@@ -557,15 +764,20 @@ class ChatScreen(Screen[None]):
             return
         conversation_id = self.session.conversation_id
 
-        async def done(yes: bool | None) -> None:
+        def done(yes: bool | None) -> None:
             if yes:
-                self.store.delete_message(message_id)
-                await self.open(conversation_id)
-                self.notify("Message deleted.")
+                self._delete_message_now(conversation_id, message_id)
 
         self.app.push_screen(
             ConfirmScreen("Delete this answer and everything after it?", confirm="Delete"), done
         )
+
+    @work(group="delete", exit_on_error=False)
+    async def _delete_message_now(self, conversation_id: str, message_id: str) -> None:
+        await self._io(self.service.delete_message, message_id)
+        opened = await self._io(self.service.open, conversation_id)
+        await self._show(opened)
+        self.notify("Message deleted.")
 
     @on(AssistantMessage.LinkRequested)
     def _links(self, event: AssistantMessage.LinkRequested) -> None:
@@ -594,6 +806,6 @@ class ChatScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[Any, ...]) -> bool | None:
         if action == "stop":
             return True
-        if action in ("regenerate", "edit_last"):
+        if action in ("regenerate", "edit_last", "continue_reply", "chat_settings"):
             return None if self.generating else True
         return True

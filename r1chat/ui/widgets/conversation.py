@@ -1,38 +1,67 @@
-"""Provides `ConversationView`: the scrolling list of messages, rendered lazily from the end."""
+"""Provides `ConversationView`: the scrolling messages, a window of pages over the branch."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from typing import ClassVar
 
-from textual import on
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widget import Widget
-from textual.widgets import Button, Static
+from textual.widgets import Static
 
 from r1chat.domain import Message
 from r1chat.ui.widgets.messages import AssistantMessage, UserMessage, Versions
 from r1chat.ui.widgets.reasoning import ThinkingMode
 
 PAGE = 20
-"""Messages rendered at a time: a long conversation opens at its end, older pages on demand."""
+"""Messages rendered at a time: a long conversation opens at its end, more pages on scrolling."""
+WINDOW = 6 * PAGE
+"""Most messages kept as widgets; pages past it on the far side are let go."""
+EDGE = 2
+"""Scrolling within this many lines of the top (or bottom) brings the next page in."""
 
 
 class ConversationView(VerticalScroll):
-    """The messages of one conversation; follows a streaming reply unless scrolled up."""
+    """The messages of one conversation; follows a streaming reply unless scrolled up.
+
+    A long branch is shown as a window of pages: scrolling near the top brings in
+    older pages, near the bottom newer ones, and `Home` / `End` jump to the first
+    and the last message.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "home", "first", "First", id="conversation.first", tooltip="Jump to the first message"
+        ),
+        Binding("end", "last", "Last", id="conversation.last", tooltip="Jump to the last message"),
+    ]
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self._older: list[Message] = []
+        self._messages: list[Message] = []
+        self._start = 0
+        self._end = 0
         self._versions: dict[str, Versions] = {}
+        self._memory_start: int | None = None
+        self._paging = False
         self.thinking_mode: ThinkingMode = "collapsed"
 
     def _widget_for(self, message: Message) -> Widget:
+        versions = self._versions.get(message.id)
         if message.role == "assistant":
-            return AssistantMessage.from_stored(
-                message, self.thinking_mode, self._versions.get(message.id)
-            )
-        return UserMessage(message.content, message.id)
+            return AssistantMessage.from_stored(message, self.thinking_mode, versions)
+        return UserMessage(message.content, message.id, versions)
+
+    def _widgets_for(self, start: int, end: int) -> list[Widget]:
+        widgets: list[Widget] = []
+        for index in range(start, end):
+            if index == self._memory_start and index > 0:
+                widgets.append(memory_marker())
+            widgets.append(self._widget_for(self._messages[index]))
+        return widgets
 
     async def show(
         self,
@@ -42,37 +71,164 @@ class ConversationView(VerticalScroll):
     ) -> None:
         """Replace what is shown with `messages` (only the newest page is rendered now)."""
         self._versions = versions or {}
+        self._messages = list(messages)
+        self._memory_start = None
         await self.remove_children()
-        self._older = list(messages[:-PAGE]) if len(messages) > PAGE else []
-        widgets: list[Widget] = [self._widget_for(m) for m in messages[-PAGE:]]
-        if self._older:
-            widgets.insert(0, self._more_button())
+        self._end = len(self._messages)
+        self._start = max(0, self._end - PAGE)
+        widgets = self._widgets_for(self._start, self._end)
         if not messages and empty_hint:
             widgets.append(Static(Content(empty_hint), classes="empty-hint"))
         await self.mount_all(widgets)
         self.scroll_end(animate=False, immediate=True)
         self.anchor()
 
-    def _more_button(self) -> Button:
-        return Button(
-            f"Show {min(PAGE, len(self._older))} earlier messages ({len(self._older)} more)",
-            id="load-earlier",
-            classes="load-earlier",
-        )
+    def sync(self, messages: Sequence[Message], versions: dict[str, Versions]) -> None:
+        """Take the saved branch after a reply, without drawing it again.
 
-    @on(Button.Pressed, "#load-earlier")
-    async def load_earlier(self, event: Button.Pressed | None = None) -> None:
-        """Render the next page of older messages above the ones shown."""
-        if event is not None:
-            event.stop()
-        button = self.query("#load-earlier")
-        page, self._older = self._older[-PAGE:], self._older[:-PAGE]
-        widgets: list[Widget] = [self._widget_for(m) for m in page]
-        first = self.query_children(".user-message, .assistant-message").first()
-        await button.remove()
-        await self.mount_all(widgets, before=first)
-        if self._older:
-            await self.mount(self._more_button(), before=widgets[0])
+        The widgets shown at the end are the branch's newest messages.
+        """
+        self._versions = versions
+        shown = len(self._message_widgets())
+        self._messages = list(messages)
+        self._end = len(self._messages)
+        self._start = max(0, self._end - shown)
+        for widget in self._message_widgets():
+            if isinstance(widget, UserMessage | AssistantMessage) and widget.message_id:
+                widget.set_versions(versions.get(widget.message_id))
+
+    def _message_widgets(self) -> list[Widget]:
+        return list(self.query_children(".user-message, .assistant-message"))
+
+    @property
+    def at_end(self) -> bool:
+        """Whether the newest message is shown (new messages can be added)."""
+        return self._end >= len(self._messages)
+
+    @property
+    def hidden_count(self) -> int:
+        """Messages of the branch not rendered now."""
+        return self._start + len(self._messages) - self._end
+
+    # Paging
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        if self._paging or not self.is_mounted:
+            return
+        if new <= EDGE and new < old and self._start > 0:
+            self._paging = True
+            self.run_worker(self.load_earlier(), group="paging", exclusive=True)
+        elif new >= self.max_scroll_y - EDGE and new > old and not self.at_end:
+            self._paging = True
+            self.run_worker(self.load_later(), group="paging", exclusive=True)
+
+    async def load_earlier(self) -> None:
+        """Render the page before the first one shown, keeping the view where it was."""
+        try:
+            if self._start == 0:
+                return
+            start = max(0, self._start - PAGE)
+            widgets = self._widgets_for(start, self._start)
+            first = self.query_children(".user-message, .assistant-message, .memory-marker")
+            before_height = self.virtual_size.height
+            await self.mount_all(widgets, before=first.first() if first else None)
+            self._start = start
+            await self._trim(keep_start=True)
+            self.release_anchor()
+            await self._settle()
+            self.scroll_to(
+                y=self.scroll_y + self.virtual_size.height - before_height,
+                animate=False,
+                immediate=True,
+            )
+        finally:
+            self._paging = False
+
+    async def load_later(self) -> None:
+        """Render the page after the last one shown."""
+        try:
+            if self.at_end:
+                return
+            end = min(len(self._messages), self._end + PAGE)
+            await self.mount_all(self._widgets_for(self._end, end))
+            self._end = end
+            await self._trim(keep_start=False)
+        finally:
+            self._paging = False
+
+    async def _trim(self, keep_start: bool) -> None:
+        """Let go of pages on the far side once more than `WINDOW` messages are shown."""
+        widgets = self._message_widgets()
+        extra = len(widgets) - WINDOW
+        if extra <= 0:
+            return
+        if keep_start:
+            await self.remove_children(widgets[-extra:])
+            self._end -= extra
+        else:
+            before = self.virtual_size.height
+            await self.remove_children(widgets[:extra])
+            self._start += extra
+            await self._settle()
+            self.scroll_to(
+                y=max(0, self.scroll_y - (before - self.virtual_size.height)),
+                animate=False,
+                immediate=True,
+            )
+
+    async def _settle(self) -> None:
+        """Wait until the new widgets are laid out (so heights are known)."""
+        laid_out: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.refresh(layout=True)
+
+        def done() -> None:
+            if not laid_out.done():
+                laid_out.set_result(None)
+
+        self.call_after_refresh(done)
+        await laid_out
+
+    async def action_first(self) -> None:
+        """Show the conversation's first page, from the top."""
+        if self._start > 0:
+            await self.remove_children()
+            self._start, self._end = 0, min(len(self._messages), PAGE)
+            await self.mount_all(self._widgets_for(self._start, self._end))
+        self.release_anchor()
+        self.scroll_home(animate=False, immediate=True)
+
+    async def action_last(self) -> None:
+        """Show the conversation's newest page, and follow it."""
+        await self.jump_end()
+
+    async def jump_end(self) -> None:
+        """Show the newest page (before a new message is added)."""
+        if not self.at_end:
+            await self.remove_children()
+            self._end = len(self._messages)
+            self._start = max(0, self._end - PAGE)
+            await self.mount_all(self._widgets_for(self._start, self._end))
+        self.scroll_end(animate=False, immediate=True)
+        self.anchor()
+
+    # Memory marker
+
+    async def mark_memory_start(self, dropped: int) -> None:
+        """Show where the model's memory of this chat begins (`dropped` messages before it)."""
+        if dropped <= 0 or dropped == self._memory_start:
+            return
+        self._memory_start = dropped
+        await self.query(".memory-marker").remove()
+        if not self._start <= dropped < self._end:
+            return
+        target = self._messages[dropped].id
+        for widget in self._message_widgets():
+            if getattr(widget, "message_id", None) == target:
+                await self.mount(memory_marker(), before=widget)
+                break
+
+    # Live messages
 
     async def add_user(self, text: str) -> UserMessage:
         """Show a new user turn."""
@@ -94,7 +250,10 @@ class ConversationView(VerticalScroll):
         for message in self.query_children(AssistantMessage):
             message.apply_mode(mode)
 
-    @property
-    def hidden_count(self) -> int:
-        """Older messages not rendered yet."""
-        return len(self._older)
+
+def memory_marker() -> Static:
+    """The quiet line above the oldest message the model still sees."""
+    return Static(
+        Content("── the model's memory of this chat begins here; older turns no longer fit ──"),
+        classes="memory-marker",
+    )

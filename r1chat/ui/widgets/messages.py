@@ -44,21 +44,89 @@ def stats_line(stats: dict[str, Any] | None, status: str) -> str:
     return " · ".join(parts)
 
 
-class UserMessage(Static, can_focus=True):
-    """Something the user wrote (shown as plain text, never as markup)."""
-
-    def __init__(self, text: str, message_id: str | None = None) -> None:
-        super().__init__(Content(terminal_safe(text)), classes="user-message")
-        self.text = text
-        self.message_id = message_id
-
-
 @dataclass
 class Versions:
-    """Where a reply sits among its alternatives (regenerated versions)."""
+    """Where a message sits among its alternatives (regenerated answers, edited questions)."""
 
     index: int
     count: int
+
+    def label(self) -> str:
+        """`‹ 2/3 ›`."""
+        return f"‹ {self.index + 1}/{self.count} ›"
+
+
+VERSION_BINDINGS: list[BindingType] = [
+    Binding(
+        "left",
+        "version(-1)",
+        "Older version",
+        id="message.previous_version",
+        tooltip="Show the previous version of this message",
+    ),
+    Binding(
+        "right",
+        "version(1)",
+        "Newer version",
+        id="message.next_version",
+        tooltip="Show the next version of this message",
+    ),
+]
+
+
+class VersionRequested(TextualMessage):
+    """The user wants another version of a message shown (its branch becomes current)."""
+
+    def __init__(self, message_id: str | None, step: int) -> None:
+        super().__init__()
+        self.message_id = message_id
+        self.step = step
+
+
+FINISH_WORDS = {"length": "token limit", "stop": "end of text", "cancelled": "stopped"}
+
+
+def no_answer_line(answer: str, reasoning: str, stats: dict[str, Any]) -> str:
+    """What a reply that never left its reasoning says in place of an answer ('' otherwise)."""
+    if answer.strip() or not (reasoning.strip() or stats.get("had_reasoning")):
+        return ""
+    if stats.get("finish_reason") == "error":
+        return ""
+    tokens = int(stats.get("reasoning_tokens") or 0)
+    why = FINISH_WORDS.get(str(stats.get("finish_reason")), "stopped")
+    return (
+        f"No answer: the model stopped while reasoning ({tokens:,} tokens, {why}). "
+        "Ctrl+G thinks on from there, Ctrl+R answers again."
+    )
+
+
+class UserMessage(Static, can_focus=True):
+    """Something the user wrote (shown as plain text, never as markup)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = list(VERSION_BINDINGS)
+
+    def __init__(
+        self, text: str, message_id: str | None = None, versions: Versions | None = None
+    ) -> None:
+        super().__init__(classes="user-message")
+        self.text = text
+        self.message_id = message_id
+        self.versions = versions
+        self._render_text()
+
+    def _render_text(self) -> None:
+        content = Content(terminal_safe(self.text))
+        if self.versions and self.versions.count > 1:
+            content = Content.assemble(content, ("\n" + self.versions.label(), "dim"))
+        self.update(content)
+
+    def set_versions(self, versions: Versions | None) -> None:
+        """Show where this message sits among its edited versions."""
+        self.versions = versions
+        self._render_text()
+
+    def action_version(self, step: int) -> None:
+        self.post_message(VersionRequested(self.message_id, step))
 
 
 class AssistantMessage(Vertical, can_focus=True):
@@ -73,20 +141,7 @@ class AssistantMessage(Vertical, can_focus=True):
             id="message.copy_code",
             tooltip="Copy this answer's last code block",
         ),
-        Binding(
-            "left",
-            "version(-1)",
-            "Older version",
-            id="message.previous_version",
-            tooltip="Show the previous version of this answer",
-        ),
-        Binding(
-            "right",
-            "version(1)",
-            "Newer version",
-            id="message.next_version",
-            tooltip="Show the next version of this answer",
-        ),
+        *VERSION_BINDINGS,
         Binding("d", "delete", "Delete", id="message.delete", tooltip="Delete this message"),
         Binding(
             "o",
@@ -104,14 +159,6 @@ class AssistantMessage(Vertical, can_focus=True):
             super().__init__()
             self.message = message
             self.urls = urls
-
-    class VersionRequested(TextualMessage):
-        """The user wants another version of this reply shown."""
-
-        def __init__(self, message: AssistantMessage, step: int) -> None:
-            super().__init__()
-            self.message = message
-            self.step = step
 
     class DeleteRequested(TextualMessage):
         """The user wants this reply deleted."""
@@ -144,6 +191,7 @@ class AssistantMessage(Vertical, can_focus=True):
         self.reasoning_block: ReasoningBlock | None = None
         self.answer_view = AnswerView(answer)
         self.footer = Static("", classes="message-footer")
+        self.no_answer = Static("", classes="no-answer")
 
     @classmethod
     def from_stored(
@@ -173,6 +221,7 @@ class AssistantMessage(Vertical, can_focus=True):
             )
             yield self.reasoning_block
         yield self.answer_view
+        yield self.no_answer
         yield self.footer
 
     def on_mount(self) -> None:
@@ -188,12 +237,25 @@ class AssistantMessage(Vertical, can_focus=True):
     def _update_footer(self) -> None:
         parts = []
         if self.versions and self.versions.count > 1:
-            parts.append(f"‹ {self.versions.index + 1}/{self.versions.count} ›")
+            parts.append(self.versions.label())
         line = stats_line(self.stats, self.status)
         if line:
             parts.append(line)
         self.footer.update(Content("  ".join(parts)))
         self.footer.display = bool(parts)
+        notice = "" if self.streaming else no_answer_line(self.answer, self.reasoning, self.stats)
+        self.no_answer.update(Content(notice))
+        self.no_answer.display = bool(notice)
+
+    @property
+    def has_no_answer(self) -> bool:
+        """The reply ended while reasoning: there is no answer to show."""
+        return bool(no_answer_line(self.answer, self.reasoning, self.stats))
+
+    def set_versions(self, versions: Versions | None) -> None:
+        """Show where this reply sits among its regenerated versions."""
+        self.versions = versions
+        self._update_footer()
 
     # Streaming
 
@@ -258,7 +320,7 @@ class AssistantMessage(Vertical, can_focus=True):
         self.notify("Code block copied to the clipboard.")
 
     def action_version(self, step: int) -> None:
-        self.post_message(self.VersionRequested(self, step))
+        self.post_message(VersionRequested(self.message_id, step))
 
     def action_delete(self) -> None:
         self.post_message(self.DeleteRequested(self))

@@ -8,7 +8,12 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from r1chat.engine.events import PromptPlan
 from r1chat.text import terminal_safe
+
+WARN_AT = 0.80
+"""Share of the context window at which the meter turns to a warning colour."""
+FULL_AT = 0.95
 
 
 class StatusBar(Horizontal):
@@ -17,10 +22,17 @@ class StatusBar(Horizontal):
     model: reactive[str] = reactive("no model", init=False)
     backend: reactive[str] = reactive("", init=False)
     context_used: reactive[int] = reactive(0, init=False)
+    """Tokens of the next prompt (history as it will be sent, plus the draft)."""
+    generated: reactive[int] = reactive(0, init=False)
+    """Tokens of the reply streaming now (they fill the context too)."""
+    dropped_turns: reactive[int] = reactive(0, init=False)
+    """Oldest turns that no longer fit and will not be sent."""
     n_ctx: reactive[int] = reactive(0, init=False)
     tokens_per_second: reactive[float | None] = reactive(None, init=False)
     state: reactive[str] = reactive("idle", init=False)
-    """`loading model`, `thinking`, `answering`, `idle`, or a failure."""
+    """`loading model`, `reading prompt …`, `thinking`, `answering`, `idle`, or a failure."""
+    overflow: reactive[str] = reactive("", init=False)
+    """Set when the draft cannot fit at all."""
 
     def compose(self) -> ComposeResult:
         yield Static(id="status-state")
@@ -31,6 +43,17 @@ class StatusBar(Horizontal):
     def on_mount(self) -> None:
         self._refresh_all()
 
+    def show_plan(self, plan: PromptPlan) -> None:
+        """Show the next (or current) prompt's size against the window."""
+        self.n_ctx = plan.n_ctx
+        self.context_used = plan.tokens
+        self.dropped_turns = plan.dropped_turns
+        self.overflow = ""
+
+    def show_overflow(self, reason: str) -> None:
+        """The draft cannot fit however much history is left out."""
+        self.overflow = reason
+
     def watch_model(self) -> None:
         self._refresh_all()
 
@@ -38,6 +61,15 @@ class StatusBar(Horizontal):
         self._refresh_all()
 
     def watch_context_used(self) -> None:
+        self._refresh_all()
+
+    def watch_generated(self) -> None:
+        self._refresh_all()
+
+    def watch_dropped_turns(self) -> None:
+        self._refresh_all()
+
+    def watch_overflow(self) -> None:
         self._refresh_all()
 
     def watch_n_ctx(self) -> None:
@@ -49,17 +81,35 @@ class StatusBar(Horizontal):
     def watch_state(self) -> None:
         self._refresh_all()
 
+    def context_text(self) -> str:
+        """`ctx 1,234/8,192 15%`, never past 100%, with the turns left out."""
+        if not self.n_ctx:
+            return ""
+        if self.overflow:
+            return "ctx full: the message is too long"
+        used = min(self.n_ctx, self.context_used + self.generated)
+        text = f"ctx {used:,}/{self.n_ctx:,} {used * 100 // self.n_ctx}%"
+        if self.dropped_turns:
+            turns = self.dropped_turns
+            text += f" · {turns:,} old turn{'s' if turns != 1 else ''} left out"
+        return text
+
     def _refresh_all(self) -> None:
         if not self.is_mounted:
             return
         state = self.query_one("#status-state", Static)
         state.update(Content(f" {self.state} "))
-        state.set_class(self.state in ("thinking", "answering"), "busy")
+        busy = self.state in ("thinking", "answering") or self.state.startswith("reading")
+        state.set_class(busy, "busy")
         state.set_class(self.state == "loading model", "loading")
         state.set_class(self.state.startswith("model failed"), "failed")
         model = terminal_safe(self.model) + (f" · {self.backend}" if self.backend else "")
         self.query_one("#status-model", Static).update(Content(model))
-        context = f"ctx {self.context_used:,}/{self.n_ctx:,}" if self.n_ctx else ""
-        self.query_one("#status-context", Static).update(Content(context))
+        context = self.query_one("#status-context", Static)
+        context.update(Content(self.context_text()))
+        share = (self.context_used + self.generated) / self.n_ctx if self.n_ctx else 0.0
+        full = bool(self.overflow) or share >= FULL_AT
+        context.set_class(full, "full")
+        context.set_class(not full and (share >= WARN_AT or self.dropped_turns > 0), "warn")
         speed = f"{self.tokens_per_second:.1f} tok/s" if self.tokens_per_second else ""
         self.query_one("#status-speed", Static).update(Content(speed))

@@ -50,15 +50,16 @@ async def _wait(predicate: Callable[[], bool], pilot: Any, timeout: float = 120)
 
 
 def _app(home: Path, engine: Engine, settings: Settings | None = None, **options: Any) -> Any:
+    from r1chat.service import ChatService
     from r1chat.ui.app import R1ChatApp
 
     paths = Paths.from_env({"R1CHAT_HOME": str(home)})
     store = ChatStore.open(paths)
+    settings = settings or Settings()
     app = R1ChatApp(
-        settings or Settings(),
+        settings,
         paths,
-        store,
-        lambda model: engine,
+        ChatService(store, settings, lambda model, n_ctx: engine),
         model="bench.gguf",
         remember_settings=False,
         **options,
@@ -147,7 +148,7 @@ async def _open_long(home: Path, messages: int) -> float:
             await screen.action_new_chat()
             await pilot.pause()
             started = time.perf_counter()
-            await screen.open(conversation.id)
+            await screen.open(conversation.id).wait()
             await pilot.pause()  # mounted, laid out and painted
             samples.append(time.perf_counter() - started)
             last = screen.conversation.query(AssistantMessage).last()
@@ -161,7 +162,7 @@ async def _open_long(home: Path, messages: int) -> float:
 
 _START_SCRIPT = """
 import asyncio, sys, time
-from r1chat.ui.bench import _startup_child
+from r1chat.bench_ui import _startup_child
 asyncio.run(_startup_child(sys.argv[1]))
 """
 

@@ -2,17 +2,40 @@
 
 from __future__ import annotations
 
-from r1chat.config import load_settings
+from r1chat.config import Settings, load_settings
+from r1chat.engine.base import Engine
 from r1chat.errors import ModelError, R1ChatError
 from r1chat.models.discovery import choose_model
 from r1chat.paths import Paths
+from r1chat.service import ChatService, EngineFactory
 from r1chat.store.chats import ChatStore
+
+
+def llama_engine_factory(settings: Settings, paths: Paths) -> EngineFactory:
+    """Load GGUF models with llama.cpp, as `r1chat ask` does."""
+
+    def load(model: str, n_ctx: int | None) -> Engine:
+        from r1chat.engine.llama import LlamaEngine
+        from r1chat.models.discovery import resolve_model
+
+        return LlamaEngine(
+            resolve_model(model, paths, settings),
+            n_ctx=n_ctx,
+            threads=settings.threads,
+            log_path=paths.llama_log_file,
+            trust_template=settings.trust_template,
+        )
+
+    return load
 
 
 def run_app(
     *, model: str | None, continue_last: bool, resume: str | None, trust_template: bool = False
 ) -> None:
-    """Open the chat app; the model loads in the background once it is on screen."""
+    """Open the chat app; the model loads in the background once it is on screen.
+
+    A resumed chat runs on its own model and settings; `--model` overrides its model.
+    """
     if continue_last and resume:
         raise R1ChatError("Use --continue or --resume ID, not both.")
     paths = Paths.from_env()
@@ -30,22 +53,26 @@ def run_app(
         open_conversation = latest.id
     problem = None
     chosen: str | None = None
+    explicit = False
     try:
-        chosen = str(choose_model(settings, paths, model).path)
+        choice = choose_model(settings, paths, model)
+        chosen, explicit = str(choice.path), model is not None
     except ModelError as error:
         problem = str(error)
-    from r1chat.ui.app import R1ChatApp, default_engine_factory
+    from r1chat.ui.app import R1ChatApp
 
+    service = ChatService(store, settings, llama_engine_factory(settings, paths))
     app = R1ChatApp(
         settings,
         paths,
-        store,
-        default_engine_factory(settings, paths),
+        service,
         model=chosen,
+        model_explicit=explicit,
         model_problem=problem,
         open_conversation=open_conversation,
     )
     try:
         app.run()
     finally:
+        service.close()
         store.close()

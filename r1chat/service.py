@@ -1,0 +1,279 @@
+"""Provides `ChatService`: what the faces (app and commands) ask of saved chats and models."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from r1chat.config import Settings
+from r1chat.domain import Conversation, GenerationParams, Message
+from r1chat.engine.base import Engine
+from r1chat.engine.events import PromptPlan
+from r1chat.errors import R1ChatError
+from r1chat.session import ChatSession, record_chat_settings
+from r1chat.store.chats import ChatStore
+
+EngineFactory = Callable[[str, int | None], Engine]
+"""Loads a model file with a context size (`None`: the model's default)."""
+
+SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed")
+
+
+@dataclass(frozen=True, slots=True)
+class ChatOptions:
+    """How one conversation runs: its model, context size, sampling and system prompt."""
+
+    model: str | None
+    """Path of the model to run (`None`: none could be found)."""
+    n_ctx: int | None
+    params: GenerationParams
+    system_prompt: str = ""
+    notice: str | None = None
+    """Something the user should be told (for example, the chat's model is gone)."""
+
+
+def chat_options(
+    record: Mapping[str, Any],
+    settings: Settings,
+    fallback_model: str | None,
+    explicit: Mapping[str, Any] | None = None,
+) -> ChatOptions:
+    """The options to run a saved chat with: what it recorded, unless `explicit` says
+    otherwise; settings fill what neither gives. A recorded model that is gone falls
+    back to `fallback_model`, with a notice that names both."""
+    explicit = {key: value for key, value in (explicit or {}).items() if value is not None}
+
+    def pick(key: str, default: Any) -> Any:
+        if key in explicit:
+            return explicit[key]
+        value = record.get(key)
+        return default if value is None else value
+
+    params = GenerationParams(
+        max_tokens=pick("max_tokens", settings.max_tokens),
+        temperature=pick("temperature", settings.temperature),
+        top_p=pick("top_p", settings.top_p),
+        seed=pick("seed", settings.seed),
+    )
+    notice = None
+    model = explicit.get("model")
+    if model is None:
+        recorded = record.get("model_path")
+        if recorded and Path(recorded).is_file():
+            model = recorded
+        else:
+            model = fallback_model
+            if recorded:
+                name = record.get("model_name") or Path(recorded).name
+                instead = Path(fallback_model).name if fallback_model else "no model"
+                notice = (
+                    f"This chat's model, {name}, is no longer at {recorded}; "
+                    f"using {instead} instead."
+                )
+    n_ctx = explicit.get(
+        "n_ctx", record.get("n_ctx") if model == record.get("model_path") else None
+    )
+    return ChatOptions(
+        model,
+        n_ctx if n_ctx is not None else settings.n_ctx,
+        params,
+        pick("system_prompt", settings.system_prompt) or "",
+        notice,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedChat:
+    """A conversation as the app shows it: its current branch and where versions exist."""
+
+    conversation: Conversation
+    branch: list[Message]
+    versions: dict[str, tuple[int, int]]
+    """Message id → (index, count) among its siblings, for messages that have versions."""
+
+
+class ChatService:
+    """Owns the store, the running engine and the sessions; every face goes through it.
+
+    All methods block (SQLite, tokenizing, loading models): the app calls them from
+    worker threads, never on its event loop. Failures a user can cause are `R1ChatError`.
+    """
+
+    def __init__(self, store: ChatStore, settings: Settings, load: EngineFactory) -> None:
+        self.store = store
+        self.settings = settings
+        self._load = load
+        self.engine: Engine | None = None
+        self.model: str | None = None
+        """Path of the model that `engine` runs (or is being loaded)."""
+        self._engine_lock = threading.Lock()
+
+    # Models
+
+    def load_model(self, model: str, n_ctx: int | None = None) -> Engine:
+        """Load `model` and make it the running engine; the old one is closed afterwards.
+
+        The caller makes sure no reply is streaming from the old engine.
+        """
+        self.model = model  # also while loading, and after a failure: not tried again unasked
+        engine = self._load(model, n_ctx if n_ctx is not None else self.settings.n_ctx)
+        with self._engine_lock:
+            old, self.engine = self.engine, engine
+        if old is not None and old is not engine:
+            old.close()
+        return engine
+
+    def needs_load(self, options: ChatOptions) -> bool:
+        """Whether running a chat with `options` needs another model (or context size)."""
+        if options.model is None:
+            return False
+        if self.model is None:
+            return True
+        if Path(options.model).resolve() != Path(self.model).resolve():
+            return True
+        wanted_ctx = options.n_ctx
+        return (
+            self.engine is not None
+            and wanted_ctx is not None
+            and wanted_ctx != self.engine.info.n_ctx
+        )
+
+    def found_models(self, paths: Any) -> list[tuple[str, str]]:
+        """(display name, path) of the models on this machine, the running one first."""
+        from r1chat.models.discovery import found_models
+        from r1chat.models.gguf_header import read_header
+
+        found: list[tuple[str, str]] = []
+        for path in found_models(paths, self.model):
+            try:
+                name = read_header(path).display_name
+            except R1ChatError:
+                name = path.stem
+            found.append((name, str(path)))
+        return found
+
+    def close(self) -> None:
+        """Free the running model."""
+        with self._engine_lock:
+            engine, self.engine = self.engine, None
+        if engine is not None:
+            engine.close()
+
+    # Conversations
+
+    def list_conversations(self, title: str = "", limit: int = 500) -> list[Conversation]:
+        """Saved conversations, newest first, whose title contains `title`."""
+        return self.store.list_conversations(limit=limit, title=title)
+
+    def conversation(self, conversation_id: str) -> Conversation:
+        """A conversation's summary (no messages)."""
+        return self.store.conversation(conversation_id, messages=False)
+
+    def open(self, conversation_id: str, leaf_id: str | None = None) -> OpenedChat:
+        """A conversation's current branch (or the one through `leaf_id`, which becomes
+        current) with its versions."""
+        conversation = self.store.conversation(conversation_id, messages=False)
+        if leaf_id is not None:
+            self.store.set_leaf(conversation_id, leaf_id)
+        branch = self.store.branch(conversation_id)
+        return OpenedChat(conversation, branch, self.versions(conversation_id))
+
+    def versions(self, conversation_id: str) -> dict[str, tuple[int, int]]:
+        """Message id → (index, count) among its siblings (same parent and role)."""
+        groups: dict[tuple[str | None, str], list[str]] = {}
+        for message in self.store.all_messages(conversation_id):
+            groups.setdefault((message.parent_id, message.role), []).append(message.id)
+        return {
+            mid: (index, len(ids))
+            for ids in groups.values()
+            if len(ids) > 1
+            for index, mid in enumerate(ids)
+        }
+
+    def sibling(self, message_id: str, step: int) -> str | None:
+        """The leaf of the branch through the version `step` away from `message_id`
+        (`None` when there is none that way)."""
+        ids = [m.id for m in self.store.versions(message_id)]
+        if message_id not in ids:
+            return None
+        index = ids.index(message_id) + step
+        if not 0 <= index < len(ids):
+            return None
+        return self.store.newest_leaf(ids[index])
+
+    def rename(self, conversation_id: str, title: str) -> str:
+        """Give a conversation a new title; returns it as saved."""
+        self.store.rename(conversation_id, title)
+        return self.store.conversation(conversation_id, messages=False).title
+
+    def delete(self, conversation_id: str) -> None:
+        """Delete a conversation and all its messages."""
+        self.store.delete(conversation_id)
+
+    def delete_message(self, message_id: str) -> None:
+        """Delete a message and everything after it."""
+        self.store.delete_message(message_id)
+
+    # Sessions and settings
+
+    def options_for(
+        self,
+        conversation: Conversation | None,
+        explicit: Mapping[str, Any] | None = None,
+        fallback: str | None = None,
+    ) -> ChatOptions:
+        """How to run `conversation` (or a new chat): its record, then `explicit`; a
+        recorded model that is gone falls back to `fallback` (or the running one)."""
+        record = conversation.params if conversation is not None else {}
+        fallback = fallback or self.model or self.settings.model
+        return chat_options(record, self.settings, fallback, explicit)
+
+    def session(
+        self,
+        options: ChatOptions,
+        conversation_id: str | None = None,
+        branch: list[Message] | None = None,
+        on_save_error: Callable[[str], None] | None = None,
+    ) -> ChatSession:
+        """A session on the running engine for a conversation (or a new one)."""
+        session = ChatSession(
+            self.engine,  # type: ignore[arg-type]  # set before any reply is sent
+            params=options.params,
+            system_prompt=options.system_prompt,
+            store=self.store,
+            conversation_id=conversation_id,
+            on_save_error=on_save_error,
+        )
+        session.load_branch(branch or [])
+        return session
+
+    def record_settings(self, session: ChatSession) -> None:
+        """Save the running model and the session's sampling as its conversation's own."""
+        if session.conversation_id is None or self.engine is None:
+            return
+        record_chat_settings(
+            self.store,
+            session.conversation_id,
+            self.engine,
+            session.params,
+            session.system_prompt,
+        )
+
+    def apply_settings(
+        self, session: ChatSession, params: GenerationParams, system_prompt: str
+    ) -> ChatSession:
+        """Change a session's sampling and system prompt, and save them with its chat."""
+        session.params = replace(params)
+        session.system_prompt = system_prompt
+        self.record_settings(session)
+        return session
+
+    def plan(self, session: ChatSession, draft: str = "") -> PromptPlan | None:
+        """The next prompt's size with `draft` sent now (`None` with no engine)."""
+        if self.engine is None:
+            return None
+        session.engine = self.engine
+        return session.plan(draft)

@@ -1,0 +1,125 @@
+"""Provides `ChatSettingsScreen`: one chat's system prompt and sampling, and a way to its model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, TextArea
+
+from r1chat.domain import GenerationParams
+from r1chat.text import terminal_safe
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSettingsChoice:
+    """What the user saved in the dialog."""
+
+    params: GenerationParams
+    system_prompt: str
+    switch_model: bool = False
+    """The user asked to pick another model next (the palette opens)."""
+
+
+class ChatSettingsScreen(ModalScreen[ChatSettingsChoice | None]):
+    """Edits the current chat's settings; dismisses with them, or `None` to keep all."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="dialog.cancel_settings", tooltip="Keep all"),
+        Binding("ctrl+s", "save", "Save", id="dialog.save_settings", tooltip="Save the settings"),
+    ]
+
+    def __init__(self, *, model: str, system_prompt: str, params: GenerationParams) -> None:
+        super().__init__(classes="dialog-screen")
+        self.model_name = model
+        self.system_prompt = system_prompt
+        self.params = params
+
+    def compose(self) -> ComposeResult:
+        params = self.params
+        with Vertical(classes="dialog settings-dialog"):
+            yield Label(Content("Settings of this chat"), classes="dialog-question")
+            yield Label(Content(f"Model: {terminal_safe(self.model_name)}"))
+            yield Label(Content("System prompt (R1 models get it inside your first message)"))
+            yield TextArea(self.system_prompt, id="settings-system", soft_wrap=True)
+            with Horizontal(classes="settings-row"):
+                yield Label(Content("Temperature"))
+                yield Input(_text(params.temperature), id="settings-temperature", type="number")
+                yield Label(Content("top_p"))
+                yield Input(_text(params.top_p), id="settings-top-p", type="number")
+            with Horizontal(classes="settings-row"):
+                yield Label(Content("Max tokens"))
+                yield Input(
+                    _text(params.max_tokens), id="settings-max-tokens", placeholder="no limit"
+                )
+                yield Label(Content("Seed"))
+                yield Input(_text(params.seed), id="settings-seed", placeholder="-1 random")
+            yield Label("", id="settings-problem", classes="settings-problem")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Save", variant="primary", id="save")
+                yield Button("Switch model…", id="model")
+                yield Button("Cancel", id="cancel")
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "cancel":
+            self.dismiss(None)
+        else:
+            self._save(switch_model=event.button.id == "model")
+
+    def action_save(self) -> None:
+        self._save(switch_model=False)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def _save(self, switch_model: bool) -> None:
+        try:
+            params = GenerationParams(
+                temperature=_number(self._value("#settings-temperature"), "Temperature", 0, 5),
+                top_p=_number(self._value("#settings-top-p"), "top_p", 0.01, 1),
+                max_tokens=_whole(self._value("#settings-max-tokens"), "Max tokens", 1),
+                seed=_whole(self._value("#settings-seed"), "Seed", -1) or -1,
+            )
+        except ValueError as problem:
+            self.query_one("#settings-problem", Label).update(Content(str(problem)))
+            return
+        system_prompt = self.query_one("#settings-system", TextArea).text.strip()
+        self.dismiss(ChatSettingsChoice(params, system_prompt, switch_model))
+
+    def _value(self, selector: str) -> str:
+        return self.query_one(selector, Input).value.strip()
+
+
+def _text(value: float | int | None) -> str:
+    return "" if value is None else str(value)
+
+
+def _number(text: str, name: str, low: float, high: float) -> float | None:
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a number from {low:g} to {high:g}.") from None
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be a number from {low:g} to {high:g}.")
+    return value
+
+
+def _whole(text: str, name: str, low: int) -> int | None:
+    if not text:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number of at least {low}.") from None
+    if value < low:
+        raise ValueError(f"{name} must be a whole number of at least {low}.")
+    return value
