@@ -22,6 +22,7 @@ CORE_MODULES = [
     "r1chat.paths",
     "r1chat.domain",
     "r1chat.session",
+    "r1chat.service",
     "r1chat.engine",
     "r1chat.engine.llama",
     "r1chat.engine.think",

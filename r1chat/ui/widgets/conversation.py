@@ -86,15 +86,17 @@ class ConversationView(VerticalScroll):
     def sync(self, messages: Sequence[Message], versions: dict[str, Versions]) -> None:
         """Take the saved branch after a reply, without drawing it again.
 
-        The widgets shown at the end are the branch's newest messages.
+        The widgets shown last are the branch's newest messages: the ones added while
+        the reply streamed get their saved ids and versions here.
         """
         self._versions = versions
-        shown = len(self._message_widgets())
+        widgets = self._message_widgets()
         self._messages = list(messages)
         self._end = len(self._messages)
-        self._start = max(0, self._end - shown)
-        for widget in self._message_widgets():
-            if isinstance(widget, UserMessage | AssistantMessage) and widget.message_id:
+        self._start = max(0, self._end - len(widgets))
+        for widget, message in zip(reversed(widgets), reversed(self._messages), strict=False):
+            if isinstance(widget, UserMessage | AssistantMessage):
+                widget.message_id = widget.message_id or message.id
                 widget.set_versions(versions.get(widget.message_id))
 
     def _message_widgets(self) -> list[Widget]:

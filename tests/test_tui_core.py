@@ -1,0 +1,220 @@
+"""The app on the conversation core: branches, no-answer, the context meter, a busy
+store, model switches mid-reply, long chats, and what `r1chat/ui/` may import."""
+
+from __future__ import annotations
+
+import ast
+import sqlite3
+from pathlib import Path
+
+import r1chat.ui
+from r1chat.engine.scripted import Script, ScriptedEngine
+from r1chat.ui.screens.chat import ChatScreen
+from r1chat.ui.screens.dialogs import ConfirmScreen
+from r1chat.ui.widgets.conversation import PAGE
+from r1chat.ui.widgets.messages import AssistantMessage, UserMessage
+from tests.tui_helpers import make_app, wait_until
+
+SIZE = (110, 36)
+FORBIDDEN = ("r1chat.store", "r1chat.models", "r1chat.engine.llama", "llama_cpp", "sqlite3")
+
+
+def test_the_ui_never_imports_the_store_models_or_llama_cpp():
+    root = Path(r1chat.ui.__file__).parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            found += [
+                f"{path.name}: {name}"
+                for name in names
+                if any(name == bad or name.startswith(bad + ".") for bad in FORBIDDEN)
+            ]
+    assert len(list(root.rglob("*.py"))) > 10  # the scan really read the package
+    assert found == []
+
+
+async def ready(pilot) -> ChatScreen:
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, ChatScreen))
+    screen = pilot.app.screen
+    await wait_until(pilot, lambda: screen.engine is not None)
+    return screen
+
+
+async def send(pilot, screen: ChatScreen, text: str) -> None:
+    screen.composer.focus()
+    screen.composer.text = text
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: not screen.generating)
+
+
+async def test_an_edit_is_a_version_of_the_question_and_stays_after_a_restart(tmp_path):
+    app, engine, store = make_app(tmp_path, [Script("Four."), Script("Six."), Script("Eight.")])
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await send(pilot, screen, "Waht is 2+2?")
+        screen.composer.focus()
+        await pilot.press("up")
+        assert screen.editing and screen.composer.cursor_location == (0, 12)  # at the end
+        screen.composer.text = "What is 3+3?"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not screen.generating)
+        user = screen.conversation.query_one(UserMessage)
+        await wait_until(pilot, lambda: user.versions is not None)
+        assert "‹ 2/2 ›" in str(user.render())
+        user.focus()
+        await pilot.press("left")
+        await wait_until(
+            pilot,
+            lambda: [u.text for u in screen.conversation.query(UserMessage)] == ["Waht is 2+2?"],
+        )
+        assert [r.answer for r in screen.conversation.query(AssistantMessage)] == ["Four."]
+        conversation_id = screen.session.conversation_id
+    assert [m.content for m in engine.requests[1].messages] == ["What is 3+3?"]
+    store.close()
+    # After a restart the chat opens on the branch last looked at.
+    app, engine, store = make_app(tmp_path, [Script("Ok.")], open_conversation=conversation_id)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await wait_until(pilot, lambda: bool(screen.conversation.query(UserMessage)))
+        assert [u.text for u in screen.conversation.query(UserMessage)] == ["Waht is 2+2?"]
+    store.close()
+
+
+async def test_a_reply_cut_off_while_reasoning_says_no_answer_and_thinks_on(tmp_path):
+    scripts = [
+        Script("<think>\nLet me think about the sky and its colour for a while", piece_size=4),
+        Script(" more, then answer.\n</think>\n\nBecause of Rayleigh scattering."),
+    ]
+    app, engine, store = make_app(tmp_path, scripts)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await send(pilot, screen, "Why is the sky blue?")
+        reply = screen.conversation.query_one(AssistantMessage)
+        await wait_until(pilot, lambda: reply.has_no_answer)
+        line = str(reply.no_answer.render())
+        assert line.startswith("No answer: the model stopped while reasoning") and "Ctrl+G" in line
+        saved_id = reply.message_id
+        await pilot.press("ctrl+g")
+        await wait_until(
+            pilot,
+            lambda: (
+                not screen.generating
+                and not screen.conversation.query(AssistantMessage).last().streaming
+            ),
+        )
+        reply = screen.conversation.query(AssistantMessage).last()
+        await wait_until(pilot, lambda: reply.answer == "Because of Rayleigh scattering.")
+        assert not reply.has_no_answer and reply.message_id == saved_id
+    assert engine.requests[1].continue_reasoning.startswith("Let me think about the sky")
+    saved = store.conversation(store.latest().id).messages
+    assert len(saved) == 2 and saved[1].content == "Because of Rayleigh scattering."
+    assert saved[1].reasoning.endswith("for a while more, then answer.")
+    store.close()
+
+
+async def test_the_context_meter_shows_the_next_prompt_and_never_passes_full(tmp_path):
+    _, _, seed = make_app(tmp_path)
+    long_chat = seed.create_conversation(title="Long")
+    for index in range(60):
+        seed.add_message(long_chat.id, "user", f"Question {index} " + "word " * 30)
+        seed.add_message(long_chat.id, "assistant", f"Answer {index} " + "word " * 30)
+    seed.close()
+    engine = ScriptedEngine([Script("Fine.")], n_ctx=1024)
+    app, _, store = make_app(tmp_path, engine=engine, open_conversation=long_chat.id)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        status = screen.status
+        await wait_until(pilot, lambda: status.dropped_turns > 0)
+        text = status.context_text()
+        assert "old turns left out" in text and "/1,024" in text
+        assert int(text.split()[2].rstrip("%")) <= 100
+        before = status.context_used
+        screen.composer.text = "a much longer draft " * 20
+        await wait_until(pilot, lambda: status.context_used != before)
+        status.generated = 5_000  # a reply as long as the window: the meter stops at 100%
+        assert status.context_text().startswith("ctx 1,024/1,024 100%")
+        assert status.query_one("#status-context").has_class("full")
+    store.close()
+
+
+async def test_a_busy_store_gives_a_notice_not_a_crash(tmp_path, monkeypatch):
+    import r1chat.store.database as database
+
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_MS", 300)
+    app, _, store = make_app(tmp_path)
+    chat_id = store.create_conversation(title="Keep me").id
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        holder = sqlite3.connect(store.path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        try:
+            screen._rename_to(chat_id, "Renamed")
+            await wait_until(
+                pilot, lambda: any("locked" in str(n.message) for n in app._notifications)
+            )
+            assert isinstance(app.screen, ChatScreen) and app.is_running
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+    assert store.conversation(chat_id, messages=False).title == "Keep me"
+    store.close()
+
+
+async def test_switching_model_during_a_reply_stops_it_first_and_is_saved(tmp_path):
+    first = ScriptedEngine([Script("word " * 400, gate_after=5)], model_path="first.gguf")
+    second = ScriptedEngine([Script("Hi.")], model_name="Second", model_path="second.gguf")
+    app, _, store = make_app(tmp_path, engine=first)
+    app.service._load = lambda model, n_ctx: second if model == "second.gguf" else first
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        screen.composer.text = "Tell me a long story."
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: screen.generating)
+        screen.switch_model("second.gguf")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_until(pilot, lambda: screen.engine is second and not screen.generating)
+        assert screen.status.model == "Second"
+        conversation_id = screen.session.conversation_id
+        await wait_until(
+            pilot,
+            lambda: (
+                store.conversation(conversation_id, messages=False).params.get("model_path")
+                == "second.gguf"
+            ),
+        )
+    messages = store.conversation(conversation_id).messages
+    assert messages[-1].status == "cancelled"  # stopped and saved before the switch
+    store.close()
+
+
+async def test_long_chats_page_in_as_you_scroll_and_home_end_jump(tmp_path):
+    _, _, seed = make_app(tmp_path)
+    chat_id = seed.create_conversation(title="Very long").id
+    for index in range(150):
+        seed.add_message(chat_id, "user", f"Question {index}")
+        seed.add_message(chat_id, "assistant", f"Answer {index}")
+    seed.close()
+    app, _, store = make_app(tmp_path, open_conversation=chat_id)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        view = screen.conversation
+        await wait_until(pilot, lambda: len(view.query(UserMessage)) == PAGE // 2)
+        assert view.hidden_count == 300 - PAGE
+        view.scroll_to(y=view.scroll_y - 5, animate=False, immediate=True)
+        view.scroll_home(animate=False, immediate=True)
+        await wait_until(pilot, lambda: view.hidden_count == 300 - 2 * PAGE)
+        view.focus()
+        await pilot.press("home")
+        await wait_until(pilot, lambda: view.query(UserMessage).first().text == "Question 0")
+        await pilot.press("end")
+        await wait_until(pilot, lambda: view.query(UserMessage).last().text == "Question 149")
+        screen.composer.focus()
+        await send(pilot, screen, "One more")
+        assert view.query(UserMessage).last().text == "One more"
+    store.close()
