@@ -198,6 +198,37 @@ def bench_ui(
     run_ui_bench(model, tokens, json_output)
 
 
+@bench_app.command("context")
+def bench_context(
+    model: ModelOption = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    debug: DebugOption = False,
+) -> None:
+    """Time context fitting of 500, 2,000 and 8,000 messages into an 8,192-token window."""
+    from r1chat.bench_context import fitting_figures
+    from r1chat.config import load_settings
+    from r1chat.models.discovery import choose_model
+    from r1chat.paths import Paths
+
+    paths = Paths.from_env()
+    choice = choose_model(load_settings(paths), paths, model)
+    figures = fitting_figures(choice.path)
+    if json_output:
+        import json
+
+        print(json.dumps(figures, indent=2))
+        return
+    print(f"r1chat bench context ({figures['model']} tokenizer, {figures['n_ctx']:,} tokens)")
+    for row in figures["rows"]:
+        print(
+            f"  {row['messages']:>5,} messages: first fit {row['first_seconds'] * 1000:.1f} ms, "
+            f"next fit {row['after_first_seconds'] * 1000:.1f} ms "
+            f"(tokenizing the {row['prompt_tokens']:,}-token prompt alone: "
+            f"{row['one_prompt_tokenize_seconds'] * 1000:.1f} ms), "
+            f"{row['dropped_messages']:,} left out"
+        )
+
+
 @app.command()
 def models(json_output: JsonOutput = False, debug: DebugOption = False) -> None:
     """GGUF models on this machine: configured folders, r1chat's, Hugging Face, LM Studio,
