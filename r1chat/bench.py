@@ -11,7 +11,7 @@ from typing import Any
 
 from r1chat.config import load_settings
 from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
-from r1chat.engine.events import Finished
+from r1chat.engine.events import AnswerDelta, Finished, ReasoningDelta
 from r1chat.errors import R1ChatError
 from r1chat.models.discovery import choose_model
 from r1chat.paths import Paths
@@ -96,7 +96,7 @@ def _engine_run(engine: Any, request: ChatRequest) -> tuple[RunFigures, str, int
     for event in engine.stream(request, threading.Event()):
         if isinstance(event, Finished):
             finished = event.stats
-        else:
+        elif isinstance(event, AnswerDelta | ReasoningDelta):
             stamps.append(time.perf_counter())
             text.append(event.text)
     assert finished is not None
