@@ -44,6 +44,11 @@ class ChatRequest:
     """Reasoning of a reply that stopped while thinking: the reply goes on from its end."""
 
 
+def lacks_answer(answer: str, reasoning: str, had_reasoning: bool) -> bool:
+    """Whether a reply reasoned (or opened its reasoning) but never gave an answer."""
+    return bool(reasoning.strip() or had_reasoning) and not answer.strip()
+
+
 NO_ANSWER_NOTE = "no answer: reasoning cut off"
 """How `show` and exports mark a reply whose reasoning never reached an answer."""
 
@@ -79,10 +84,10 @@ class Message:
     @property
     def no_answer(self) -> bool:
         """A reply that has reasoning but no answer: the model stopped while thinking."""
-        if self.role != "assistant" or self.content.strip() or self.status == "streaming":
+        if self.role != "assistant" or self.status == "streaming":
             return False
-        stats = self.stats or {}
-        return bool(self.reasoning.strip() or stats.get("had_reasoning"))
+        had = bool((self.stats or {}).get("had_reasoning"))
+        return lacks_answer(self.content, self.reasoning, had)
 
     def as_chat(self) -> ChatMessage:
         """The turn as the engine sees it (reasoning kept aside; prompt rules drop it)."""

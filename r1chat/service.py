@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +13,12 @@ from r1chat.domain import Conversation, GenerationParams, Message
 from r1chat.engine.base import Engine
 from r1chat.engine.events import PromptPlan
 from r1chat.errors import R1ChatError
+from r1chat.paths import Paths
 from r1chat.session import ChatSession, record_chat_settings
 from r1chat.store.chats import ChatStore
 
 EngineFactory = Callable[[str, int | None], Engine]
 """Loads a model file with a context size (`None`: the model's default)."""
-
-SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +140,7 @@ class ChatService:
             and wanted_ctx != self.engine.info.n_ctx
         )
 
-    def found_models(self, paths: Any) -> list[tuple[str, str]]:
+    def found_models(self, paths: Paths) -> list[tuple[str, str]]:
         """(display name, path) of the models on this machine, the running one first."""
         from r1chat.models.discovery import found_models
         from r1chat.models.gguf_header import read_header
@@ -167,10 +166,6 @@ class ChatService:
     def list_conversations(self, title: str = "", limit: int = 500) -> list[Conversation]:
         """Saved conversations, newest first, whose title contains `title`."""
         return self.store.list_conversations(limit=limit, title=title)
-
-    def conversation(self, conversation_id: str) -> Conversation:
-        """A conversation's summary (no messages)."""
-        return self.store.conversation(conversation_id, messages=False)
 
     def open(self, conversation_id: str, leaf_id: str | None = None) -> OpenedChat:
         """A conversation's current branch (or the one through `leaf_id`, which becomes
@@ -266,7 +261,7 @@ class ChatService:
         self, session: ChatSession, params: GenerationParams, system_prompt: str
     ) -> ChatSession:
         """Change a session's sampling and system prompt, and save them with its chat."""
-        session.params = replace(params)
+        session.params = params
         session.system_prompt = system_prompt
         self.record_settings(session)
         return session

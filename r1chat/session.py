@@ -9,7 +9,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from r1chat.domain import ChatMessage, ChatRequest, GenerationParams, Message, MessageStatus
+from r1chat.domain import (
+    ChatMessage,
+    ChatRequest,
+    GenerationParams,
+    Message,
+    MessageStatus,
+    lacks_answer,
+)
 from r1chat.engine.base import Engine
 from r1chat.engine.events import (
     AnswerDelta,
@@ -46,8 +53,8 @@ class Reply:
     @property
     def no_answer(self) -> bool:
         """The model stopped while reasoning: there is reasoning but no answer."""
-        had = self.reasoning.strip() or (self.stats is not None and self.stats.had_reasoning)
-        return bool(had) and not self.answer.strip()
+        had = self.stats is not None and self.stats.had_reasoning
+        return lacks_answer(self.answer, self.reasoning, had)
 
 
 def chat_settings(engine: Engine, params: GenerationParams, system_prompt: str) -> dict[str, Any]:
@@ -236,8 +243,12 @@ class ChatSession:
         if not self.can_continue():
             raise R1ChatError("The last reply has an answer already; Ctrl+R answers again.")
         last = self.messages[-1]
-        request = replace(self.request(), messages=tuple(self.messages[:-1]))
-        request = replace(request, continue_reasoning=last.reasoning)
+        request = ChatRequest(
+            tuple(self.messages[:-1]),
+            self.params,
+            self.system_prompt,
+            continue_reasoning=last.reasoning,
+        )
         events = self._start(request, cancel)
         self.messages.pop()
         reply_id = self.message_ids.pop()

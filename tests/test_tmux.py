@@ -76,7 +76,7 @@ def tmux(cli_env, home):
 def test_ask_toggle_quit_and_continue_in_a_real_terminal(tmux, r1chat_command, home):
     command = " ".join(r1chat_command)
     tmux.start(f"{command}; echo EXITED-$?; sleep 30")
-    tmux.wait_for(lambda s: " idle " in s and "Smollm2 135M" in s)
+    tmux.wait_for(lambda s: " idle " in s and "SmolLM2-135M-Instruct" in s)
     tmux.keys(PROMPT)
     tmux.keys("Enter")
     screen = tmux.wait_for(lambda s: "Paris" in s and " idle " in s and "tok/s" in s)

@@ -52,6 +52,10 @@ class PreparedPrompt:
     dropped_messages: int
     reserve: int
 
+    def plan(self, n_ctx: int) -> PromptPlan:
+        """What this prompt takes of an `n_ctx` window, and what fitting left out."""
+        return PromptPlan(len(self.tokens), n_ctx, self.reserve, self.dropped_messages)
+
 
 class LlamaEngine:
     """A GGUF chat model run in-process by llama.cpp.
@@ -263,10 +267,7 @@ class LlamaEngine:
 
     def plan(self, request: ChatRequest) -> PromptPlan:
         """The size of the prompt for `request`, and what fitting leaves out."""
-        prepared = self.prepare(request)
-        return PromptPlan(
-            len(prepared.tokens), self.n_ctx, prepared.reserve, prepared.dropped_messages
-        )
+        return self.prepare(request).plan(self.n_ctx)
 
     def stream(
         self, request: ChatRequest, cancel: threading.Event | None = None
@@ -277,9 +278,7 @@ class LlamaEngine:
         if not self._lock.acquire(blocking=False):
             raise R1ChatError("The model is still answering; stop that reply first.")
 
-        plan = PromptPlan(
-            len(prepared.tokens), self.n_ctx, prepared.reserve, prepared.dropped_messages
-        )
+        plan = prepared.plan(self.n_ctx)
 
         def produce(emit: Emit, cancel: threading.Event) -> None:
             try:

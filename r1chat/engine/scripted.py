@@ -75,9 +75,11 @@ class ScriptedEngine:
         costs = [len(m.content) // 4 + 4 for m in messages]
         fixed = len(request.system_prompt) // 4 + len(request.continue_reasoning or "") // 4 + 2
         cut = find_cut(messages, costs, fixed, self.n_ctx, reserve)
-        kept, dropped = kept_messages(messages, cut)
-        tokens = fixed + sum(len(m.content) // 4 + 4 for m in kept)
-        return PromptPlan(tokens, self.n_ctx, reserve, dropped)
+        _, dropped = kept_messages(messages, cut)
+        kept_cost = sum(
+            cost for i, cost in enumerate(costs) if i >= cut or messages[i].role == "system"
+        )
+        return PromptPlan(fixed + kept_cost, self.n_ctx, reserve, dropped)
 
     def stream(
         self, request: ChatRequest, cancel: threading.Event | None = None

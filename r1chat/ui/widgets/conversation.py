@@ -46,7 +46,8 @@ class ConversationView(VerticalScroll):
         self._end = 0
         self._versions: dict[str, Versions] = {}
         self._memory_start: int | None = None
-        self._paging = False
+        self._window = asyncio.Lock()
+        """Held while the shown pages change: paging, jumps and `show` never interleave."""
         self.thinking_mode: ThinkingMode = "collapsed"
 
     def _widget_for(self, message: Message) -> Widget:
@@ -70,18 +71,22 @@ class ConversationView(VerticalScroll):
         empty_hint: str = "",
     ) -> None:
         """Replace what is shown with `messages` (only the newest page is rendered now)."""
-        self._versions = versions or {}
-        self._messages = list(messages)
-        self._memory_start = None
+        async with self._window:
+            self._versions = versions or {}
+            self._messages = list(messages)
+            self._memory_start = None
+            end = len(self._messages)
+            await self._replace_pages(max(0, end - PAGE), end)
+            if not messages and empty_hint:
+                await self.mount(Static(Content(empty_hint), classes="empty-hint"))
+            self.scroll_end(animate=False, immediate=True)
+            self.anchor()
+
+    async def _replace_pages(self, start: int, end: int) -> None:
+        """Show messages `start` to `end` of the branch in place of what is shown."""
         await self.remove_children()
-        self._end = len(self._messages)
-        self._start = max(0, self._end - PAGE)
-        widgets = self._widgets_for(self._start, self._end)
-        if not messages and empty_hint:
-            widgets.append(Static(Content(empty_hint), classes="empty-hint"))
-        await self.mount_all(widgets)
-        self.scroll_end(animate=False, immediate=True)
-        self.anchor()
+        self._start, self._end = start, end
+        await self.mount_all(self._widgets_for(start, end))
 
     def sync(self, messages: Sequence[Message], versions: dict[str, Versions]) -> None:
         """Take the saved branch after a reply, without drawing it again.
@@ -116,18 +121,16 @@ class ConversationView(VerticalScroll):
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
-        if self._paging or not self.is_mounted:
+        if self._window.locked() or not self.is_mounted:
             return
         if new <= EDGE and new < old and self._start > 0:
-            self._paging = True
             self.run_worker(self.load_earlier(), group="paging", exclusive=True)
         elif new >= self.max_scroll_y - EDGE and new > old and not self.at_end:
-            self._paging = True
             self.run_worker(self.load_later(), group="paging", exclusive=True)
 
     async def load_earlier(self) -> None:
         """Render the page before the first one shown, keeping the view where it was."""
-        try:
+        async with self._window:
             if self._start == 0:
                 return
             start = max(0, self._start - PAGE)
@@ -144,20 +147,16 @@ class ConversationView(VerticalScroll):
                 animate=False,
                 immediate=True,
             )
-        finally:
-            self._paging = False
 
     async def load_later(self) -> None:
         """Render the page after the last one shown."""
-        try:
+        async with self._window:
             if self.at_end:
                 return
             end = min(len(self._messages), self._end + PAGE)
             await self.mount_all(self._widgets_for(self._end, end))
             self._end = end
             await self._trim(keep_start=False)
-        finally:
-            self._paging = False
 
     async def _trim(self, keep_start: bool) -> None:
         """Let go of pages on the far side once more than `WINDOW` messages are shown."""
@@ -193,12 +192,11 @@ class ConversationView(VerticalScroll):
 
     async def action_first(self) -> None:
         """Show the conversation's first page, from the top."""
-        if self._start > 0:
-            await self.remove_children()
-            self._start, self._end = 0, min(len(self._messages), PAGE)
-            await self.mount_all(self._widgets_for(self._start, self._end))
-        self.release_anchor()
-        self.scroll_home(animate=False, immediate=True)
+        async with self._window:
+            if self._start > 0:
+                await self._replace_pages(0, min(len(self._messages), PAGE))
+            self.release_anchor()
+            self.scroll_home(animate=False, immediate=True)
 
     async def action_last(self) -> None:
         """Show the conversation's newest page, and follow it."""
@@ -206,13 +204,12 @@ class ConversationView(VerticalScroll):
 
     async def jump_end(self) -> None:
         """Show the newest page (before a new message is added)."""
-        if not self.at_end:
-            await self.remove_children()
-            self._end = len(self._messages)
-            self._start = max(0, self._end - PAGE)
-            await self.mount_all(self._widgets_for(self._start, self._end))
-        self.scroll_end(animate=False, immediate=True)
-        self.anchor()
+        async with self._window:
+            if not self.at_end:
+                end = len(self._messages)
+                await self._replace_pages(max(0, end - PAGE), end)
+            self.scroll_end(animate=False, immediate=True)
+            self.anchor()
 
     # Memory marker
 

@@ -13,7 +13,7 @@ from textual.content import Content
 from textual.message import Message as TextualMessage
 from textual.widgets import Static
 
-from r1chat.domain import Message
+from r1chat.domain import Message, lacks_answer
 from r1chat.text import terminal_safe
 from r1chat.ui.widgets.answer import AnswerView, links
 from r1chat.ui.widgets.reasoning import ReasoningBlock, ThinkingMode, thinking_title
@@ -88,9 +88,8 @@ FINISH_WORDS = {"length": "token limit", "stop": "end of text", "cancelled": "st
 
 def no_answer_line(answer: str, reasoning: str, stats: dict[str, Any]) -> str:
     """What a reply that never left its reasoning says in place of an answer ('' otherwise)."""
-    if answer.strip() or not (reasoning.strip() or stats.get("had_reasoning")):
-        return ""
-    if stats.get("finish_reason") == "error":
+    had = bool(stats.get("had_reasoning"))
+    if not lacks_answer(answer, reasoning, had) or stats.get("finish_reason") == "error":
         return ""
     tokens = int(stats.get("reasoning_tokens") or 0)
     why = FINISH_WORDS.get(str(stats.get("finish_reason")), "stopped")

@@ -14,6 +14,18 @@ from r1chat.text import terminal_safe
 WARN_AT = 0.80
 """Share of the context window at which the meter turns to a warning colour."""
 FULL_AT = 0.95
+REDRAWN_BY = (
+    "model",
+    "backend",
+    "context_used",
+    "generated",
+    "dropped_turns",
+    "overflow",
+    "n_ctx",
+    "tokens_per_second",
+    "state",
+)
+"""The bar is drawn again when any of these change."""
 
 
 class StatusBar(Horizontal):
@@ -41,6 +53,8 @@ class StatusBar(Horizontal):
         yield Static(id="status-speed")
 
     def on_mount(self) -> None:
+        for name in REDRAWN_BY:
+            self.watch(self, name, self._refresh_all, init=False)
         self._refresh_all()
 
     def show_plan(self, plan: PromptPlan) -> None:
@@ -53,33 +67,6 @@ class StatusBar(Horizontal):
     def show_overflow(self, reason: str) -> None:
         """The draft cannot fit however much history is left out."""
         self.overflow = reason
-
-    def watch_model(self) -> None:
-        self._refresh_all()
-
-    def watch_backend(self) -> None:
-        self._refresh_all()
-
-    def watch_context_used(self) -> None:
-        self._refresh_all()
-
-    def watch_generated(self) -> None:
-        self._refresh_all()
-
-    def watch_dropped_turns(self) -> None:
-        self._refresh_all()
-
-    def watch_overflow(self) -> None:
-        self._refresh_all()
-
-    def watch_n_ctx(self) -> None:
-        self._refresh_all()
-
-    def watch_tokens_per_second(self) -> None:
-        self._refresh_all()
-
-    def watch_state(self) -> None:
-        self._refresh_all()
 
     def context_text(self) -> str:
         """`ctx 1,234/8,192 15%`, never past 100%, with the turns left out."""
