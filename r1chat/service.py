@@ -267,8 +267,7 @@ class ChatService:
         return session
 
     def plan(self, session: ChatSession, draft: str = "") -> PromptPlan | None:
-        """The next prompt's size with `draft` sent now (`None` with no engine)."""
-        if self.engine is None:
+        """The next prompt's size with `draft` sent now (`None` before a model is loaded)."""
+        if session.engine is None:
             return None
-        session.engine = self.engine
         return session.plan(draft)

@@ -155,6 +155,7 @@ class ChatScreen(Screen[None]):
         self._cancel = threading.Event()
         self._stream: ReplyStream | None = None
         self._measure_timer: Timer | None = None
+        self._engine: Engine | None = None
 
     @property
     def r1app(self) -> R1ChatApp:
@@ -165,8 +166,12 @@ class ChatScreen(Screen[None]):
 
     @property
     def engine(self) -> Engine | None:
-        """The running engine (`None` until a model has loaded)."""
-        return self.service.engine
+        """The engine the screen shows and sends to (`None` until a model has loaded).
+
+        It changes on the UI thread when a load ends, so the status bar and what is
+        sent never disagree about the model.
+        """
+        return self._engine
 
     def _save_failed(self, message: str) -> None:
         # Called on the generation thread.
@@ -260,6 +265,7 @@ class ChatScreen(Screen[None]):
             self.notify(message, severity="error", timeout=10)
 
     def _engine_ready(self, engine: Engine) -> None:
+        self._engine = engine
         self.session.engine = engine
         info = engine.info
         self.status.model = info.model_name
