@@ -44,9 +44,14 @@ class ChatRequest:
     """Reasoning of a reply that stopped while thinking: the reply goes on from its end."""
 
 
-def lacks_answer(answer: str, reasoning: str, had_reasoning: bool) -> bool:
-    """Whether a reply reasoned (or opened its reasoning) but never gave an answer."""
-    return bool(reasoning.strip() or had_reasoning) and not answer.strip()
+def lacks_answer(answer: str, reasoning: str, had_reasoning: bool, stopped: bool = False) -> bool:
+    """Whether a reply reasoned (or opened its reasoning) but never gave an answer.
+
+    A reply the user `stopped` before any reasoning text came is only stopped.
+    """
+    if answer.strip():
+        return False
+    return bool(reasoning.strip()) or (had_reasoning and not stopped)
 
 
 NO_ANSWER_NOTE = "no answer: reasoning cut off"
@@ -87,7 +92,7 @@ class Message:
         if self.role != "assistant" or self.status == "streaming":
             return False
         had = bool((self.stats or {}).get("had_reasoning"))
-        return lacks_answer(self.content, self.reasoning, had)
+        return lacks_answer(self.content, self.reasoning, had, self.status == "cancelled")
 
     def as_chat(self) -> ChatMessage:
         """The turn as the engine sees it (reasoning kept aside; prompt rules drop it)."""

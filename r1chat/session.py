@@ -53,8 +53,10 @@ class Reply:
     @property
     def no_answer(self) -> bool:
         """The model stopped while reasoning: there is reasoning but no answer."""
-        had = self.stats is not None and self.stats.had_reasoning
-        return lacks_answer(self.answer, self.reasoning, had)
+        stats = self.stats
+        had = stats is not None and stats.had_reasoning
+        stopped = stats is None or stats.finish_reason == "cancelled"
+        return lacks_answer(self.answer, self.reasoning, had, stopped)
 
 
 def chat_settings(engine: Engine, params: GenerationParams, system_prompt: str) -> dict[str, Any]:

@@ -218,3 +218,22 @@ async def test_long_chats_page_in_as_you_scroll_and_home_end_jump(tmp_path):
         await send(pilot, screen, "One more")
         assert view.query(UserMessage).last().text == "One more"
     store.close()
+
+
+async def test_a_reply_stopped_before_any_reasoning_is_stopped_not_no_answer(tmp_path):
+    script = Script("thinking that never shows", starts_in_reasoning=True, gate_after=0)
+    app, _, store = make_app(tmp_path, [script])
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        screen.composer.focus()
+        screen.composer.text = "Why?"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: screen.generating)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not screen.generating)
+        reply = screen.conversation.query_one(AssistantMessage)
+        assert reply.status == "cancelled" and not reply.has_no_answer
+        assert "stopped" in str(reply.footer.render())
+    saved = store.conversation(store.latest().id).messages[-1]
+    assert saved.status == "cancelled" and not saved.no_answer
+    store.close()

@@ -89,7 +89,8 @@ FINISH_WORDS = {"length": "token limit", "stop": "end of text", "cancelled": "st
 def no_answer_line(answer: str, reasoning: str, stats: dict[str, Any]) -> str:
     """What a reply that never left its reasoning says in place of an answer ('' otherwise)."""
     had = bool(stats.get("had_reasoning"))
-    if not lacks_answer(answer, reasoning, had) or stats.get("finish_reason") == "error":
+    stopped = stats.get("finish_reason") == "cancelled"
+    if not lacks_answer(answer, reasoning, had, stopped) or stats.get("finish_reason") == "error":
         return ""
     tokens = int(stats.get("reasoning_tokens") or 0)
     why = FINISH_WORDS.get(str(stats.get("finish_reason")), "stopped")
