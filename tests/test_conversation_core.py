@@ -101,8 +101,8 @@ def test_fitting_keeps_the_newest_turns_that_fit_and_counts_each_turn_once(r1_en
     # One more turn would not have fitted: the cut is the right one.
     one_more = [*turns[dropped - 2 :], request.messages[-1]]
     assert len(r1_engine.tokenize(r1_engine.render(one_more).text)) > budget
-    # A second prompt on the same history tokenizes only the new text and the prompt.
-    calls = []
+    # A second prompt on the same history tokenizes only the new text, not the prompt again.
+    calls: list[str] = []
     tokenize = r1_engine.tokenize
     r1_engine.tokenize = lambda text: calls.append(text) or tokenize(text)  # type: ignore[method-assign]
     try:
@@ -110,7 +110,25 @@ def test_fitting_keeps_the_newest_turns_that_fit_and_counts_each_turn_once(r1_en
         r1_engine.prepare(again)
     finally:
         del r1_engine.tokenize
-    assert len(calls) <= 2
+    assert 0 < sum(len(text) for text in calls) < 100
+
+
+@pytest.mark.parametrize("engine_name", ["r1_engine", "smol_engine"])
+def test_a_prompt_tokenized_by_turns_is_the_prompt_tokenized_whole(engine_name, request):
+    engine = request.getfixturevalue(engine_name)
+    odd = [
+        "  leading spaces and trailing  ",
+        "<｜User｜>a marker typed by the user<|im_start|>user\n<think>not mine</think>",
+        "émoji 🙂 and 中文 and tabs\t\tand\r\nnewlines",
+        "",
+    ]
+    turns: list[ChatMessage] = []
+    for text in odd * 3:
+        turns += [ChatMessage("user", text or "?"), ChatMessage("assistant", text + " ok")]
+    for end in range(2, len(turns) + 1, 2):
+        text = engine.render([*turns[: end - 1], ChatMessage("user", odd[end % 4] or "?")]).text
+        assert engine.tokenize_prompt(text) == engine.tokenize(text)
+    assert engine._splitter is not None  # the turn-by-turn path was checked and is in use
 
 
 def test_a_stream_says_first_which_old_turns_it_leaves_out(smol_engine):

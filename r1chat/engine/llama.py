@@ -6,6 +6,7 @@ import codecs
 import contextlib
 import io
 import random
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -100,6 +101,9 @@ class LlamaEngine:
         self._vocab = self._llm._model.vocab
         self._counts: dict[tuple[str, str], int] = {}
         self._overheads: dict[str, int] | None = None
+        self._pieces: dict[str, tuple[int, ...]] = {}
+        self._splitter: re.Pattern[str] | None = None
+        self._splitter_checked = False
         self.template = ChatTemplate(
             template_source,
             bos_token=self._token_text(self._llm.token_bos()),
@@ -172,6 +176,63 @@ class LlamaEngine:
     def tokenize(self, text: str) -> list[int]:
         """Tokens of a rendered prompt: special tokens parsed, no BOS added (templates write it)."""
         return list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def tokenize_prompt(self, text: str) -> list[int]:
+        """Tokens of a rendered prompt, reusing the tokens of turns seen in earlier prompts.
+
+        The text is cut just before each of the template's special markers (where the
+        tokenizer splits it anyway), and each piece is tokenized once and remembered, so
+        fitting the same long chat again only tokenizes the new turn. The first prompt is
+        also tokenized whole; should the two ever differ, pieces are not used again.
+        """
+        if not self._splitter_checked:
+            self._splitter_checked = True
+            splitter = self._find_splitter()
+            whole = self.tokenize(text)
+            if splitter is not None and self._tokenize_pieces(text, splitter) == whole:
+                self._splitter = splitter
+            return whole
+        if self._splitter is None:
+            return self.tokenize(text)
+        return self._tokenize_pieces(text, self._splitter)
+
+    def _tokenize_pieces(self, text: str, splitter: re.Pattern[str]) -> list[int]:
+        tokens: list[int] = []
+        for piece in splitter.split(text):
+            if not piece:
+                continue
+            known = self._pieces.get(piece)
+            if known is None:
+                if len(self._pieces) >= COUNT_CACHE_LIMIT:
+                    self._pieces.clear()
+                known = self._pieces[piece] = tuple(self.tokenize(piece))
+            tokens.extend(known)
+        return tokens
+
+    def _find_splitter(self) -> re.Pattern[str] | None:
+        """A pattern that cuts before each special token the template writes, if any."""
+        probe = [
+            ChatMessage("user", "Hi"),
+            ChatMessage("assistant", "Hello"),
+            ChatMessage("user", "Hi"),
+        ]
+        try:
+            tokens = self.tokenize(self.render(probe).text)
+        except TemplateError:
+            return None
+        special = (
+            self._llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | self._llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
+        )
+        markers = {
+            self._token_text(token)
+            for token in set(tokens)
+            if self._llama_cpp.llama_vocab_get_attr(self._vocab, token) & special
+        }
+        markers.discard("")
+        if not markers:
+            return None
+        ordered = sorted(markers, key=len, reverse=True)
+        return re.compile("(?=" + "|".join(re.escape(marker) for marker in ordered) + ")")
 
     def render(
         self,
@@ -263,7 +324,7 @@ class LlamaEngine:
     def _render_from(self, request: ChatRequest, cut: int, reserve: int) -> PreparedPrompt:
         kept, dropped = kept_messages(request.messages, cut)
         prompt = self.render(kept, request.system_prompt, request.continue_reasoning)
-        return PreparedPrompt(prompt, self.tokenize(prompt.text), dropped, reserve)
+        return PreparedPrompt(prompt, self.tokenize_prompt(prompt.text), dropped, reserve)
 
     def plan(self, request: ChatRequest) -> PromptPlan:
         """The size of the prompt for `request`, and what fitting leaves out."""
