@@ -11,13 +11,16 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from r1chat.config import Settings
 from r1chat.engine.base import Engine
 from r1chat.engine.scripted import Script, ScriptedEngine
 from r1chat.paths import Paths
 from r1chat.store.chats import ChatStore
+
+if TYPE_CHECKING:
+    from r1chat.service import EngineFactory
 
 SIZE = (120, 40)
 REAL_TOKENS, REAL_ROUNDS = 256, 5
@@ -49,17 +52,29 @@ async def _wait(predicate: Callable[[], bool], pilot: Any, timeout: float = 120)
         await asyncio.sleep(0.05)
 
 
-def _app(home: Path, engine: Engine, settings: Settings | None = None, **options: Any) -> Any:
+def _app(
+    home: Path,
+    engine: Engine | None,
+    settings: Settings | None = None,
+    factory: EngineFactory | None = None,
+    **options: Any,
+) -> Any:
+    """The app on a scripted or loaded `engine` (or models from `factory`), store under `home`."""
     from r1chat.service import ChatService
     from r1chat.ui.app import R1ChatApp
 
     paths = Paths.from_env({"R1CHAT_HOME": str(home)})
     store = ChatStore.open(paths)
     settings = settings or Settings()
+
+    def load(model: str, n_ctx: int | None) -> Engine:
+        assert engine is not None, "give an engine or a factory"
+        return engine
+
     app = R1ChatApp(
         settings,
         paths,
-        ChatService(store, settings, lambda model, n_ctx: engine),
+        ChatService(store, settings, factory or load),
         model="bench.gguf",
         remember_settings=False,
         **options,
@@ -108,33 +123,11 @@ async def _stream(
 
 
 async def _open_long(home: Path, messages: int) -> float:
+    from r1chat.bench_stall import seed_long_chat
     from r1chat.ui.screens.chat import ChatScreen
 
     paths = Paths.from_env({"R1CHAT_HOME": str(home)})
-    seed = ChatStore.open(paths)
-    conversation = seed.create_conversation(title="Long conversation")
-    with seed.transaction() as db:
-        parent = None
-        from r1chat.store.ids import new_id
-
-        for index in range(messages):
-            message_id = new_id()
-            db.execute(
-                "INSERT INTO messages (id, conversation_id, parent_id, role, content, reasoning, "
-                "status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'complete', ?, ?)",
-                (
-                    message_id,
-                    conversation.id,
-                    parent,
-                    "user" if index % 2 == 0 else "assistant",
-                    f"Message {index} with **Markdown** and `code`.\n\n- a\n- b",
-                    "" if index % 2 == 0 else "Some reasoning. " * 20,
-                    time.time(),
-                    time.time(),
-                ),
-            )
-            parent = message_id
-    seed.close()
+    conversation_id = seed_long_chat(paths, messages)
     engine = ScriptedEngine([Script("ok")])
     app, store = _app(home, engine)
     samples = []
@@ -148,7 +141,7 @@ async def _open_long(home: Path, messages: int) -> float:
             await screen.action_new_chat()
             await pilot.pause()
             started = time.perf_counter()
-            await screen.open(conversation.id).wait()
+            await screen.open(conversation_id).wait()
             await pilot.pause()  # mounted, laid out and painted
             samples.append(time.perf_counter() - started)
             last = screen.conversation.query(AssistantMessage).last()
@@ -191,6 +184,8 @@ def _startup_seconds(home: Path) -> float:
 
 def run_ui_bench(model: str | None, tokens: int, json_output: bool) -> None:
     """Measure the app with a scripted engine (and with the real model), in one run."""
+    from r1chat.bench_stall import print_stall_figures, stall_figures
+
     report: dict[str, Any] = {"cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="r1chat-bench-ui-") as root:
         base = Path(root)
@@ -203,6 +198,7 @@ def run_ui_bench(model: str | None, tokens: int, json_output: bool) -> None:
         steady.close()
         report["open_1000_messages_seconds"] = asyncio.run(_open_long(base / "long", 1000))
         report["start_to_interactive_seconds"] = _startup_seconds(base / "start")
+        report["stalls"] = stall_figures(base / "stalls")
         report["real_model"] = _real_model(base / "real", model)
     if json_output:
         print(json.dumps(report, indent=2))
@@ -229,6 +225,7 @@ def run_ui_bench(model: str | None, tokens: int, json_output: bool) -> None:
     print(
         f"  open a 1,000-message conversation: {report['open_1000_messages_seconds'] * 1000:.0f} ms"
     )
+    print_stall_figures(report["stalls"])
 
 
 def _real_model(home: Path, model: str | None) -> dict[str, Any] | None:

@@ -179,8 +179,8 @@ class ChatService:
     def versions(self, conversation_id: str) -> dict[str, tuple[int, int]]:
         """Message id → (index, count) among its siblings (same parent and role)."""
         groups: dict[tuple[str | None, str], list[str]] = {}
-        for message in self.store.all_messages(conversation_id):
-            groups.setdefault((message.parent_id, message.role), []).append(message.id)
+        for message_id, parent_id, role in self.store.message_links(conversation_id):
+            groups.setdefault((parent_id, role), []).append(message_id)
         return {
             mid: (index, len(ids))
             for ids in groups.values()

@@ -4,10 +4,12 @@ store, model switches mid-reply, long chats, and what `r1chat/ui/` may import.""
 from __future__ import annotations
 
 import ast
+import gc
 import sqlite3
 from pathlib import Path
 
 import r1chat.ui
+from r1chat import bench_stall
 from r1chat.engine.scripted import Script, ScriptedEngine
 from r1chat.ui.screens.chat import ChatScreen
 from r1chat.ui.screens.dialogs import ConfirmScreen
@@ -36,6 +38,30 @@ def test_the_ui_never_imports_the_store_models_or_llama_cpp():
             ]
     assert len(list(root.rglob("*.py"))) > 10  # the scan really read the package
     assert found == []
+
+
+def test_every_worker_is_described_so_its_arguments_are_never_repr_ed():
+    # Without a description, Textual repr()s a worker's arguments on the UI thread: for a
+    # session holding a 10,000-message chat that alone took a quarter of a second.
+    root = Path(r1chat.ui.__file__).parent
+    workers, undescribed = 0, []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for decorator in node.decorator_list:
+                call = decorator.func if isinstance(decorator, ast.Call) else decorator
+                if isinstance(call, ast.Name) and call.id == "work":
+                    workers += 1
+                    keywords = (
+                        {k.arg for k in decorator.keywords}
+                        if isinstance(decorator, ast.Call)
+                        else set()
+                    )
+                    if "description" not in keywords:
+                        undescribed.append(f"{path.name}: {node.name}")
+    assert workers > 5
+    assert undescribed == []
 
 
 async def ready(pilot) -> ChatScreen:
@@ -204,11 +230,16 @@ async def test_long_chats_page_in_as_you_scroll_and_home_end_jump(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         screen = await ready(pilot)
         view = screen.conversation
-        await wait_until(pilot, lambda: len(view.query(UserMessage)) == PAGE // 2)
-        assert view.hidden_count == 300 - PAGE
+        # One page of one-line messages does not fill the view: pages come in until it
+        # does, so that it can scroll (and scrolling up brings in more).
+        await wait_until(pilot, lambda: view.max_scroll_y > 0 and not view._window.locked())
+        shown = len(view.query(".user-message, .assistant-message"))
+        assert shown > PAGE and shown % PAGE == 0
+        assert view.hidden_count == 300 - shown
+        assert view.query(UserMessage).last().text == "Question 149"
         view.scroll_to(y=view.scroll_y - 5, animate=False, immediate=True)
         view.scroll_home(animate=False, immediate=True)
-        await wait_until(pilot, lambda: view.hidden_count == 300 - 2 * PAGE)
+        await wait_until(pilot, lambda: view.hidden_count == 300 - shown - PAGE)
         view.focus()
         await pilot.press("home")
         await wait_until(pilot, lambda: view.query(UserMessage).first().text == "Question 0")
@@ -237,3 +268,46 @@ async def test_a_reply_stopped_before_any_reasoning_is_stopped_not_no_answer(tmp
     saved = store.conversation(store.latest().id).messages[-1]
     assert saved.status == "cancelled" and not saved.no_answer
     store.close()
+
+
+async def test_the_garbage_collector_waits_while_a_reply_streams(tmp_path):
+    # A full collection over a long chat's objects held the UI thread 40-60 ms at a time.
+    gated = Script("<think>hm</think>" + "word " * 50, gate_after=3)
+    app, engine, store = make_app(tmp_path, [gated, Script("x", error_after=0), gated])
+
+    async def start(text: str, streams: bool = True) -> None:
+        screen.composer.focus()
+        screen.composer.text = text
+        await pilot.press("enter")
+        if streams:
+            await wait_until(pilot, lambda: screen.generating)
+
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await ready(pilot)
+            assert gc.isenabled()
+            await start("Go")
+            assert not gc.isenabled()
+            engine.gate.set()
+            await wait_until(pilot, lambda: not screen.generating)
+            assert gc.isenabled()
+            await start("Fail this time", streams=False)  # a failed reply turns it back on too
+            last = lambda: screen.conversation.query(AssistantMessage).last()  # noqa: E731
+            await wait_until(pilot, lambda: last().status == "error" and not screen.generating)
+            assert gc.isenabled()
+            engine.gate.clear()
+            await start("Quit while this streams")
+            assert not gc.isenabled()
+        assert gc.isenabled()  # the app went with the reply still streaming
+    finally:
+        engine.gate.set()
+        gc.enable()
+        store.close()
+
+
+async def test_the_stall_bench_really_holds_the_lock_and_closes_the_old_model_late(tmp_path):
+    figures = await bench_stall._rename_under_lock(tmp_path / "lock")
+    assert figures["rename_seconds"] >= bench_stall.LOCK_SECONDS * 0.9  # it waited for the lock
+    figures = await bench_stall._switch_mid_reply(tmp_path / "switch")
+    assert figures["switch_seconds"] >= bench_stall.SLOW_CLOSE_SECONDS * 0.9
+    assert set(figures) == {"switch_seconds", "switch_stall"}

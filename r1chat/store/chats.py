@@ -158,12 +158,10 @@ class ChatStore:
         Without `leaf_id` the branch is the one the user last looked at (the stored
         leaf), or the newest message's when none is stored or it was deleted.
         """
-        rows = self.read(
-            "SELECT * FROM messages WHERE conversation_id = ? ORDER BY rowid", (conversation_id,)
-        )
+        rows = self._message_tuples("WHERE conversation_id = ? ORDER BY rowid", (conversation_id,))
         if not rows:
             return []
-        by_id = {row["id"]: row for row in rows}
+        by_id = {row[0]: row for row in rows}
         if leaf_id:
             current = by_id.get(leaf_id)
             if current is None:
@@ -173,10 +171,25 @@ class ChatStore:
             current = by_id.get(stored, rows[-1]) if stored else rows[-1]
         path: list[Message] = []
         while current is not None:
-            path.append(_message(current))
-            current = by_id.get(current["parent_id"]) if current["parent_id"] else None
+            path.append(_message_from(current))
+            current = by_id.get(current[PARENT]) if current[PARENT] else None
         path.reverse()
         return path
+
+    def _message_tuples(self, where: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Message rows as plain tuples in `MESSAGE_COLUMNS` order (the fast way for many)."""
+        db = self._db()
+        with translate_errors(self.path):
+            return db.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages {where}", args).fetchall()
+
+    def message_links(self, conversation_id: str) -> list[tuple[str, str | None, str]]:
+        """(id, parent id, role) of every message of a conversation, in the order written."""
+        db = self._db()
+        with translate_errors(self.path):
+            return db.execute(
+                "SELECT id, parent_id, role FROM messages WHERE conversation_id = ? ORDER BY rowid",
+                (conversation_id,),
+            ).fetchall()
 
     def current_leaf(self, conversation_id: str) -> str | None:
         """The message the conversation's current branch ends at, as stored."""
@@ -216,10 +229,8 @@ class ChatStore:
 
     def all_messages(self, conversation_id: str) -> list[Message]:
         """Every message of a conversation, all branches, in the order they were written."""
-        rows = self.read(
-            "SELECT * FROM messages WHERE conversation_id = ? ORDER BY rowid", (conversation_id,)
-        )
-        return [_message(row) for row in rows]
+        rows = self._message_tuples("WHERE conversation_id = ? ORDER BY rowid", (conversation_id,))
+        return [_message_from(row) for row in rows]
 
     def list_conversations(
         self, limit: int = 50, offset: int = 0, title: str = ""
@@ -423,6 +434,32 @@ def _conversation(row: sqlite3.Row) -> Conversation:
         params=json.loads(row["params"] or "{}"),
         message_count=row["n"],
         leaf_id=row["leaf_id"],
+    )
+
+
+MESSAGE_COLUMNS = (
+    "id, conversation_id, role, content, reasoning, status, parent_id, model, stats, "
+    "created_at, updated_at"
+)
+"""The columns `_message_from` reads, in the order of `Message`'s fields."""
+PARENT = 6
+
+
+def _message_from(row: tuple[Any, ...]) -> Message:
+    """A message from a `MESSAGE_COLUMNS` tuple."""
+    stats = row[8]
+    return Message(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        json.loads(stats) if stats else None,
+        row[9],
+        row[10],
     )
 
 

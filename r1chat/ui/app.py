@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -65,6 +66,12 @@ class R1ChatApp(App[None]):
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(APP_VARIABLES)
+
+    def on_ready(self) -> None:
+        # Everything built so far lives as long as the app: keeping it out of the cyclic
+        # collector's full passes stops those passes from stalling the screen for tens of
+        # milliseconds (measured by `r1chat bench ui`).
+        gc.freeze()
 
     def on_mount(self) -> None:
         themes, problems = load_themes(bundled_themes_dir(), self.paths.config_dir / "themes")

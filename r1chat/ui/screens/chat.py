@@ -238,7 +238,9 @@ class ChatScreen(Screen[None]):
         self.status.backend = ""
         self._load_engine(model, n_ctx)
 
-    @work(thread=True, exclusive=True, group="model", exit_on_error=False)
+    @work(
+        thread=True, exclusive=True, group="model", exit_on_error=False, description="load a model"
+    )
     def _load_engine(self, model: str, n_ctx: int | None) -> Engine:
         return self.service.load_model(model, n_ctx)
 
@@ -291,7 +293,12 @@ class ChatScreen(Screen[None]):
             return
         self._switch(model)
 
-    @work(group="switch", exclusive=True, exit_on_error=False)
+    @work(
+        group="switch",
+        exclusive=True,
+        exit_on_error=False,
+        description="stop the reply, then switch model",
+    )
     async def _switch_after_stop(self, model: str) -> None:
         self._cancel.set()
         while self._stream is not None:  # the reply ends within a token, then it is saved
@@ -304,7 +311,7 @@ class ChatScreen(Screen[None]):
         self.load_model(model)
         self._record_after_load()
 
-    @work(group="record", exclusive=True, exit_on_error=False)
+    @work(group="record", exclusive=True, exit_on_error=False, description="save the chat's model")
     async def _record_after_load(self) -> None:
         for worker in list(self.workers):
             if worker.group == "model":
@@ -315,7 +322,7 @@ class ChatScreen(Screen[None]):
 
     # Conversations
 
-    @work(group="sidebar", exclusive=True, exit_on_error=False)
+    @work(group="sidebar", exclusive=True, exit_on_error=False, description="list the chats")
     async def refresh_sidebar(self) -> None:
         """List the saved chats again (in the background)."""
         conversations = await self._io(self.service.list_conversations, self.sidebar.filter_text)
@@ -331,7 +338,7 @@ class ChatScreen(Screen[None]):
         self.open(event.conversation_id)
         self.composer.focus()
 
-    @work(group="open", exclusive=True, exit_on_error=False)
+    @work(group="open", exclusive=True, exit_on_error=False, description="open a chat")
     async def open(
         self, conversation_id: str, leaf_id: str | None = None, *, first: bool = False
     ) -> None:
@@ -400,7 +407,7 @@ class ChatScreen(Screen[None]):
         current = known.title if known else ""
         self.app.push_screen(TextPromptScreen("New title", current), done)
 
-    @work(group="rename", exit_on_error=False)
+    @work(group="rename", exit_on_error=False, description="rename a chat")
     async def _rename_to(self, conversation_id: str, title: str) -> None:
         saved = await self._io(self.service.rename, conversation_id, title)
         if conversation_id == self.session.conversation_id:
@@ -426,7 +433,7 @@ class ChatScreen(Screen[None]):
         count = f" ({known.message_count} messages)" if known else ""
         self.app.push_screen(ConfirmScreen(f"Delete '{title}'{count}?", confirm="Delete"), done)
 
-    @work(group="delete", exit_on_error=False)
+    @work(group="delete", exit_on_error=False, description="delete a chat")
     async def _delete_chat(self, conversation_id: str) -> None:
         await self._io(self.service.delete, conversation_id)
         self.refresh_sidebar()
@@ -530,7 +537,13 @@ class ChatScreen(Screen[None]):
         for widget in children[start:]:
             await widget.remove()
 
-    @work(thread=True, exclusive=True, group="generation", exit_on_error=False)
+    @work(
+        thread=True,
+        exclusive=True,
+        group="generation",
+        exit_on_error=False,
+        description="generate a reply",
+    )
     def _run_reply(
         self, stream: ReplyStream, session: ChatSession, kind: ReplyKind, text: str
     ) -> None:
@@ -594,7 +607,7 @@ class ChatScreen(Screen[None]):
             self.composer.text = done.text
         self.notify(done.error or "The reply could not start.", severity="error", timeout=15)
 
-    @work(group="settle", exclusive=True, exit_on_error=False)
+    @work(group="settle", exclusive=True, exit_on_error=False, description="settle after a reply")
     async def _settle(self) -> None:
         """After a reply: its versions, the chat's title and the sidebar, from the store."""
         conversation_id = self.session.conversation_id
@@ -616,6 +629,10 @@ class ChatScreen(Screen[None]):
             self.editing = False
             self.composer.text = self.drafts.get(self.session.conversation_id, "")
             self.notify("Edit cancelled.")
+
+    def on_unmount(self) -> None:
+        if self._stream is not None:  # the app is going with a reply still streaming
+            self._stream.release()
 
     async def stop_and_wait(self) -> None:
         """Stop any reply and wait until it is saved (used when quitting)."""
@@ -676,7 +693,13 @@ class ChatScreen(Screen[None]):
             return
         self._measure_worker(self.session, self.composer.text)
 
-    @work(thread=True, exclusive=True, group="measure", exit_on_error=False)
+    @work(
+        thread=True,
+        exclusive=True,
+        group="measure",
+        exit_on_error=False,
+        description="measure the next prompt",
+    )
     def _measure_worker(self, session: ChatSession, draft: str) -> None:
         try:
             plan = self.service.plan(session, draft)
@@ -712,7 +735,7 @@ class ChatScreen(Screen[None]):
         if chosen is not None:
             self._apply_settings(chosen)
 
-    @work(group="settings", exclusive=True, exit_on_error=False)
+    @work(group="settings", exclusive=True, exit_on_error=False, description="apply chat settings")
     async def _apply_settings(self, chosen: ChatSettingsChoice) -> None:
         session = self.session
         await self._io(self.service.apply_settings, session, chosen.params, chosen.system_prompt)
@@ -747,7 +770,7 @@ class ChatScreen(Screen[None]):
             return
         self._show_version(self.session.conversation_id, message_id, event.step)
 
-    @work(group="open", exclusive=True, exit_on_error=False)
+    @work(group="open", exclusive=True, exit_on_error=False, description="show another version")
     async def _show_version(self, conversation_id: str, message_id: str, step: int) -> None:
         leaf = await self._io(self.service.sibling, message_id, step)
         if leaf is None:
@@ -778,7 +801,7 @@ class ChatScreen(Screen[None]):
             ConfirmScreen("Delete this answer and everything after it?", confirm="Delete"), done
         )
 
-    @work(group="delete", exit_on_error=False)
+    @work(group="delete", exit_on_error=False, description="delete a message")
     async def _delete_message_now(self, conversation_id: str, message_id: str) -> None:
         await self._io(self.service.delete_message, message_id)
         opened = await self._io(self.service.open, conversation_id)

@@ -16,8 +16,9 @@ from r1chat.domain import Message
 from r1chat.ui.widgets.messages import AssistantMessage, UserMessage, Versions
 from r1chat.ui.widgets.reasoning import ThinkingMode
 
-PAGE = 20
-"""Messages rendered at a time: a long conversation opens at its end, more pages on scrolling."""
+PAGE = 10
+"""Messages rendered at a time: a long conversation opens at its end, more pages on scrolling
+(and at once while the shown ones do not fill the view, so that it can scroll)."""
 WINDOW = 6 * PAGE
 """Most messages kept as widgets; pages past it on the far side are let go."""
 EDGE = 2
@@ -81,6 +82,31 @@ class ConversationView(VerticalScroll):
                 await self.mount(Static(Content(empty_hint), classes="empty-hint"))
             self.scroll_end(animate=False, immediate=True)
             self.anchor()
+        self.fill_soon()
+
+    def on_resize(self) -> None:
+        self.fill_soon()
+
+    def watch_virtual_size(self) -> None:
+        self.fill_soon()
+
+    def _unfilled(self) -> bool:
+        """Whether earlier pages exist while the shown ones do not fill the view."""
+        height = self.scrollable_content_region.height
+        return self._start > 0 and height > 0 and self.virtual_size.height <= height
+
+    def fill_soon(self) -> None:
+        """Bring in earlier pages if the shown ones do not fill the view (so it can scroll)."""
+        if self._unfilled() and not self._window.locked():
+            self.run_worker(self._fill(), group="paging")
+
+    async def _fill(self) -> None:
+        for _ in range(WINDOW // PAGE - 1):
+            if not self._unfilled() or self._window.locked():
+                return
+            await self.load_earlier()
+            self.scroll_end(animate=False, immediate=True)
+            self.anchor()
 
     async def _replace_pages(self, start: int, end: int) -> None:
         """Show messages `start` to `end` of the branch in place of what is shown."""
@@ -124,9 +150,9 @@ class ConversationView(VerticalScroll):
         if self._window.locked() or not self.is_mounted:
             return
         if new <= EDGE and new < old and self._start > 0:
-            self.run_worker(self.load_earlier(), group="paging", exclusive=True)
+            self.run_worker(self.load_earlier(), group="paging")
         elif new >= self.max_scroll_y - EDGE and new > old and not self.at_end:
-            self.run_worker(self.load_later(), group="paging", exclusive=True)
+            self.run_worker(self.load_later(), group="paging")
 
     async def load_earlier(self) -> None:
         """Render the page before the first one shown, keeping the view where it was."""
