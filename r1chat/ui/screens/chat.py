@@ -354,8 +354,8 @@ class ChatScreen(Screen[None]):
         conversation = opened.conversation
         explicit = {"model": self.model} if first and self.model_explicit else {}
         options = self.service.options_for(conversation, explicit, self.model)
-        self.session = self.service.session(
-            options, conversation.id, opened.branch, self._save_failed
+        self.session = await self._io(  # a long branch takes a while to turn into turns
+            self.service.session, options, conversation.id, opened.branch, self._save_failed
         )
         self.options = options
         self.editing = False
