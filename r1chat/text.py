@@ -14,11 +14,15 @@ _SEQUENCES = re.compile(
     r"|\x9b[0-?]*[ -/]*[@-~]"  # 8-bit CSI
     r"|\x1b[ -/]*[0-~]"  # other ESC sequences
 )
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Control characters, and the bidirectional embeddings, overrides and isolates that can
+# make shown text read differently from what it is (U+202A-U+202E, U+2066-U+2069).
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def terminal_safe(text: str) -> str:
-    """`text` without escape sequences or control characters (tab and newline stay)."""
+    """`text` as shown on a terminal: no escape sequences, control characters or bidi
+    overrides (tab and newline stay). Stored text keeps them; only what is shown loses them.
+    """
     if not text.isprintable():
         text = _CONTROLS.sub("", _SEQUENCES.sub("", text.replace("\r\n", "\n")))
     return text

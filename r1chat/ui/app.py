@@ -9,12 +9,15 @@ from typing import Any, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.content import Content
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from r1chat.config import Settings, save_setting
 from r1chat.errors import ConfigError
 from r1chat.paths import Paths
 from r1chat.service import ChatService
+from r1chat.text import terminal_safe
 from r1chat.ui.commands import ConversationsProvider, ModelsProvider
 from r1chat.ui.screens.chat import ChatScreen
 from r1chat.ui.screens.help import NEWLINE_HELP, HelpScreen
@@ -63,6 +66,31 @@ class R1ChatApp(App[None]):
         self.remember_settings = remember_settings
         self.ui_settings: dict[str, Any] = dict(settings.extra.get("ui", {}))
         self._themes_ready = False
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Show a notification; its text is always plain (see `r1chat.ui.plain`).
+
+        Messages carry error texts, titles and model names from outside: they are never
+        parsed as markup, whatever a caller asks, and lose control characters.
+        """
+        super().notify(
+            terminal_safe(str(message)),
+            title=terminal_safe(str(title)),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
+
+    def format_title(self, title: str, sub_title: str) -> Content:
+        return super().format_title(terminal_safe(title), terminal_safe(sub_title))
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(APP_VARIABLES)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from r1chat.text import terminal_safe
+from r1chat.ui.plain import escaped, highlighted, plain
 
 if TYPE_CHECKING:
     from r1chat.ui.screens.chat import ChatScreen
@@ -31,15 +31,16 @@ class ConversationsProvider(Provider):
         if screen is None:
             return []
         conversations = await asyncio.to_thread(screen.service.list_conversations, "", 200)
-        return [(terminal_safe(c.title or "New chat"), c.id) for c in conversations]
+        return [(plain(c.title or "New chat").plain, c.id) for c in conversations]
 
     async def discover(self) -> Hits:
         screen = _chat_screen(self)
         for title, conversation_id in (await self._items())[:10]:
             if screen is not None:
                 yield DiscoveryHit(
-                    f"Open: {title}",
+                    plain(f"Open: {title}"),
                     partial(self._open, conversation_id),
+                    text=f"Open: {title}",
                     help="Saved conversation",
                 )
 
@@ -51,7 +52,7 @@ class ConversationsProvider(Provider):
             if score > 0:
                 yield Hit(
                     score,
-                    matcher.highlight(text),
+                    highlighted(matcher, text),
                     partial(self._open, conversation_id),
                     text=text,
                     help="Saved conversation",
@@ -71,11 +72,13 @@ class ModelsProvider(Provider):
         if screen is None:
             return []
         found = await asyncio.to_thread(screen.service.found_models, screen.r1app.paths)
-        return [(f"Switch model: {terminal_safe(name)}", path) for name, path in found]
+        return [(plain(f"Switch model: {name}").plain, path) for name, path in found]
 
     async def discover(self) -> Hits:
         for text, path in await self._models():
-            yield DiscoveryHit(text, partial(self._switch, path), help=path)
+            yield DiscoveryHit(
+                plain(text), partial(self._switch, path), text=text, help=escaped(path)
+            )
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
@@ -84,10 +87,10 @@ class ModelsProvider(Provider):
             if score > 0:
                 yield Hit(
                     score,
-                    matcher.highlight(text),
+                    highlighted(matcher, text),
                     partial(self._switch, path),
                     text=text,
-                    help=path,
+                    help=escaped(path),
                 )
 
     def _switch(self, path: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -27,6 +28,10 @@ class ThemeProblem:
     reason: str
 
 
+THEME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,39}")
+"""Theme names show in Textual's own theme picker, which reads them as markup: plain only."""
+
+
 def bundled_themes_dir() -> Path:
     """Where the bundled themes are: inside the wheel, or `themes/` of a source checkout."""
     packaged = Path(__file__).resolve().parent.parent / "_themes"
@@ -50,6 +55,10 @@ def theme_from_file(path: Path) -> Theme:
     name = data.pop("name", None)
     if not isinstance(name, str) or not name.strip():
         raise ValueError("it has no name")
+    if not THEME_NAME.fullmatch(name.strip()):
+        raise ValueError(
+            "its name may only use letters, digits, spaces, '.', '_' and '-' (at most 40)"
+        )
     if "primary" not in data:
         raise ValueError("it has no primary colour")
     variables = data.pop("variables", {})

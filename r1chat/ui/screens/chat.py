@@ -24,6 +24,7 @@ from r1chat.engine.events import PromptPlan
 from r1chat.errors import R1ChatError
 from r1chat.service import ChatOptions, ChatService, OpenedChat
 from r1chat.session import FINISH_STATUS, ChatSession
+from r1chat.text import terminal_safe
 from r1chat.ui.links import offer_links
 from r1chat.ui.reply_stream import ReplyDone, ReplyStream
 from r1chat.ui.screens.dialogs import ConfirmScreen, TextPromptScreen
@@ -663,7 +664,7 @@ class ChatScreen(Screen[None]):
             return
         self._keep_draft()
         self.editing = True
-        self.composer.text = self.session.messages[index].content
+        self.composer.text = terminal_safe(self.session.messages[index].content)
         self.composer.move_cursor(self.composer.document.end)
         self.composer.focus()
         self.notify("Editing your last message: Enter sends it as a new version, Esc cancels.")

@@ -14,6 +14,7 @@ from textual.widgets import Button, Input, Label, OptionList
 from textual.widgets.option_list import Option
 
 from r1chat.text import terminal_safe
+from r1chat.ui.plain import plain
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -39,7 +40,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(Content(terminal_safe(self.question)), classes="dialog-question")
+            yield Label(plain(self.question), classes="dialog-question")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(self.confirm_label, variant="error", id="confirm")
                 yield Button(self.cancel_label, id="cancel")
@@ -71,8 +72,9 @@ class TextPromptScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(Content(self.question), classes="dialog-question")
-            yield Input(self.value, id="dialog-input")
+            yield Label(plain(self.question), classes="dialog-question")
+            # Shown for editing, so it goes in as it would be shown: no control characters.
+            yield Input(terminal_safe(self.value).replace("\n", " "), id="dialog-input")
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
@@ -96,9 +98,7 @@ class LinkChooserScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(Content("Open which link?"), classes="dialog-question")
-            yield OptionList(
-                *[Option(Content(terminal_safe(url)), id=str(i)) for i, url in enumerate(self.urls)]
-            )
+            yield OptionList(*[Option(plain(url), id=str(i)) for i, url in enumerate(self.urls)])
 
     @on(OptionList.OptionSelected)
     def _chosen(self, event: OptionList.OptionSelected) -> None:

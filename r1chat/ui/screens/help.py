@@ -12,6 +12,8 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
+from r1chat.text import terminal_safe
+
 NEWLINE_HELP = (
     "ctrl+j",
     "New line in the message (also shift+enter where the terminal tells it apart)",
@@ -38,7 +40,8 @@ class HelpScreen(ModalScreen[None]):
         table = self.query_one(DataTable)
         table.add_columns("key", "action", "where", "what it does")
         for key, action, where, tooltip in self.rows:
-            table.add_row(Text(key), Text(action), Text(where), Text(tooltip))
+            # Rich `Text` (plain, never parsed): the table sizes its columns to it.
+            table.add_row(*(Text(terminal_safe(cell)) for cell in (key, action, where, tooltip)))
         table.focus()
 
     async def action_dismiss(self, result: None = None) -> None:

@@ -14,7 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, TextArea
 
 from r1chat.domain import GenerationParams
-from r1chat.text import terminal_safe
+from r1chat.ui.plain import plain
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,7 @@ class ChatSettingsScreen(ModalScreen[ChatSettingsChoice | None]):
         params = self.params
         with Vertical(classes="dialog settings-dialog"):
             yield Label(Content("Settings of this chat"), classes="dialog-question")
-            yield Label(Content(f"Model: {terminal_safe(self.model_name)}"))
+            yield Label(plain(f"Model: {self.model_name}"))
             yield Label(Content("System prompt (R1 models get it inside your first message)"))
             yield TextArea(self.system_prompt, id="settings-system", soft_wrap=True)
             with Horizontal(classes="settings-row"):
@@ -88,7 +88,7 @@ class ChatSettingsScreen(ModalScreen[ChatSettingsChoice | None]):
                 seed=_whole(self._value("#settings-seed"), "Seed", -1) or -1,
             )
         except ValueError as problem:
-            self.query_one("#settings-problem", Label).update(Content(str(problem)))
+            self.query_one("#settings-problem", Label).update(plain(problem))
             return
         system_prompt = self.query_one("#settings-system", TextArea).text.strip()
         self.dismiss(ChatSettingsChoice(params, system_prompt, switch_model))

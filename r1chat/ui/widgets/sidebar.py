@@ -8,13 +8,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.content import Content
 from textual.message import Message
 from textual.widgets import Input, OptionList
 from textual.widgets.option_list import Option
 
 from r1chat.domain import Conversation
-from r1chat.text import terminal_safe
+from r1chat.ui.plain import plain
 
 
 class ConversationList(OptionList):
@@ -88,8 +87,7 @@ class Sidebar(Vertical):
         listing = self.query_one(ConversationList)
         listing.clear_options()
         for conversation in conversations:
-            title = terminal_safe(conversation.title or "New chat")
-            listing.add_option(Option(Content(title), id=conversation.id))
+            listing.add_option(Option(plain(conversation.title or "New chat"), id=conversation.id))
         if current is not None:
             try:
                 listing.highlighted = listing.get_option_index(current)

@@ -9,7 +9,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from r1chat.engine.events import PromptPlan
-from r1chat.text import terminal_safe
+from r1chat.ui.plain import plain
 
 WARN_AT = 0.80
 """Share of the context window at which the meter turns to a warning colour."""
@@ -90,8 +90,8 @@ class StatusBar(Horizontal):
         state.set_class(busy, "busy")
         state.set_class(self.state == "loading model", "loading")
         state.set_class(self.state.startswith("model failed"), "failed")
-        model = terminal_safe(self.model) + (f" · {self.backend}" if self.backend else "")
-        self.query_one("#status-model", Static).update(Content(model))
+        model = self.model + (f" · {self.backend}" if self.backend else "")
+        self.query_one("#status-model", Static).update(plain(model))
         context = self.query_one("#status-context", Static)
         context.update(Content(self.context_text()))
         share = (self.context_used + self.generated) / self.n_ctx if self.n_ctx else 0.0
