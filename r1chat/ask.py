@@ -186,7 +186,7 @@ def run_ask(
         raise R1ChatError("No model found for this chat; pass --model PATH.")
     model_path = Path(options.model)
     if stderr.isatty():
-        stderr.write(f"r1chat: loading {model_path.name}…")
+        stderr.write(f"r1chat: loading {terminal_safe(model_path.name)}…")
         stderr.flush()
     from r1chat.engine.llama import LlamaEngine
 
@@ -245,7 +245,8 @@ def run_ask(
             "conversation_id": session.conversation_id,
             "message_id": reply.message_id,
         }
-        stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
+        # ASCII only: control and bidi characters in a model's text arrive escaped.
+        stdout.write(json.dumps(document, ensure_ascii=True) + "\n")
         stdout.flush()
     if store is not None:
         store.close()
@@ -297,6 +298,7 @@ def _chat_options(
     if "model" not in explicit and not (recorded and Path(recorded).is_file()):
         choice = choose_model(settings, paths)
         if not choice.explicit:
-            stderr.write(f"r1chat: using the {choice.source} {choice.path.name} ({choice.path})\n")
+            shown = terminal_safe(f"{choice.source} {choice.path.name} ({choice.path})")
+            stderr.write(f"r1chat: using the {shown}\n")
         fallback = str(choice.path)
     return chat_options(record, settings, fallback, explicit)

@@ -103,12 +103,13 @@ def _models_table(infos: list[ModelInfo], machine: Machine) -> None:
     )
     for info in infos:
         if info.error:
-            out.print(Text(f"{info.name}: {terminal_safe(info.error)}", style="red"))
+            out.print(Text(terminal_safe(f"{info.name}: {info.error}"), style="red"))
     flagged = [i for i in infos if i.template_flags]
     for info in flagged:
         out.print(
             Text(
-                f"{info.name}: its chat template reaches for {', '.join(info.template_flags[:3])}; "
+                f"{terminal_safe(info.name)}: its chat template reaches for "
+                f"{terminal_safe(', '.join(info.template_flags[:3]))}; "
                 "r1chat refuses it unless --trust-template.",
                 style="yellow",
             )
@@ -126,7 +127,7 @@ def use_command(spec: str) -> None:
 
     read_header(path)  # refuse a broken file now, not at the next chat
     save_setting(paths, "", "model", str(path))
-    print(f"Default model: {path}", file=sys.stderr)
+    print(f"Default model: {terminal_safe(str(path))}", file=sys.stderr)
 
 
 def pull_command(spec: str, quant: str | None, as_json: bool) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from r1chat.errors import ModelError
+from r1chat.text import terminal_safe
 
 SUPPORTED_VERSIONS = (2, 3)
 MAX_TENSORS = 1_000_000
@@ -310,12 +311,16 @@ _CODE_WORD = re.compile(r"^(?=.*\d)(?=.*[a-z])[a-z0-9._]+$", re.IGNORECASE)
 
 def display_name(general_name: str | None, path: Path) -> str:
     """The model's own name, or its file's stem when that name is missing or is training
-    noise (`Smollm2 135M 8k Lc100K Mix1 Ep2`: two or more code-like words besides sizes)."""
-    name = " ".join((general_name or "").split())
+    noise (`Smollm2 135M 8k Lc100K Mix1 Ep2`: two or more code-like words besides sizes).
+
+    It is for showing, so it carries no control characters or bidi overrides.
+    """
+    name = " ".join(terminal_safe(general_name or "").split())
+    stem = " ".join(terminal_safe(path.stem).split()) or "model"
     if not name:
-        return path.stem
+        return stem
     words = name.replace("-", " ").split()
     codes = [w for w in words if _CODE_WORD.match(w) and not _SIZE_WORD.match(w)]
     if len(codes) >= 2 and len(codes) * 2 >= len(words) - 1:
-        return path.stem
+        return stem
     return name
