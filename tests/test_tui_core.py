@@ -311,3 +311,37 @@ async def test_the_stall_bench_really_holds_the_lock_and_closes_the_old_model_la
     figures = await bench_stall._switch_mid_reply(tmp_path / "switch")
     assert figures["switch_seconds"] >= bench_stall.SLOW_CLOSE_SECONDS * 0.9
     assert set(figures) == {"switch_seconds", "switch_stall"}
+
+
+async def test_a_full_disk_when_sending_gives_a_notice_and_keeps_the_message(tmp_path, monkeypatch):
+    import r1chat.store.chats as chats
+
+    app, _, store = make_app(tmp_path, [Script("<think>ok</think>An answer.")])
+    connect = chats.connect
+
+    def full(path):  # every new connection sees a disk with no room left
+        connection = connect(path)
+        pages = connection.execute("PRAGMA page_count").fetchone()[0]
+        connection.execute(f"PRAGMA max_page_count = {pages}")
+        return connection
+
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        screen = await ready(pilot)
+        store.close()  # existing connections go; new ones are full
+        monkeypatch.setattr(chats, "connect", full)
+        text = "Please keep this message. " + "x" * 8_000
+        screen.composer.focus()
+        screen.composer.text = text
+        await pilot.press("enter")
+        await wait_until(
+            pilot, lambda: any("disk is full" in str(n.message) for n in app._notifications)
+        )
+        await wait_until(pilot, lambda: not screen.generating)
+        assert app.is_running and isinstance(app.screen, ChatScreen)
+        shown = [m.text for m in screen.conversation.query(UserMessage)]
+        answers = screen.conversation.query(AssistantMessage)
+        assert shown == [text] and answers.last().answer == "An answer."
+    monkeypatch.setattr(chats, "connect", connect)
+    saved = store.list_conversations()
+    assert [c.message_count for c in saved] in ([], [0])  # nothing half-saved
+    store.close()

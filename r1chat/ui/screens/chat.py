@@ -175,8 +175,8 @@ class ChatScreen(Screen[None]):
         return self._engine
 
     def _save_failed(self, message: str) -> None:
-        # Called on the generation thread.
-        self.app.call_from_thread(self.notify, message, severity="error", timeout=10)
+        # Called on the generation thread, or on the UI thread: `notify` is safe on both.
+        self.app.notify(message, severity="error", timeout=10)
 
     async def _io(self, call: Callable[..., T], *args: Any) -> T:
         """Run a blocking service call on a thread; the event loop keeps drawing."""
