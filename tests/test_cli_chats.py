@@ -241,3 +241,71 @@ def test_a_corrupt_database_is_named_and_kept(r1chat_command, cli_env, home):
     assert database.read_bytes() == b"garbage that is not sqlite" * 50
     asked = run(r1chat_command, cli_env, "ask", "hi", *SHORT)
     assert asked.returncode == 1 and str(database) in asked.stderr
+
+
+def _export_with(messages: list[dict], **conversation) -> str:
+    document = {
+        "id": "01M8AAAAAAAAAAAAAAAAAAAAAA",
+        "title": "Imported",
+        "created_at": 1_700_000_000.0,
+        "updated_at": 1_700_000_000.0,
+        "messages": messages,
+        **conversation,
+    }
+    return json.dumps({"format": "r1chat-conversation", "version": 1, "conversation": document})
+
+
+def _message(message_id: str, parent: str | None, **fields) -> dict:
+    return {
+        "id": message_id,
+        "role": "user",
+        "content": "hi",
+        "parent_id": parent,
+        "created_at": 1_700_000_000.0,
+        "updated_at": 1_700_000_000.0,
+        **fields,
+    }
+
+
+@pytest.mark.parametrize(
+    ("messages", "conversation", "expected"),
+    [
+        ([_message("A", "A")], {}, "go round in a loop"),
+        ([_message("A", "B"), _message("B", "A")], {}, "go round in a loop"),
+        ([_message("A", "ghost")], {}, "not in the conversation"),
+        ([_message("A", None), _message("A", None)], {}, "appears twice"),
+        ([_message("A", None, content=None)], {}, "content that is not text"),
+        ([_message("A", None, created_at=1e300)], {}, "impossible created_at"),
+        ([_message("A", None)], {"updated_at": -5}, "impossible date"),
+    ],
+)
+def test_import_refuses_loops_strays_and_impossible_values_before_writing(
+    messages, conversation, expected, r1chat_command, cli_env, tmp_path
+):
+    path = tmp_path / "bad.json"
+    path.write_text(_export_with(messages, **conversation))
+    done = run(r1chat_command, cli_env, "import", str(path), timeout=30)
+    assert done.returncode == 1 and expected in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    listed = run(r1chat_command, cli_env, "list", "--json")
+    assert json.loads(listed.stdout) == []  # nothing was written
+
+
+def test_a_parent_loop_already_in_the_store_never_hangs(r1chat_command, cli_env, home):
+    from r1chat.paths import Paths
+    from r1chat.store import ChatStore
+
+    store = ChatStore.open(Paths.from_env({"R1CHAT_HOME": str(home)}))
+    chat = store.create_conversation(title="Looped")
+    first = store.add_message(chat.id, "user", "one")
+    second = store.add_message(chat.id, "assistant", "two")
+    with store.transaction() as db:  # written by a broken tool: each is the other's parent
+        db.execute("UPDATE messages SET parent_id = ? WHERE id = ?", (second.id, first.id))
+    store.close()
+    for args in (("show", chat.id), ("export", chat.id), ("list",)):
+        done = run(r1chat_command, cli_env, *args, timeout=30)
+        assert done.returncode == 0, (args, done.stderr)
+    store = ChatStore.open(Paths.from_env({"R1CHAT_HOME": str(home)}))
+    assert len(store.branch(chat.id)) == 2
+    assert store.newest_leaf(first.id) in (first.id, second.id)
+    store.close()

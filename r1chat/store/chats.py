@@ -170,7 +170,9 @@ class ChatStore:
             stored = self.current_leaf(conversation_id)
             current = by_id.get(stored, rows[-1]) if stored else rows[-1]
         path: list[Message] = []
-        while current is not None:
+        seen: set[str] = set()
+        while current is not None and current[0] not in seen:  # a loop in the data ends here
+            seen.add(current[0])
             path.append(_message_from(current))
             current = by_id.get(current[PARENT]) if current[PARENT] else None
         path.reverse()
@@ -260,7 +262,7 @@ class ChatStore:
     def newest_leaf(self, message_id: str) -> str:
         """The newest message that descends from `message_id` (itself if none)."""
         rows = self.read(
-            "WITH RECURSIVE below(id) AS (SELECT ? UNION ALL "
+            "WITH RECURSIVE below(id) AS (SELECT ? UNION "  # UNION: a loop in the data ends
             "SELECT m.id FROM messages m JOIN below b ON m.parent_id = b.id) "
             "SELECT below.id FROM below JOIN messages m ON m.id = below.id "
             "ORDER BY m.rowid DESC LIMIT 1",

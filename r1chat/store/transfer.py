@@ -148,6 +148,12 @@ def _parse(document: Any, source: str) -> tuple[Conversation, list[Message]]:
         )
         messages = []
         for item in document.get("messages", []):
+            for field in ("content", "reasoning"):
+                if not isinstance(item.get(field, ""), str):
+                    raise bad(f"message {item.get('id')!r} has a {field} that is not text")
+            for field in ("created_at", "updated_at"):
+                if not _sane_time(item.get(field)):
+                    raise bad(f"message {item.get('id')!r} has an impossible {field}")
             message = Message(
                 id=str(item["id"]),
                 conversation_id=conversation.id,
@@ -168,4 +174,39 @@ def _parse(document: Any, source: str) -> tuple[Conversation, list[Message]]:
             messages.append(message)
     except (KeyError, TypeError, ValueError) as error:
         raise bad(f"missing or wrong field {error}") from error
+    if not (_sane_time(conversation.created_at) and _sane_time(conversation.updated_at)):
+        raise bad(f"conversation {conversation.id} has an impossible date")
+    problem = _link_problem(messages)
+    if problem:
+        raise bad(f"conversation {conversation.id}: {problem}")
     return conversation, messages
+
+
+def _sane_time(value: Any) -> bool:
+    """A Unix time r1chat can show: a finite number between 1970 and the year 3000."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and 0 <= value < 32_503_680_000
+    )
+
+
+def _link_problem(messages: list[Message]) -> str | None:
+    """Why the messages do not form a tree (repeated ids, missing parents, a loop), if so."""
+    parents: dict[str, str | None] = {}
+    for message in messages:
+        if message.id in parents:
+            return f"message id {message.id} appears twice"
+        parents[message.id] = message.parent_id
+    for message_id, parent in parents.items():
+        if parent is not None and parent not in parents:
+            return f"message {message_id} answers {parent}, which is not in the conversation"
+    for start in parents:
+        seen = {start}
+        current = parents[start]
+        while current is not None:
+            if current in seen:
+                return f"message {start}'s parents go round in a loop"
+            seen.add(current)
+            current = parents[current]
+    return None
