@@ -121,7 +121,7 @@ def use_command(spec: str) -> None:
     paths = Paths.from_env()
     settings = load_settings(paths)
     path = resolve_model(spec, paths, settings)
-    if not path.is_file():
+    if not path.exists():
         raise ModelError(f"No model named or found at '{spec}'; see `r1chat models`.")
     from r1chat.models.gguf_header import read_header
 

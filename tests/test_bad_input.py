@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import subprocess
 from pathlib import Path
@@ -168,3 +169,26 @@ def test_trust_template_renders_a_flagged_template_in_the_sandbox(
     still = run_ask(r1chat_command, cli_env, "hello", "--model", str(hostile), "--trust-template")
     assert_one_clear_line(still, "Python internals")  # the sandbox still refuses real escapes
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_a_pipe_named_like_a_model_is_refused_not_waited_on(r1chat_command, cli_env, home):
+    models = home / "data" / "models"
+    models.mkdir(parents=True)
+    pipe = models / "waiting.gguf"
+    os.mkfifo(pipe)  # opening it for reading would wait for a writer for ever
+    for args in (("ask", "--model", str(pipe), "Hi"), ("use", str(pipe))):
+        done = subprocess.run(
+            [*r1chat_command, *args],
+            env=cli_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+        assert done.returncode == 1, (args, done.stderr)
+        assert "not a regular file" in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+    listed = subprocess.run(
+        [*r1chat_command, "models"], env=cli_env, capture_output=True, text=True, timeout=60
+    )
+    assert listed.returncode == 0 and "waiting" not in listed.stdout

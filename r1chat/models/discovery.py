@@ -103,7 +103,7 @@ def scan_hf_cache(root: Path) -> list[ModelEntry]:
             ordered.sort(key=lambda p: p.name == head)
         for snapshot in ordered:
             for path in snapshot.rglob("*.gguf"):
-                if _is_model_file(path) and path.exists():
+                if path.is_file() and _is_model_file(path):
                     name = f"{repo_id}:{path.relative_to(snapshot)}"
                     found[name] = ModelEntry(name, path, "hugging face")
     return list(found.values())
@@ -123,7 +123,7 @@ def scan_lmstudio(folder: Path) -> list[ModelEntry]:
     return [
         ModelEntry(str(path.relative_to(folder).with_suffix("")), path, "lm studio")
         for path in sorted(folder.rglob("*.gguf"))
-        if _is_model_file(path)
+        if path.is_file() and _is_model_file(path)
     ]
 
 

@@ -183,6 +183,11 @@ def read_header(path: str | Path) -> GGUFHeader:
         raise ModelError(f"No model file at {path}; check the path.")
     if path.is_dir():
         raise ModelError(f"{path} is a folder, not a model file; pass the .gguf file inside it.")
+    if not path.is_file():  # a FIFO, socket or device: opening it could wait for ever
+        raise ModelError(
+            f"{terminal_safe(str(path))} is not a regular file (a pipe, socket or device); "
+            "pass a .gguf model file."
+        )
     try:
         size = path.stat().st_size
         handle = path.open("rb")
