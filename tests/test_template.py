@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
+
 import pytest
 
 from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
 from r1chat.engine.template import ChatTemplate, is_r1_model, prepare_messages, strip_reasoning
 from r1chat.errors import ContextOverflowError, TemplateError
+from tests.conftest import _r1_flavoured
 
 THINK, END_THINK = 151648, 151649
 
@@ -145,3 +149,59 @@ def test_the_sandbox_refuses_what_the_scan_does_not_see():
     template = ChatTemplate(source)
     with pytest.raises(TemplateError, match="Python internals"):
         template.prompt([ChatMessage("user", "hi")])
+
+
+LOOPING = {
+    "nested loops": (
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        "did not finish rendering within 2 s",
+    ),
+    "a huge string": ("{{ 'a' * 1000000000 }}", "too large to be a prompt"),
+    "a huge list": ("{% for x in [1] * 1000000000 %}{% endfor %}", "too large to be a prompt"),
+    "a huge power": ("{{ 10 ** 100000000 }}", "huge power"),
+    "endless output": (
+        "{% for i in range(100000) %}{% for j in range(100000) %}{{ 'xxxxxxxxxx' }}"
+        "{% endfor %}{% endfor %}",
+        "too large to be one",
+    ),
+    "recursion": (
+        "{% macro down(n) %}{{ down(n + 1) }}{% endmacro %}{{ down(0) }}",
+        "calls itself without end",
+    ),
+    "division by zero": ("{{ 1 // 0 }}", "ZeroDivisionError"),
+    "its own refusal": (
+        "{{ raise_exception('Only user and assistant roles are supported!') }}",
+        "refused these messages: Only user and assistant roles are supported!",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(LOOPING))
+def test_a_looping_or_growing_template_gives_up_with_one_line(case):
+    source, expected = LOOPING[case]
+    template = ChatTemplate(source)
+    started = time.monotonic()
+    with pytest.raises(TemplateError) as raised:
+        template.render([{"role": "user", "content": "Hi"}])
+    assert time.monotonic() - started < 10
+    message = str(raised.value)
+    assert expected in message and "\n" not in message
+
+
+def test_a_looping_template_in_a_real_model_ends_ask_with_one_line(
+    smollm2_path, tmp_path, r1chat_command, cli_env
+):
+    model = _r1_flavoured(smollm2_path, LOOPING["nested loops"][0], tmp_path / "loop.gguf", "Loop")
+    started = time.monotonic()
+    done = subprocess.run(
+        [*r1chat_command, "ask", "--model", str(model), "Hi"],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert time.monotonic() - started < 60
+    assert done.returncode == 1
+    assert "did not finish rendering within 2 s" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

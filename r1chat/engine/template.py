@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from r1chat.domain import ChatMessage
 from r1chat.engine.think import CLOSE, OPEN, prompt_opens_reasoning
@@ -104,6 +107,62 @@ def prepare_messages(
     return [{"role": "system", "content": system}, *turns]
 
 
+RENDER_SECONDS = 2.0
+"""A chat template that renders for longer than this is given up on."""
+RENDER_CHARS = 4_000_000
+"""Most characters a template may write, or build with `*` (prompts are far smaller)."""
+
+
+class _RenderLimit(Exception):
+    """A template ran past its time or size limit."""
+
+
+def _bounded_sandbox() -> Any:
+    """A sandbox that gives up on a template looping or growing without end.
+
+    Every call, attribute and item lookup checks the render's deadline, and `*` and `**`
+    may not build more than `RENDER_CHARS` items (a `range` is already limited by the
+    sandbox); the caller also stops reading the output at `RENDER_CHARS`.
+    """
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    class BoundedSandbox(ImmutableSandboxedEnvironment):
+        intercepted_binops = frozenset({"*", "**"})
+
+        def __init__(self, **options: Any) -> None:
+            super().__init__(**options)
+            self.local = threading.local()
+
+        def tick(self) -> None:
+            if time.monotonic() > getattr(self.local, "deadline", float("inf")):
+                raise _RenderLimit(f"did not finish rendering within {RENDER_SECONDS:g} s")
+
+        def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+            __self.tick()
+            return super().call(__context, __obj, *args, **kwargs)
+
+        def getattr(self, obj: Any, attribute: str) -> Any:
+            self.tick()
+            return super().getattr(obj, attribute)
+
+        def getitem(self, obj: Any, argument: Any) -> Any:
+            self.tick()
+            return super().getitem(obj, argument)
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            self.tick()
+            if operator == "**" and isinstance(right, int) and abs(right) > 64:
+                raise _RenderLimit("raises a number to a huge power")
+            if operator == "*":
+                sizes = [len(x) for x in (left, right) if isinstance(x, str | list | tuple)]
+                counts = [x for x in (left, right) if isinstance(x, int)]
+                if sizes and counts and sizes[0] * max(counts[0], 0) > RENDER_CHARS:
+                    raise _RenderLimit("builds a string or list too large to be a prompt")
+            return super().call_binop(context, operator, left, right)
+
+    return BoundedSandbox(trim_blocks=True, lstrip_blocks=True)
+
+
 def _raise_exception(message: str) -> None:
     raise TemplateError(f"The model's chat template refused these messages: {message}")
 
@@ -134,12 +193,8 @@ class ChatTemplate:
                 "a source you trust, or pass --trust-template to render it sandboxed anyway."
             )
         from jinja2 import TemplateSyntaxError
-        from jinja2.loaders import BaseLoader
-        from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-        environment = ImmutableSandboxedEnvironment(
-            loader=BaseLoader(), trim_blocks=True, lstrip_blocks=True
-        )
+        environment = self._environment = _bounded_sandbox()
         environment.globals["raise_exception"] = _raise_exception
         environment.globals["strftime_now"] = _strftime_now
         try:
@@ -152,15 +207,29 @@ class ChatTemplate:
     def render(self, messages: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
         """Render `messages`; any escape attempt or template error becomes a `TemplateError`."""
         from jinja2.exceptions import SecurityError
-        from jinja2.exceptions import TemplateError as JinjaError
 
+        local = self._environment.local
+        local.deadline = time.monotonic() + RENDER_SECONDS
         try:
-            return self._template.render(
+            pieces: list[str] = []
+            written = 0
+            for piece in self._template.generate(
                 messages=messages,
                 bos_token=self.bos_token,
                 eos_token=self.eos_token,
                 add_generation_prompt=add_generation_prompt,
-            )
+            ):
+                pieces.append(piece)
+                written += len(piece)
+                if written > RENDER_CHARS:
+                    raise _RenderLimit("writes a prompt too large to be one")
+                self._environment.tick()
+            return "".join(pieces)
+        except _RenderLimit as error:
+            raise TemplateError(
+                f"The model's chat template {error}; it is broken or hostile, so r1chat gave "
+                "up on it. Use another model file."
+            ) from error
         except SecurityError as error:
             raise TemplateError(
                 "The model's chat template tries to reach Python internals, so r1chat refused "
@@ -168,10 +237,18 @@ class ChatTemplate:
             ) from error
         except TemplateError:
             raise
-        except (JinjaError, TypeError, ValueError, KeyError, IndexError, AttributeError) as error:
+        except RecursionError as error:
             raise TemplateError(
-                f"The model's chat template failed to render ({type(error).__name__}: {error})."
+                "The model's chat template calls itself without end (RecursionError); use "
+                "another model file."
             ) from error
+        except Exception as error:  # raised by the template's own code: its message, one line
+            detail = " ".join(str(error).split())[:300]
+            raise TemplateError(
+                f"The model's chat template failed to render ({type(error).__name__}: {detail})."
+            ) from error
+        finally:
+            local.deadline = float("inf")
 
     def prompt(self, messages: Sequence[ChatMessage], system_prompt: str = "") -> RenderedPrompt:
         """The text to feed the model for a reply to `messages`."""
