@@ -171,3 +171,45 @@ def test_the_ui_never_parses_outside_text_as_markup():
             ):
                 found.append(f"{path.name}:{node.value.lineno} markup=")
     assert found == []
+
+
+async def test_a_keymap_cannot_unbind_quit_and_bad_entries_are_reported(tmp_path):
+    from r1chat.config import Settings
+
+    keymap = {"app.quit": "ctrl+x", "no.such.binding": "ctrl+k", "chat.new": "ctrl+ +"}
+    settings = Settings(extra={"keymap": keymap})
+    app, _, store = make_app(tmp_path, settings=settings)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
+        notices = " ".join(str(n.message) for n in app._notifications)
+        assert "'no.such.binding': no binding has that id" in notices
+        assert "'chat.new': 'ctrl+ +' is not a key" in notices
+        assert app._keymap["app.quit"] == "ctrl+x,ctrl+q"
+        await pilot.press("ctrl+q")
+        await wait_until(pilot, lambda: not app.is_running)
+    store.close()
+
+
+async def test_quit_leaves_within_a_second_while_a_model_is_still_loading(tmp_path):
+    import threading
+    import time
+
+    release = threading.Event()
+    engine = ScriptedEngine([Script("ok")])
+    app, _, store = make_app(tmp_path, engine=engine)
+    factory = app.service._load
+
+    def slow(model, n_ctx):  # a large model that takes its time
+        release.wait(30)
+        return factory(model, n_ctx)
+
+    app.service._load = slow
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
+        await wait_until(pilot, lambda: app.screen.status.state == "loading model")
+        started = time.monotonic()
+        await pilot.press("ctrl+q")
+        await wait_until(pilot, lambda: not app.is_running, timeout=5)
+        assert time.monotonic() - started < 2.5
+    release.set()
+    store.close()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import re
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -23,6 +25,12 @@ from r1chat.ui.screens.chat import ChatScreen
 from r1chat.ui.screens.help import NEWLINE_HELP, HelpScreen
 from r1chat.ui.themes import APP_VARIABLES, DEFAULT_THEME, bundled_themes_dir, load_themes
 from r1chat.ui.widgets.reasoning import THINKING_MODES, ThinkingMode
+
+QUIT_ID, QUIT_KEY = "app.quit", "ctrl+q"
+QUIT_WAIT = 0.8
+"""Seconds quitting waits for a reply to be saved and for the model to be freed."""
+KEY_NAME = re.compile(r"[a-z0-9_]+(\+[a-z0-9_]+)*|[^\s,+]", re.IGNORECASE)
+"""A key as Textual names it: `ctrl+shift+k`, `f5`, `pageup`, or one printable character."""
 
 
 class R1ChatApp(App[None]):
@@ -118,9 +126,7 @@ class R1ChatApp(App[None]):
             self.theme = DEFAULT_THEME
             self.notify(f"Unknown theme {wanted!r}; using {DEFAULT_THEME}.", severity="warning")
         self._themes_ready = True
-        keymap = self.settings.extra.get("keymap", {})
-        if isinstance(keymap, dict) and keymap:
-            self.set_keymap({str(k): str(v) for k, v in keymap.items()})
+        self.set_keymap(self._checked_keymap(self.settings.extra.get("keymap", {})))
         mode = self.ui_settings.get("thinking", "collapsed")
         thinking: ThinkingMode = mode if mode in THINKING_MODES else "collapsed"
         self.push_screen(
@@ -181,14 +187,12 @@ class R1ChatApp(App[None]):
                 )
         yield SystemCommand("Help", "List every key", self.action_help)
 
-    def help_rows(self) -> list[tuple[str, str, str, str]]:
-        """Every binding the user can press, with where it works and what it does."""
+    def _help_bindings(self) -> list[tuple[str, Binding]]:
+        """Every binding with an id, and where it works."""
         from r1chat.ui.widgets.conversation import ConversationView
         from r1chat.ui.widgets.messages import AssistantMessage, UserMessage
         from r1chat.ui.widgets.sidebar import ConversationList
 
-        rows: list[tuple[str, str, str, str]] = []
-        keymap = self._keymap if hasattr(self, "_keymap") else {}
         places: list[tuple[str, list[Any]]] = [
             ("anywhere", list(self.BINDINGS)),
             ("chat", list(ChatScreen.BINDINGS)),
@@ -197,12 +201,20 @@ class R1ChatApp(App[None]):
             ("a focused answer", list(AssistantMessage.BINDINGS)),
             ("conversation list", list(ConversationList.BINDINGS)),
         ]
-        for where, bindings in places:
-            for binding in bindings:
-                if not isinstance(binding, Binding):
-                    continue
-                key = keymap.get(binding.id, binding.key) if binding.id else binding.key
-                rows.append((key, binding.description, where, binding.tooltip))
+        return [
+            (where, binding)
+            for where, bindings in places
+            for binding in bindings
+            if isinstance(binding, Binding)
+        ]
+
+    def help_rows(self) -> list[tuple[str, str, str, str]]:
+        """Every binding the user can press, with where it works and what it does."""
+        keymap = self._keymap if hasattr(self, "_keymap") else {}
+        rows: list[tuple[str, str, str, str]] = []
+        for where, binding in self._help_bindings():
+            key = keymap.get(binding.id, binding.key) if binding.id else binding.key
+            rows.append((key, binding.description, where, binding.tooltip))
         rows.append(("enter", "Send", "message box", "Send the message"))
         rows.append((NEWLINE_HELP[0], "New line", "message box", NEWLINE_HELP[1]))
         rows.append(
@@ -210,13 +222,67 @@ class R1ChatApp(App[None]):
         )
         return rows
 
+    def _binding_ids(self) -> set[str]:
+        """The ids a `[keymap]` entry may name: every binding, dialogs' too."""
+        from r1chat.ui.screens.dialogs import ConfirmScreen, LinkChooserScreen, TextPromptScreen
+
+        ids = {binding.id for _, binding in self._help_bindings() if binding.id}
+        for screen in (ConfirmScreen, TextPromptScreen, LinkChooserScreen, HelpScreen):
+            ids |= {b.id for b in screen.BINDINGS if isinstance(b, Binding) and b.id}
+        return ids
+
+    def _checked_keymap(self, keymap: object) -> dict[str, str]:
+        """The `[keymap]` entries that name a binding and keys; the rest are reported.
+
+        Quit keeps Ctrl+Q whatever the keymap says, so the app can always be left.
+        """
+        if not isinstance(keymap, dict):
+            if keymap:
+                self.notify(
+                    "Ignored [keymap] in config.toml: it is not a table.", severity="warning"
+                )
+            return {QUIT_ID: QUIT_KEY}
+        known = self._binding_ids()
+        checked: dict[str, str] = {}
+        for binding_id, keys in keymap.items():
+            if str(binding_id) not in known:
+                self.notify(
+                    f"Ignored keymap entry {binding_id!r}: no binding has that id (F1 lists them).",
+                    severity="warning",
+                    timeout=10,
+                )
+                continue
+            parts = [part.strip() for part in str(keys).split(",")]
+            if not parts or not all(KEY_NAME.fullmatch(part) for part in parts):
+                self.notify(
+                    f"Ignored keymap entry {binding_id!r}: {keys!r} is not a key (try 'ctrl+k').",
+                    severity="warning",
+                    timeout=10,
+                )
+                continue
+            checked[str(binding_id)] = ",".join(parts)
+        quit_keys = checked.get(QUIT_ID, QUIT_KEY).split(",")
+        if QUIT_KEY not in quit_keys:
+            quit_keys.append(QUIT_KEY)
+        checked[QUIT_ID] = ",".join(quit_keys)
+        return checked
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.help_rows()))
 
     async def action_quit(self) -> None:
+        """Stop and save any reply, free the model, and leave; within a second or so.
+
+        A reply ends within a token and is saved; should that or freeing the model take
+        longer (a model still loading, a slow disk), the app leaves anyway: the reply's
+        text so far is already saved, and the model is freed as the process ends.
+        """
         for screen in self.screen_stack:
             if isinstance(screen, ChatScreen):
-                await screen.stop_and_wait()
-        await asyncio.to_thread(self.service.close)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(screen.stop_and_wait(), QUIT_WAIT)
+        closing = asyncio.create_task(asyncio.to_thread(self.service.close))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(closing), QUIT_WAIT)
         self.exit()
