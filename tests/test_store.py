@@ -269,3 +269,21 @@ def test_a_very_common_word_ranks_the_newest_matches(store, monkeypatch):
     assert all(HIT_START in h.snippet for h in windowed)
     # Within the window the ranking is BM25's: the most "cats" come first.
     assert windowed[0].plain_snippet.count("cats") == 4
+
+
+@pytest.mark.parametrize("user_version", [0, 3])
+def test_a_foreign_sqlite_database_is_refused_and_left_unchanged(tmp_path, user_version):
+    path = tmp_path / "chats.db"
+    other = sqlite3.connect(path)
+    other.execute("CREATE TABLE notes (body TEXT)")
+    other.execute("INSERT INTO notes VALUES ('mine')")
+    other.execute(f"PRAGMA user_version = {user_version}")
+    other.commit()
+    other.close()
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    mode = path.stat().st_mode
+    with pytest.raises(StoreError, match="r1chat did not write"):
+        ChatStore(path).list_conversations()
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert path.stat().st_mode == mode
+    assert not path.with_name("chats.db-wal").exists()

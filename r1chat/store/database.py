@@ -30,6 +30,10 @@ def make_private(path: Path) -> None:
                 candidate.chmod(0o600)
 
 
+R1CHAT_TABLES = frozenset({"conversations", "messages"})
+"""Tables every r1chat schema has: with `user_version`, the mark of an r1chat database."""
+
+
 def connect(path: Path) -> sqlite3.Connection:
     """Open (creating if needed) the database at `path`, migrated to the current schema.
 
@@ -47,6 +51,15 @@ def connect(path: Path) -> sqlite3.Connection:
     try:
         with translate_errors(path):
             version = connection.execute("PRAGMA user_version").fetchone()[0]
+            tables = {
+                row[0]
+                for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+            if (version == 0 and tables) or (version > 0 and not R1CHAT_TABLES <= tables):
+                raise StoreError(
+                    f"{path} is an SQLite database that r1chat did not write, so it was left "
+                    "unchanged; move it aside or point R1CHAT_HOME elsewhere."
+                )
             if version > SCHEMA_VERSION:
                 raise StoreError(
                     f"{path} was written by a newer r1chat (schema {version}; this one reads up "
