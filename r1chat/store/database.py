@@ -55,7 +55,7 @@ def connect(path: Path) -> sqlite3.Connection:
                 row[0]
                 for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
-            if (version == 0 and tables) or (version > 0 and not R1CHAT_TABLES <= tables):
+            if (version == 0 and tables) or (version > 0 and not tables >= R1CHAT_TABLES):
                 raise StoreError(
                     f"{path} is an SQLite database that r1chat did not write, so it was left "
                     "unchanged; move it aside or point R1CHAT_HOME elsewhere."
