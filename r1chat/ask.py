@@ -46,6 +46,10 @@ def read_prompt(prompt: str | None, stdin: TextIO) -> str:
             prompt = stdin.read()
         except UnicodeDecodeError as error:
             raise R1ChatError("The text on stdin is not UTF-8; convert it first.") from error
+    try:
+        prompt.encode("utf-8")  # an argument with bad bytes arrives as lone surrogates
+    except UnicodeEncodeError as error:
+        raise R1ChatError("The prompt is not valid UTF-8; convert it first.") from error
     if not prompt.strip():
         raise R1ChatError("The prompt is empty; type a question or pipe some text in.")
     return prompt

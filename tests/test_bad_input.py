@@ -192,3 +192,24 @@ def test_a_pipe_named_like_a_model_is_refused_not_waited_on(r1chat_command, cli_
         [*r1chat_command, "models"], env=cli_env, capture_output=True, text=True, timeout=60
     )
     assert listed.returncode == 0 and "waiting" not in listed.stdout
+
+
+def test_a_prompt_argument_that_is_not_utf8_gets_one_line(r1chat_command, cli_env, smollm2_path):
+    done = subprocess.run(
+        [
+            *(c.encode() for c in r1chat_command),
+            b"ask",
+            b"--model",
+            bytes(smollm2_path),
+            b"caf\xe9",
+        ],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        env=cli_env,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    stderr = done.stderr.decode()
+    assert (
+        stderr.startswith("r1chat: The prompt is not valid UTF-8") and len(stderr.splitlines()) == 1
+    )
