@@ -123,9 +123,15 @@ def use_command(spec: str) -> None:
     path = resolve_model(spec, paths, settings)
     if not path.exists():
         raise ModelError(f"No model named or found at '{spec}'; see `r1chat models`.")
+    from r1chat.engine.template import ChatTemplate
     from r1chat.models.gguf_header import read_header
 
-    read_header(path)  # refuse a broken file now, not at the next chat
+    # Refuse now what `ask` would refuse at the next chat: a broken file, or a chat
+    # template that is hostile, broken or never finishes rendering.
+    header = read_header(path)
+    if header.chat_template:
+        template = ChatTemplate(header.chat_template, trust=settings.trust_template)
+        template.render([{"role": "user", "content": "Hello"}])
     save_setting(paths, "", "model", str(path))
     print(f"Default model: {terminal_safe(str(path))}", file=sys.stderr)
 

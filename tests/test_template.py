@@ -205,3 +205,18 @@ def test_a_looping_template_in_a_real_model_ends_ask_with_one_line(
     assert done.returncode == 1
     assert "did not finish rendering within 2 s" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_use_refuses_a_looping_or_hostile_template_before_saving_it(
+    smollm2_path, tmp_path, r1chat_command, cli_env, home
+):
+    looping = _r1_flavoured(smollm2_path, LOOPING["nested loops"][0], tmp_path / "l.gguf", "L")
+    done = subprocess.run(
+        [*r1chat_command, "use", str(looping)],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1 and "did not finish rendering" in done.stderr
+    assert not (home / "config" / "config.toml").exists()  # nothing was saved
