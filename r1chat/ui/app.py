@@ -241,7 +241,7 @@ class R1ChatApp(App[None]):
                 self.notify(
                     "Ignored [keymap] in config.toml: it is not a table.", severity="warning"
                 )
-            return {QUIT_ID: QUIT_KEY}
+            return {}
         known = self._binding_ids()
         checked: dict[str, str] = {}
         for binding_id, keys in keymap.items():
@@ -261,10 +261,8 @@ class R1ChatApp(App[None]):
                 )
                 continue
             checked[str(binding_id)] = ",".join(parts)
-        quit_keys = checked.get(QUIT_ID, QUIT_KEY).split(",")
-        if QUIT_KEY not in quit_keys:
-            quit_keys.append(QUIT_KEY)
-        checked[QUIT_ID] = ",".join(quit_keys)
+        if QUIT_ID in checked and QUIT_KEY not in checked[QUIT_ID].split(","):
+            checked[QUIT_ID] += f",{QUIT_KEY}"
         return checked
 
     def action_help(self) -> None:
