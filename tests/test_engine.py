@@ -206,3 +206,18 @@ def test_cancel_while_reading_a_long_prompt_stops_at_the_next_chunk(smol_engine,
     smol_engine._llm.reset()
     fresh, _ = collect(smol_engine.stream(request(STORY)))
     assert again == fresh
+
+
+def test_the_llama_log_is_rotated_and_never_grows_past_two_files(smollm2_path, tmp_path):
+    from r1chat.engine import llama_log
+    from r1chat.engine.llama import LlamaEngine
+
+    log = tmp_path / "llama.log"
+    log.write_text("old line\n" * (llama_log.ROTATE_BYTES // 9 + 10))
+    (tmp_path / "llama.log.1").write_text("the oldest\n")
+    engine = LlamaEngine(smollm2_path, n_ctx=512, log_path=log)
+    engine.close()
+    rotated = (tmp_path / "llama.log.1").read_text()
+    assert rotated.startswith("old line") and "the oldest" not in rotated
+    assert 0 < log.stat().st_size < llama_log.ROTATE_BYTES  # this load's lines, in a new file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["llama.log", "llama.log.1"]

@@ -10,6 +10,18 @@ from typing import Any, ClassVar
 
 # ggml's levels: 0 none, 1 debug, 2 info, 3 warn, 4 error, 5 continue the previous line.
 WARN, ERROR, CONT = 3, 4, 5
+ROTATE_BYTES = 2_000_000
+"""A log past this size is moved to `<name>.1` (the one before that is dropped) when opened:
+each model load writes about 200 KB, so a few loads are kept and the folder never grows."""
+
+
+def rotate(path: Path, limit: int = ROTATE_BYTES) -> None:
+    """Move `path` to `path.1` if it has grown past `limit` bytes."""
+    try:
+        if path.stat().st_size > limit:
+            path.replace(path.with_name(path.name + ".1"))
+    except OSError:  # missing, or not ours to move: keep appending
+        pass
 
 
 class LlamaLog:
@@ -75,6 +87,7 @@ class LlamaLog:
         try:
             if self._file is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+                rotate(self.path)
                 self._file = self.path.open("a", encoding="utf-8")
             self._file.write(text)
             if text.endswith("\n"):
