@@ -12,6 +12,7 @@ from typing import Any, TextIO
 from r1chat.console import cell, console
 from r1chat.domain import NO_ANSWER_NOTE, Conversation, Message
 from r1chat.errors import R1ChatError
+from r1chat.files import write_private
 from r1chat.paths import Paths
 from r1chat.store.chats import ChatStore
 from r1chat.store.search import HIT_END, HIT_START, SearchHit
@@ -143,8 +144,19 @@ def render_conversation(
         out.print()
 
 
+def _confirm(question: str) -> bool:
+    import typer
+
+    return bool(typer.confirm(question, default=False, err=True))
+
+
 def export_command(
-    prefix: str | None, all_conversations: bool, fmt: str, output: Path | None, thinking: bool
+    prefix: str | None,
+    all_conversations: bool,
+    fmt: str,
+    output: Path | None,
+    thinking: bool,
+    force: bool = False,
 ) -> None:
     """`r1chat export`."""
     if fmt not in ("md", "json"):
@@ -166,10 +178,11 @@ def export_command(
     if output is None:
         sys.stdout.write(text)
         return
+    replace = force or not output.exists()
+    if not replace and not (sys.stdin.isatty() and _confirm(f"{output} exists; replace it?")):
+        raise R1ChatError(f"{output} already exists; add --force to replace it.")
     try:
-        partial = output.with_name(output.name + ".partial")
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(output)
+        write_private(output, text)
     except OSError as error:
         raise R1ChatError(f"Cannot write {output} ({error.strerror}).") from error
     print(f"Exported to {output}.", file=sys.stderr)

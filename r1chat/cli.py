@@ -324,12 +324,15 @@ def export(
         Path | None, typer.Option("--output", "-o", help="Write to this file.")
     ] = None,
     thinking: ThinkingOption = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the --output file if it exists.")
+    ] = False,
     debug: DebugOption = False,
 ) -> None:
     """Export a conversation as Markdown or JSON (JSON keeps everything and imports back)."""
     from r1chat.chats_cli import export_command
 
-    export_command(conversation, all_conversations, fmt, output, thinking)
+    export_command(conversation, all_conversations, fmt, output, thinking, force)
 
 
 @app.command("import")

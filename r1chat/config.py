@@ -10,6 +10,7 @@ from typing import Any
 
 from r1chat.domain import GenerationParams
 from r1chat.errors import ConfigError
+from r1chat.files import write_private
 from r1chat.paths import Paths
 
 
@@ -173,9 +174,6 @@ def save_setting(paths: Paths, table: str, key: str, value: str | bool | int | f
             document[table] = section
         section[key] = value
     try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        partial = file.with_name(file.name + ".partial")
-        partial.write_text(tomlkit.dumps(document), encoding="utf-8")
-        partial.replace(file)
+        write_private(file, tomlkit.dumps(document))
     except OSError as error:
         raise ConfigError(f"Cannot write {file} ({error.strerror}).") from error

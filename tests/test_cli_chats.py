@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -309,3 +310,54 @@ def test_a_parent_loop_already_in_the_store_never_hangs(r1chat_command, cli_env,
     assert len(store.branch(chat.id)) == 2
     assert store.newest_leaf(first.id) in (first.id, second.id)
     store.close()
+
+
+def test_a_failed_private_write_leaves_nothing_behind(tmp_path, monkeypatch):
+    from r1chat.files import write_private
+
+    target = tmp_path / "chat.md"
+    target.write_text("kept")
+
+    def no_room(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", no_room)
+    with pytest.raises(OSError):
+        write_private(target, "new text")
+    assert target.read_text() == "kept"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chat.md"]
+
+
+def test_exports_and_config_are_private_whatever_the_umask(
+    r1chat_command, cli_env, saved, home, tmp_path
+):
+    chat = saved["Sky colour"]
+    out = tmp_path / "out"
+    out.mkdir()
+    target = out / "chat.md"
+    open_umask = f"umask 000; exec {' '.join(r1chat_command)} "
+    done = subprocess.run(
+        ["sh", "-c", open_umask + f"export {chat} -o {target}"],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr
+    assert oct(target.stat().st_mode & 0o777) == "0o600"
+    again = run(r1chat_command, cli_env, "export", chat, "-o", str(target))
+    assert again.returncode == 1 and "already exists; add --force" in again.stderr
+    forced = run(r1chat_command, cli_env, "export", chat, "-o", str(target), "--force")
+    assert forced.returncode == 0
+    assert sorted(p.name for p in out.iterdir()) == ["chat.md"]  # no temporary file left
+    from r1chat.config import save_setting
+    from r1chat.paths import Paths
+
+    old = os.umask(0)
+    try:
+        save_setting(Paths.from_env({"R1CHAT_HOME": str(home)}), "ui", "theme", "r1-light")
+    finally:
+        os.umask(old)
+    config = home / "config" / "config.toml"
+    assert oct(config.stat().st_mode & 0o777) == "0o600"

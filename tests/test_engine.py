@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
@@ -215,8 +216,13 @@ def test_the_llama_log_is_rotated_and_never_grows_past_two_files(smollm2_path, t
     log = tmp_path / "llama.log"
     log.write_text("old line\n" * (llama_log.ROTATE_BYTES // 9 + 10))
     (tmp_path / "llama.log.1").write_text("the oldest\n")
-    engine = LlamaEngine(smollm2_path, n_ctx=512, log_path=log)
-    engine.close()
+    old_umask = os.umask(0)
+    try:
+        engine = LlamaEngine(smollm2_path, n_ctx=512, log_path=log)
+        engine.close()
+    finally:
+        os.umask(old_umask)
+    assert oct(log.stat().st_mode & 0o777) == "0o600"  # it may quote prompts
     rotated = (tmp_path / "llama.log.1").read_text()
     assert rotated.startswith("old line") and "the oldest" not in rotated
     assert 0 < log.stat().st_size < llama_log.ROTATE_BYTES  # this load's lines, in a new file

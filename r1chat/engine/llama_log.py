@@ -8,6 +8,8 @@ import threading
 from pathlib import Path
 from typing import Any, ClassVar
 
+from r1chat.files import open_private_append
+
 # ggml's levels: 0 none, 1 debug, 2 info, 3 warn, 4 error, 5 continue the previous line.
 WARN, ERROR, CONT = 3, 4, 5
 ROTATE_BYTES = 2_000_000
@@ -88,7 +90,7 @@ class LlamaLog:
             if self._file is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 rotate(self.path)
-                self._file = self.path.open("a", encoding="utf-8")
+                self._file = open_private_append(self.path)
             self._file.write(text)
             if text.endswith("\n"):
                 self._file.flush()
