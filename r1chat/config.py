@@ -10,7 +10,7 @@ from typing import Any
 
 from r1chat.domain import GenerationParams
 from r1chat.errors import ConfigError
-from r1chat.files import write_private
+from r1chat.files import private_dir, write_private
 from r1chat.paths import Paths
 
 
@@ -174,6 +174,7 @@ def save_setting(paths: Paths, table: str, key: str, value: str | bool | int | f
             document[table] = section
         section[key] = value
     try:
+        private_dir(file.parent)
         write_private(file, tomlkit.dumps(document))
     except OSError as error:
         raise ConfigError(f"Cannot write {file} ({error.strerror}).") from error

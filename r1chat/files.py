@@ -8,6 +8,15 @@ import tempfile
 from pathlib import Path
 
 
+def private_dir(path: Path) -> Path:
+    """Create `path` if needed; r1chat's own folders are made readable only by the user."""
+    path.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):  # a folder that is not ours (an export's) stays as is
+        if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+            path.chmod(0o700)
+    return path
+
+
 def write_private(path: Path, text: str) -> None:
     """Write `text` to `path` in one step, mode 0600 whatever the umask.
 

@@ -361,3 +361,4 @@ def test_exports_and_config_are_private_whatever_the_umask(
         os.umask(old)
     config = home / "config" / "config.toml"
     assert oct(config.stat().st_mode & 0o777) == "0o600"
+    assert oct(config.parent.stat().st_mode & 0o777) == "0o700"

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any, ClassVar
 
-from r1chat.files import open_private_append
+from r1chat.files import open_private_append, private_dir
 
 # ggml's levels: 0 none, 1 debug, 2 info, 3 warn, 4 error, 5 continue the previous line.
 WARN, ERROR, CONT = 3, 4, 5
@@ -88,7 +88,7 @@ class LlamaLog:
             return
         try:
             if self._file is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                private_dir(self.path.parent)
                 rotate(self.path)
                 self._file = open_private_append(self.path)
             self._file.write(text)
