@@ -27,7 +27,7 @@ from r1chat.engine.events import (
     ReasoningDelta,
 )
 from r1chat.errors import R1ChatError, StoreError
-from r1chat.store.chats import ChatStore
+from r1chat.store.chats import ChatStore, writer_tag
 
 FLUSH_SECONDS = 0.25
 """A streaming reply is written to the store at least this often (a killed process loses less)."""
@@ -366,7 +366,8 @@ class _Recorder:
         if self.reply_id is not None and now - self.last_flush < FLUSH_SECONDS:
             return
         self.last_flush = now
-        self._save(lambda: self._write("".join(answer), "".join(reasoning), "streaming", None))
+        writer: dict[str, object] = {"writer": writer_tag()}  # other processes leave it alone
+        self._save(lambda: self._write("".join(answer), "".join(reasoning), "streaming", writer))
 
     def finished(self, reply: Reply) -> None:
         """Write the reply's final text, status and statistics."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sqlite3
 import stat
@@ -287,3 +288,62 @@ def test_a_foreign_sqlite_database_is_refused_and_left_unchanged(tmp_path, user_
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
     assert path.stat().st_mode == mode
     assert not path.with_name("chats.db-wal").exists()
+
+
+def test_a_start_leaves_another_live_process_reply_alone(tmp_path):
+    from r1chat.store.chats import writer_tag
+
+    path = tmp_path / "chats.db"
+    store = ChatStore(path)
+    chat = store.create_conversation(title="Two writers")
+    question = store.add_message(chat.id, "user", "Hi")
+    # A live writer: a real process that is still running (it sleeps while we check).
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import json, sys, time\n"
+            "from r1chat.store.chats import writer_tag\n"
+            "print(json.dumps(writer_tag()), flush=True)\n"
+            "time.sleep(30)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        live_writer = json.loads(child.stdout.readline())
+        live = store.add_message(
+            chat.id,
+            "assistant",
+            "still coming",
+            status="streaming",
+            parent_id=question.id,
+            stats={"writer": live_writer},
+        )
+        dead_writer = {**writer_tag(), "pid": 2**22 + 12345}  # no such process
+        dead = store.add_message(
+            chat.id,
+            "assistant",
+            "its process died",
+            status="streaming",
+            parent_id=question.id,
+            stats={"writer": dead_writer},
+        )
+        reused = store.add_message(  # a pid now running something else
+            chat.id,
+            "assistant",
+            "pid reused",
+            status="streaming",
+            parent_id=question.id,
+            stats={"writer": {**live_writer, "started": -1}},
+        )
+        store.close()
+        second = ChatStore(path)  # another process starts
+        statuses = {m.id: m.status for m in second.all_messages(chat.id)}
+        assert statuses[live.id] == "streaming"
+        assert statuses[dead.id] == "interrupted" and statuses[reused.id] == "interrupted"
+        assert second.recovered == 2
+        second.close()
+    finally:
+        child.kill()
+        child.wait()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -408,11 +409,20 @@ class ChatStore:
             )
 
     def mark_interrupted(self) -> int:
-        """Mark replies left `streaming` by a process that died as `interrupted`."""
+        """Mark replies left `streaming` by a process that died as `interrupted`.
+
+        A streaming reply names its writer (`stats.writer`: pid and start time); a reply
+        whose writer still runs is another r1chat's live reply and is left alone.
+        """
         with self.transaction() as db:
-            return db.execute(
-                "UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'"
-            ).rowcount
+            rows = db.execute("SELECT id, stats FROM messages WHERE status = 'streaming'")
+            gone = [row[0] for row in rows.fetchall() if not writer_alive(row[1])]
+            for message_id in gone:
+                db.execute(
+                    "UPDATE messages SET status = 'interrupted', stats = NULL WHERE id = ?",
+                    (message_id,),
+                )
+            return len(gone)
 
     # Search
 
@@ -437,6 +447,37 @@ def _conversation(row: sqlite3.Row) -> Conversation:
         message_count=row["n"],
         leaf_id=row["leaf_id"],
     )
+
+
+def writer_tag() -> dict[str, Any]:
+    """Who writes a streaming reply: this process, by pid and start time."""
+    return {"pid": os.getpid(), "started": _process_started(os.getpid())}
+
+
+def writer_alive(stats: str | None) -> bool:
+    """Whether the process named in a streaming reply's stats still runs."""
+    try:
+        writer = json.loads(stats or "{}").get("writer") or {}
+        pid = int(writer["pid"])
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # alive, but another user's
+        return True
+    started = _process_started(pid)
+    return started is None or writer.get("started") in (None, started)
+
+
+def _process_started(pid: int) -> int | None:
+    """When process `pid` started, in clock ticks since boot (Linux), to tell reused pids."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 MESSAGE_COLUMNS = (
