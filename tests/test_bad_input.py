@@ -213,3 +213,19 @@ def test_a_prompt_argument_that_is_not_utf8_gets_one_line(r1chat_command, cli_en
     assert (
         stderr.startswith("r1chat: The prompt is not valid UTF-8") and len(stderr.splitlines()) == 1
     )
+
+
+def test_a_model_whose_weights_are_all_zeros_is_refused(
+    smollm2_path, tmp_path, r1chat_command, cli_env
+):
+    from r1chat.models.gguf_header import read_header
+
+    header = read_header(smollm2_path)
+    hollow = tmp_path / "hollow.gguf"
+    with smollm2_path.open("rb") as source, hollow.open("wb") as target:
+        target.write(source.read(header.data_start))  # the real header, then nothing
+    os.truncate(hollow, header.size)  # the right size, all zeros: never written
+    done = run_ask(r1chat_command, cli_env, "--model", str(hollow), "Hi")
+    assert_one_clear_line(done, "has no weights")
+    fine = run_ask(r1chat_command, cli_env, "--model", str(smollm2_path), "-n", "2", "Hi")
+    assert fine.returncode in (0, 3), fine.stderr  # a real model passes the same check

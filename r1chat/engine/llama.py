@@ -37,7 +37,7 @@ from r1chat.engine.template import (
 )
 from r1chat.engine.think import ThinkSplitter
 from r1chat.errors import ModelError, R1ChatError, TemplateError
-from r1chat.models.gguf_header import GGUFHeader, read_header
+from r1chat.models.gguf_header import GGUFHeader, check_weights, read_header
 
 PREFILL_CHUNK = 128  # prompt tokens per decode call: the granularity of cancelling a long prompt
 COUNT_CACHE_LIMIT = 100_000
@@ -92,6 +92,8 @@ class LlamaEngine:
         ChatTemplate(template_source, r1=self.reasoning, trust=trust_template).prompt(
             [ChatMessage("user", "Hello")]
         )
+        if not vocab_only:
+            check_weights(self.header)
         self.log = LlamaLog.install(log_path)
         self.n_ctx = n_ctx or self._default_context()
         self.backend = llama_backend()

@@ -57,6 +57,8 @@ class GGUFHeader:
     """Bytes of tensor data the header describes."""
     parameters: int = 0
     """Number of weights (elements of all tensors)."""
+    data_start: int = 0
+    """Where the tensor data begins in the file."""
 
     @property
     def architecture(self) -> str | None:
@@ -243,8 +245,12 @@ def _parse(path: Path, handle: Any, size: int) -> GGUFHeader:
         else:
             metadata[key] = _value(cursor, kind, key)
     _check_counts(path, metadata)
-    tensor_bytes, parameters = _check_tensors(path, cursor, tensor_count, metadata, size)
-    return GGUFHeader(path, size, version, tensor_count, metadata, arrays, tensor_bytes, parameters)
+    tensor_bytes, parameters, data_start = _check_tensors(
+        path, cursor, tensor_count, metadata, size
+    )
+    return GGUFHeader(
+        path, size, version, tensor_count, metadata, arrays, tensor_bytes, parameters, data_start
+    )
 
 
 def _value(cursor: _Cursor, kind: int, key: str) -> Any:
@@ -273,7 +279,7 @@ def _check_counts(path: Path, metadata: dict[str, Any]) -> None:
 
 def _check_tensors(
     path: Path, cursor: _Cursor, count: int, metadata: dict[str, Any], size: int
-) -> tuple[int, int]:
+) -> tuple[int, int, int]:
     import gguf
 
     alignment = metadata.get("general.alignment", gguf.GGUF_DEFAULT_ALIGNMENT)
@@ -307,7 +313,40 @@ def _check_tensors(
             f"{path} is truncated: its tensors need {data_start + end_of_data:,} bytes but the "
             f"file has {size:,}; download it again."
         )
-    return total, parameters
+    return total, parameters, data_start
+
+
+SAMPLE_BYTES = 1 << 16
+"""Bytes read at each of the places `check_weights` looks."""
+
+
+def check_weights(header: GGUFHeader) -> None:
+    """Refuse a file whose weights are all zeros where sampled (start, middle and end).
+
+    A download that was allocated but never written has a valid header and a file of
+    the right size, and would load and print garbage.
+
+    Raises:
+        ModelError: when every sampled byte of tensor data is zero.
+    """
+    span = header.tensor_bytes
+    if span <= 0:
+        return
+    starts = {
+        header.data_start + max(0, min(span - SAMPLE_BYTES, at)) for at in (0, span // 2, span)
+    }
+    try:
+        with header.path.open("rb") as handle:
+            for start in sorted(starts):
+                handle.seek(start)
+                if handle.read(SAMPLE_BYTES).strip(b"\0"):
+                    return
+    except OSError as error:
+        raise ModelError(f"Cannot read {header.path} ({error.strerror}).") from error
+    raise ModelError(
+        f"{terminal_safe(str(header.path))} has no weights (its tensor data is all zeros, like a "
+        "download that never finished); download it again."
+    )
 
 
 _SIZE_WORD = re.compile(r"^\d+(\.\d+)?[bmk]$", re.IGNORECASE)
