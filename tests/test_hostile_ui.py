@@ -213,3 +213,23 @@ async def test_quit_leaves_within_a_second_while_a_model_is_still_loading(tmp_pa
         assert time.monotonic() - started < 2.5
     release.set()
     store.close()
+
+
+async def test_ctrl_c_copies_a_selection_and_quits_when_pressed_twice(tmp_path):
+    app, _, store = make_app(tmp_path)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
+        screen = app.screen
+        screen.composer.focus()
+        screen.composer.text = "copy me"
+        screen.composer.select_all()
+        await pilot.press("ctrl+c")
+        assert app.clipboard == "copy me" and app.is_running
+        screen.composer.text = ""
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        assert app.is_running  # the first press only says how to quit
+        assert any("Ctrl+C again" in str(n.message) for n in app._notifications)
+        await pilot.press("ctrl+c")
+        await wait_until(pilot, lambda: not app.is_running)
+    store.close()

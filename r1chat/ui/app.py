@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import re
+import time
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -28,6 +29,8 @@ from r1chat.ui.widgets.reasoning import THINKING_MODES, ThinkingMode
 
 QUIT_ID, QUIT_KEY = "app.quit", "ctrl+q"
 QUIT_WAIT = 0.8
+CTRL_C_AGAIN = 2.0
+"""Seconds within which a second Ctrl+C quits."""
 """Seconds quitting waits for a reply to be saved and for the model to be freed."""
 KEY_NAME = re.compile(r"[a-z0-9_]+(\+[a-z0-9_]+)*|[^\s,+]", re.IGNORECASE)
 """A key as Textual names it: `ctrl+shift+k`, `f5`, `pageup`, or one printable character."""
@@ -49,6 +52,15 @@ class R1ChatApp(App[None]):
             tooltip="Quit r1chat (everything is saved)",
         ),
         Binding("f1", "help", "Help", id="app.help", tooltip="List every key"),
+        Binding(
+            "ctrl+c",
+            "copy_or_quit",
+            "Copy / quit",
+            id="app.copy_or_quit",
+            priority=True,
+            show=False,
+            tooltip="Copy the selected text, or press twice to quit",
+        ),
     ]
 
     def __init__(
@@ -74,6 +86,7 @@ class R1ChatApp(App[None]):
         self.remember_settings = remember_settings
         self.ui_settings: dict[str, Any] = dict(settings.extra.get("ui", {}))
         self._themes_ready = False
+        self._ctrl_c_at = -CTRL_C_AGAIN
 
     def notify(
         self,
@@ -264,6 +277,23 @@ class R1ChatApp(App[None]):
         if QUIT_ID in checked and QUIT_KEY not in checked[QUIT_ID].split(","):
             checked[QUIT_ID] += f",{QUIT_KEY}"
         return checked
+
+    async def action_copy_or_quit(self) -> None:
+        """Ctrl+C: copy a selection in the focused box; otherwise quit on a second press."""
+        copy = getattr(self.focused, "action_copy", None)
+        selected = getattr(self.focused, "selected_text", "")
+        if isinstance(selected, str) and selected and callable(copy):
+            copy()
+            return
+        now = time.monotonic()
+        if now - self._ctrl_c_at < CTRL_C_AGAIN:
+            await self.action_quit()
+            return
+        self._ctrl_c_at = now
+        self.notify("Press Ctrl+C again to quit (or Ctrl+Q).", timeout=CTRL_C_AGAIN)
+
+    def action_help_quit(self) -> None:  # Textual's own Ctrl+C hint, kept plain
+        self.notify("Press Ctrl+Q to quit.", title="Do you want to quit?")
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
