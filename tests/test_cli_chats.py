@@ -244,6 +244,9 @@ def test_a_corrupt_database_is_named_and_kept(r1chat_command, cli_env, home):
     assert asked.returncode == 1 and str(database) in asked.stderr
 
 
+A, B, GHOST = ("01M8AAAAAAAAAAAAAAAAAAAAA" + c for c in "129")
+
+
 def _export_with(messages: list[dict], **conversation) -> str:
     document = {
         "id": "01M8AAAAAAAAAAAAAAAAAAAAAA",
@@ -271,13 +274,15 @@ def _message(message_id: str, parent: str | None, **fields) -> dict:
 @pytest.mark.parametrize(
     ("messages", "conversation", "expected"),
     [
-        ([_message("A", "A")], {}, "go round in a loop"),
-        ([_message("A", "B"), _message("B", "A")], {}, "go round in a loop"),
-        ([_message("A", "ghost")], {}, "not in the conversation"),
-        ([_message("A", None), _message("A", None)], {}, "appears twice"),
-        ([_message("A", None, content=None)], {}, "content that is not text"),
-        ([_message("A", None, created_at=1e300)], {}, "impossible created_at"),
-        ([_message("A", None)], {"updated_at": -5}, "impossible date"),
+        ([_message(A, A)], {}, "go round in a loop"),
+        ([_message(A, B), _message(B, A)], {}, "go round in a loop"),
+        ([_message(A, GHOST)], {}, "not in the conversation"),
+        ([_message(A, None), _message(A, None)], {}, "appears twice"),
+        ([_message(A, None, content=None)], {}, "content that is not text"),
+        ([_message(A, None, created_at=1e300)], {}, "impossible created_at"),
+        ([_message(A, None)], {"updated_at": -5}, "impossible date"),
+        ([_message("not-an-id", None)], {}, "is not an r1chat id"),
+        ([_message(A, None, stats=[1, 2])], {}, "stats that are not an object"),
     ],
 )
 def test_import_refuses_loops_strays_and_impossible_values_before_writing(

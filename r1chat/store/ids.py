@@ -22,3 +22,8 @@ def new_id(now: float | None = None) -> str:
 def looks_like_id_prefix(text: str) -> bool:
     """Whether `text` could be (the start of) an id."""
     return 0 < len(text) <= 26 and all(c in _ALPHABET for c in text.upper())
+
+
+def is_id(text: object) -> bool:
+    """Whether `text` is a whole id as r1chat writes them."""
+    return isinstance(text, str) and len(text) == 26 and all(c in _ALPHABET for c in text)

@@ -13,6 +13,7 @@ from r1chat.domain import MESSAGE_STATUSES, NO_ANSWER_NOTE, Conversation, Messag
 from r1chat.errors import R1ChatError
 from r1chat.store.chats import ChatStore, message_row
 from r1chat.store.database import translate_errors
+from r1chat.store.ids import is_id
 from r1chat.text import terminal_safe
 
 FORMAT_ONE = "r1chat-conversation"
@@ -176,6 +177,13 @@ def _parse(document: Any, source: str) -> tuple[Conversation, list[Message]]:
         raise bad(f"missing or wrong field {error}") from error
     if not (_sane_time(conversation.created_at) and _sane_time(conversation.updated_at)):
         raise bad(f"conversation {conversation.id} has an impossible date")
+    ids = [conversation.id, conversation.leaf_id, *(m.id for m in messages)]
+    ids += [m.parent_id for m in messages]
+    stray = next((i for i in ids if i is not None and not is_id(i)), None)
+    if stray is not None:
+        raise bad(f"{str(stray)[:40]!r} is not an r1chat id")
+    if any(m.stats is not None and not isinstance(m.stats, dict) for m in messages):
+        raise bad(f"conversation {conversation.id} has message stats that are not an object")
     problem = _link_problem(messages)
     if problem:
         raise bad(f"conversation {conversation.id}: {problem}")
