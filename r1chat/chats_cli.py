@@ -200,12 +200,19 @@ def import_command(path: Path) -> None:
         raise R1ChatError(f"{path} is not UTF-8 text; give an r1chat JSON export.") from None
     except OSError as error:
         raise R1ChatError(f"Cannot read {path} ({error.strerror}).") from error
-    imported, skipped = import_json(open_store(), text, str(path))
+    imported, skipped, refused = import_json(open_store(), text, str(path))
     print(f"Imported {len(imported)} conversation(s).", file=sys.stderr)
     if skipped:
         print(
             f"Skipped {len(skipped)} already saved: {', '.join(i[:SHORT_ID] for i in skipped)}.",
             file=sys.stderr,
+        )
+    for reason in refused:
+        print(f"r1chat: {terminal_safe(reason)}", file=sys.stderr)
+    if refused:
+        raise R1ChatError(
+            f"{len(refused)} conversation(s) in {path} were not imported (said above); "
+            "the others were."
         )
 
 

@@ -367,3 +367,19 @@ def test_exports_and_config_are_private_whatever_the_umask(
     config = home / "config" / "config.toml"
     assert oct(config.stat().st_mode & 0o777) == "0o600"
     assert oct(config.parent.stat().st_mode & 0o777) == "0o700"
+
+
+def test_one_bad_conversation_is_named_while_the_rest_import(r1chat_command, cli_env, tmp_path):
+    good = json.loads(_export_with([_message(A, None)]))["conversation"]
+    bad = {**json.loads(_export_with([_message(B, B)]))["conversation"], "id": GHOST}
+    path = tmp_path / "mixed.json"
+    path.write_text(
+        json.dumps({"format": "r1chat-export", "version": 1, "conversations": [good, bad]})
+    )
+    done = run(r1chat_command, cli_env, "import", str(path), timeout=30)
+    assert done.returncode == 1
+    assert "Imported 1 conversation(s)." in done.stderr
+    assert f"conversation {GHOST}" in done.stderr and "go round in a loop" in done.stderr
+    assert "1 conversation(s) in" in done.stderr and "the others were" in done.stderr
+    listed = json.loads(run(r1chat_command, cli_env, "list", "--json").stdout)
+    assert [c["id"] for c in listed] == [good["id"]]

@@ -67,10 +67,14 @@ def export_markdown(conversation: Conversation, *, thinking: bool = False) -> st
     return "\n".join(lines).rstrip() + "\n"
 
 
-def import_json(store: ChatStore, text: str, source: str) -> tuple[list[str], list[str]]:
-    """Add the conversations in an r1chat JSON export; return (imported ids, skipped ids).
+def import_json(
+    store: ChatStore, text: str, source: str
+) -> tuple[list[str], list[str], list[str]]:
+    """Add the conversations in an r1chat JSON export.
 
-    A conversation whose id is already saved is skipped, never overwritten.
+    Returns the imported ids, the ids skipped because they are already saved (never
+    overwritten), and one sentence for each conversation refused as invalid; the valid
+    ones are imported all the same. A file with no valid conversation is refused whole.
     """
     try:
         payload = json.loads(text)
@@ -90,7 +94,15 @@ def import_json(store: ChatStore, text: str, source: str) -> tuple[list[str], li
     )
     if not isinstance(documents, list):
         raise R1ChatError(f"{source} has no conversations list.")
-    parsed = [_parse(document, source) for document in documents]
+    parsed: list[tuple[Conversation, list[Message]]] = []
+    refused: list[str] = []
+    for document in documents:
+        try:
+            parsed.append(_parse(document, source))
+        except R1ChatError as error:
+            refused.append(str(error))
+    if refused and not parsed:
+        raise R1ChatError(refused[0])
     imported: list[str] = []
     skipped: list[str] = []
     with store.transaction() as db:
@@ -128,7 +140,7 @@ def import_json(store: ChatStore, text: str, source: str) -> tuple[list[str], li
                         f"saved ones or point to missing parents ({error}); nothing was imported."
                     ) from error
             imported.append(conversation.id)
-    return imported, skipped
+    return imported, skipped, refused
 
 
 def _parse(document: Any, source: str) -> tuple[Conversation, list[Message]]:
