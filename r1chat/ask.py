@@ -22,7 +22,7 @@ from r1chat.engine.events import (
     PromptPlan,
     ReasoningDelta,
 )
-from r1chat.errors import R1ChatError
+from r1chat.errors import R1ChatError, StoreError
 from r1chat.models.discovery import choose_model
 from r1chat.paths import Paths
 from r1chat.service import ChatOptions, chat_options
@@ -208,8 +208,11 @@ def run_ask(
     params = options.params
     info = engine.info
 
+    save_failures: list[str] = []
+
     def save_failed(message: str) -> None:
-        stderr.write(f"r1chat: {terminal_safe(message)}\n")
+        save_failures.append(message)
+        stderr.write(f"r1chat: {terminal_safe(message)} The answer is shown but not saved.\n")
         stderr.flush()
 
     session_options: dict[str, Any] = {
@@ -235,8 +238,11 @@ def run_ask(
     reply = session.last_reply
     assert reply is not None and reply.stats is not None
     stats = reply.stats
-    if conversation_id is not None and store is not None:
-        record_chat_settings(store, conversation_id, engine, params, options.system_prompt)
+    if conversation_id is not None and store is not None and not save_failures:
+        try:
+            record_chat_settings(store, conversation_id, engine, params, options.system_prompt)
+        except StoreError as error:  # the answer is out; say what was not saved
+            save_failed(str(error))
     if json_output:
         document = {
             "model": info.model_name,

@@ -125,6 +125,11 @@ class ChatService:
             old.close()
         return engine
 
+    @property
+    def read_only(self) -> bool:
+        """Whether the chats can only be read (a read-only folder or file)."""
+        return bool(getattr(self.store, "read_only", False))
+
     def needs_load(self, options: ChatOptions) -> bool:
         """Whether running a chat with `options` needs another model (or context size)."""
         if options.model is None:

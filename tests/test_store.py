@@ -347,3 +347,23 @@ def test_a_start_leaves_another_live_process_reply_alone(tmp_path):
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_read_only_store_reads_and_refuses_writes_with_one_line(tmp_path):
+    path = tmp_path / "chats.db"
+    store = ChatStore(path)
+    chat = store.create_conversation(title="Kept")
+    store.add_message(chat.id, "user", "hello")
+    store.close()
+    before = digest(path)
+    reader = ChatStore(path, read_only=True)  # what a read-only folder or file opens as
+    assert reader.read_only
+    assert [c.title for c in reader.list_conversations()] == ["Kept"]
+    assert reader.conversation(chat.id).messages[0].content == "hello"
+    assert reader.search("hello")
+    with pytest.raises(StoreError, match="read-only"):
+        reader.add_message(chat.id, "user", "more")
+    with pytest.raises(StoreError, match="read-only"):
+        reader.rename(chat.id, "New")
+    reader.close()
+    assert digest(path) == before

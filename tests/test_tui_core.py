@@ -345,3 +345,32 @@ async def test_a_full_disk_when_sending_gives_a_notice_and_keeps_the_message(tmp
     saved = store.list_conversations()
     assert [c.message_count for c in saved] in ([], [0])  # nothing half-saved
     store.close()
+
+
+async def test_a_read_only_store_opens_the_app_with_a_notice_and_reads_chats(tmp_path):
+    from r1chat.config import load_settings
+    from r1chat.paths import Paths
+    from r1chat.service import ChatService
+    from r1chat.store import ChatStore
+    from r1chat.ui.app import R1ChatApp
+
+    paths = Paths.from_env({"R1CHAT_HOME": str(tmp_path)})
+    seed = ChatStore.open(paths)
+    chat = seed.create_conversation(title="Readable")
+    seed.add_message(chat.id, "user", "Still here")
+    seed.close()
+    store = ChatStore(seed.path, read_only=True)
+    engine = ScriptedEngine([Script("An answer.")])
+    settings = load_settings(paths, {})
+    service = ChatService(store, settings, lambda model, n_ctx: engine)
+    app = R1ChatApp(settings, paths, service, model="x.gguf", open_conversation=chat.id)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        screen = await ready(pilot)
+        assert any("read-only" in str(n.message) for n in app._notifications)
+        await wait_until(pilot, lambda: bool(screen.conversation.query(UserMessage)))
+        assert screen.conversation.query(UserMessage).first().text == "Still here"
+        await send(pilot, screen, "One more")
+        assert app.is_running
+        assert screen.conversation.query(AssistantMessage).last().answer == "An answer."
+        assert any("cannot save" in str(n.message) for n in app._notifications)
+    store.close()

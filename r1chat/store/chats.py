@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from r1chat.domain import Conversation, Message, MessageStatus, Role
 from r1chat.errors import NotFoundError, R1ChatError
 from r1chat.paths import Paths
-from r1chat.store.database import connect, make_private, translate_errors
+from r1chat.store.database import (
+    connect,
+    connect_read_only,
+    make_private,
+    translate_errors,
+    writable,
+)
 from r1chat.store.ids import looks_like_id_prefix, new_id
 
 if TYPE_CHECKING:
@@ -44,13 +50,15 @@ class ChatStore:
     on one database wait for each other instead of failing.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool | None = None) -> None:
         self.path = path
+        self.read_only = not writable(path) if read_only is None else read_only
+        """Opened for reading only (a read-only folder or file): saving fails with a notice."""
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._db()  # open now: migrations and errors surface here, not mid-chat
-        self.recovered = self.mark_interrupted()
+        self.recovered = 0 if self.read_only else self.mark_interrupted()
         """Replies found still `streaming` (their process died) and marked `interrupted`."""
 
     @classmethod
@@ -61,7 +69,7 @@ class ChatStore:
     def _db(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
-            connection = connect(self.path)
+            connection = connect_read_only(self.path) if self.read_only else connect(self.path)
             self._local.connection = connection
             with self._lock:
                 self._connections.append(connection)
@@ -100,7 +108,8 @@ class ChatStore:
         for connection in connections:
             connection.close()
         self._local = threading.local()
-        make_private(self.path)
+        if not self.read_only:
+            make_private(self.path)
 
     # Conversations
 

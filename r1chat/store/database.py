@@ -16,16 +16,59 @@ BUSY_TIMEOUT_MS = 30_000
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create `path` (and parents) and make it readable only by the user, whatever the umask."""
-    path.mkdir(parents=True, exist_ok=True)
-    path.chmod(0o700)
+    """Create `path` (and parents) and make it readable only by the user, whatever the umask.
+
+    A folder that is already private, or that cannot be changed (read-only, another
+    user's), is left as it is: reading chats from it must still work.
+    """
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o700)
     return path
+
+
+def writable(path: Path) -> bool:
+    """Whether the database at `path` (and its folder, for the WAL files) can be written."""
+    folder = path.parent
+    if not folder.exists():
+        return True
+    return os.access(folder, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
+
+
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """Open an existing r1chat database for reading only (a read-only folder or file).
+
+    Nothing is created, migrated or changed; every write fails with a clear error.
+    """
+    if not path.is_file():
+        raise StoreError(f"{path} does not exist and its folder is read-only; nothing to read.")
+    uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
+    connection = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    try:
+        with translate_errors(path):
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            tables = {
+                row[0]
+                for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+            if version != SCHEMA_VERSION or not tables >= R1CHAT_TABLES:
+                raise StoreError(
+                    f"{path} is read-only and is not an r1chat database of this version "
+                    f"(schema {version}, this r1chat writes {SCHEMA_VERSION}); it was left as is."
+                )
+            connection.execute("PRAGMA query_only = ON")
+    except BaseException:
+        connection.close()
+        raise
+    return connection
 
 
 def make_private(path: Path) -> None:
     """Make the database and its `-wal`/`-shm` companions readable only by the user."""
     for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):  # gone, or not ours to change
             if candidate.stat().st_mode & 0o077:
                 candidate.chmod(0o600)
 

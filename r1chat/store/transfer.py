@@ -67,9 +67,7 @@ def export_markdown(conversation: Conversation, *, thinking: bool = False) -> st
     return "\n".join(lines).rstrip() + "\n"
 
 
-def import_json(
-    store: ChatStore, text: str, source: str
-) -> tuple[list[str], list[str], list[str]]:
+def import_json(store: ChatStore, text: str, source: str) -> tuple[list[str], list[str], list[str]]:
     """Add the conversations in an r1chat JSON export.
 
     Returns the imported ids, the ids skipped because they are already saved (never

@@ -139,6 +139,13 @@ class R1ChatApp(App[None]):
             self.theme = DEFAULT_THEME
             self.notify(f"Unknown theme {wanted!r}; using {DEFAULT_THEME}.", severity="warning")
         self._themes_ready = True
+        if self.service.read_only:
+            self.notify(
+                "Your chats folder is read-only: saved chats can be read, new messages are "
+                "not saved.",
+                severity="warning",
+                timeout=15,
+            )
         self.set_keymap(self._checked_keymap(self.settings.extra.get("keymap", {})))
         mode = self.ui_settings.get("thinking", "collapsed")
         thinking: ThinkingMode = mode if mode in THINKING_MODES else "collapsed"
