@@ -126,9 +126,9 @@ class ChatService:
         return engine
 
     @property
-    def read_only(self) -> bool:
-        """Whether the chats can only be read (a read-only folder or file)."""
-        return bool(getattr(self.store, "read_only", False))
+    def read_only(self) -> str | None:
+        """Why the chats can only be read (a read-only folder, a full disk), if they can."""
+        return getattr(self.store, "read_only_reason", None)
 
     def needs_load(self, options: ChatOptions) -> bool:
         """Whether running a chat with `options` needs another model (or context size)."""

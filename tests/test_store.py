@@ -367,3 +367,25 @@ def test_a_read_only_store_reads_and_refuses_writes_with_one_line(tmp_path):
         reader.rename(chat.id, "New")
     reader.close()
     assert digest(path) == before
+
+
+def test_a_disk_too_full_to_open_for_writing_opens_read_only(tmp_path, monkeypatch):
+    import r1chat.store.chats as chats
+    from r1chat.store.database import translate_errors
+
+    path = tmp_path / "chats.db"
+    store = ChatStore(path)
+    store.create_conversation(title="Saved before the disk filled")
+    store.close()
+
+    def no_room(database):  # what SQLite says when it cannot create its WAL files
+        with translate_errors(database):
+            raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(chats, "connect", no_room)
+    reader = ChatStore(path)
+    assert reader.read_only and reader.read_only_reason == "the disk is full or failing"
+    assert [c.title for c in reader.list_conversations()] == ["Saved before the disk filled"]
+    with pytest.raises(StoreError, match="nothing new is saved"):
+        reader.create_conversation(title="No room")
+    reader.close()

@@ -372,5 +372,5 @@ async def test_a_read_only_store_opens_the_app_with_a_notice_and_reads_chats(tmp
         await send(pilot, screen, "One more")
         assert app.is_running
         assert screen.conversation.query(AssistantMessage).last().answer == "An answer."
-        assert any("cannot save" in str(n.message) for n in app._notifications)
+        assert any("nothing new is saved" in str(n.message) for n in app._notifications)
     store.close()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from r1chat.domain import Conversation, Message, MessageStatus, Role
-from r1chat.errors import NotFoundError, R1ChatError
+from r1chat.errors import NotFoundError, R1ChatError, StoreError, StoreFullError
 from r1chat.paths import Paths
 from r1chat.store.database import (
     connect,
@@ -54,10 +54,21 @@ class ChatStore:
         self.path = path
         self.read_only = not writable(path) if read_only is None else read_only
         """Opened for reading only (a read-only folder or file): saving fails with a notice."""
+        self.read_only_reason = "the chats folder is read-only" if self.read_only else None
+        """Why the store is read-only, in words for a notice."""
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._db()  # open now: migrations and errors surface here, not mid-chat
+        try:
+            self._db()  # open now: migrations and errors surface here, not mid-chat
+        except StoreError as error:  # no room to open for writing: read what is there
+            cause = str(error.__cause__ or "")
+            full = isinstance(error, StoreFullError) or "disk I/O error" in cause
+            if self.read_only or not full or not path.is_file():
+                raise
+            self.read_only, self.read_only_reason = True, "the disk is full or failing"
+            self._local = threading.local()
+            self._db()
         self.recovered = 0 if self.read_only else self.mark_interrupted()
         """Replies found still `streaming` (their process died) and marked `interrupted`."""
 
@@ -83,6 +94,11 @@ class ChatStore:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction (`BEGIN IMMEDIATE`) on this thread's connection."""
+        if self.read_only:
+            raise StoreError(
+                f"Chats in {self.path.parent} are open read-only ({self.read_only_reason}); "
+                "nothing new is saved."
+            )
         db = self._db()
         with translate_errors(self.path):
             db.execute("BEGIN IMMEDIATE")

@@ -141,8 +141,8 @@ class R1ChatApp(App[None]):
         self._themes_ready = True
         if self.service.read_only:
             self.notify(
-                "Your chats folder is read-only: saved chats can be read, new messages are "
-                "not saved.",
+                f"Chats open read-only ({self.service.read_only}): saved chats can be read, "
+                "new messages are not saved.",
                 severity="warning",
                 timeout=15,
             )
