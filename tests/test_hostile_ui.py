@@ -233,3 +233,26 @@ async def test_ctrl_c_copies_a_selection_and_quits_when_pressed_twice(tmp_path):
         await pilot.press("ctrl+c")
         await wait_until(pilot, lambda: not app.is_running)
     store.close()
+
+
+async def test_copying_puts_what_is_shown_on_the_clipboard(tmp_path, hostile):
+    answer = f"Here: {hostile}\n\n```sh\necho {hostile}\n```\n"
+    app, _, store = make_app(tmp_path, [Script(f"<think>hm</think>{answer}")])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.engine is not None)
+        screen.composer.focus()
+        screen.composer.text = "Go"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not screen.generating and bool(screen.session.messages))
+        await pilot.pause()
+        screen.action_copy_last()
+        assert "[@click=app.quit]" in app.clipboard
+        assert not any(c in app.clipboard for c in ("\x1b", "\x07", "\u202e"))
+        from r1chat.ui.widgets.messages import AssistantMessage
+
+        reply = screen.conversation.query(AssistantMessage).last()
+        reply.action_copy_code()
+        assert app.clipboard.startswith("echo ") and "\x1b" not in app.clipboard
+    store.close()

@@ -110,6 +110,10 @@ class R1ChatApp(App[None]):
             markup=False,
         )
 
+    def copy_to_clipboard(self, text: str) -> None:
+        """Copy what is shown: without control characters or bidi overrides."""
+        super().copy_to_clipboard(terminal_safe(text))
+
     def format_title(self, title: str, sub_title: str) -> Content:
         return super().format_title(terminal_safe(title), terminal_safe(sub_title))
 
