@@ -283,6 +283,7 @@ def _message(message_id: str, parent: str | None, **fields) -> dict:
         ([_message(A, None)], {"updated_at": -5}, "impossible date"),
         ([_message("not-an-id", None)], {}, "is not an r1chat id"),
         ([_message(A, None, stats=[1, 2])], {}, "stats that are not an object"),
+        ([_message(A, None, stats={"tokens": {"deep": [1]}})], {}, "not plain numbers"),
     ],
 )
 def test_import_refuses_loops_strays_and_impossible_values_before_writing(

@@ -192,8 +192,15 @@ def _parse(document: Any, source: str) -> tuple[Conversation, list[Message]]:
     stray = next((i for i in ids if i is not None and not is_id(i)), None)
     if stray is not None:
         raise bad(f"{str(stray)[:40]!r} is not an r1chat id")
-    if any(m.stats is not None and not isinstance(m.stats, dict) for m in messages):
-        raise bad(f"conversation {conversation.id} has message stats that are not an object")
+    for message in messages:
+        stats = message.stats
+        if stats is not None and not isinstance(stats, dict):
+            raise bad(f"message {message.id} has stats that are not an object")
+        if stats and not all(
+            isinstance(key, str) and isinstance(value, str | int | float | bool | None)
+            for key, value in stats.items()
+        ):
+            raise bad(f"message {message.id} has stats that are not plain numbers and words")
     problem = _link_problem(messages)
     if problem:
         raise bad(f"conversation {conversation.id}: {problem}")
