@@ -97,3 +97,30 @@ def test_ask_toggle_quit_and_continue_in_a_real_terminal(tmux, r1chat_command, h
     tmux.keys("C-q")
     tmux.wait_for(lambda s: "EXITED-0" in s, timeout=30)
     assert os.path.exists(home / "data" / "chats.db")
+
+
+def test_hostile_titles_in_a_real_terminal_are_shown_and_run_nothing(tmux, r1chat_command, home):
+    from r1chat.paths import Paths
+    from r1chat.store import ChatStore
+
+    marker = home / "written-by-markup.svg"
+    title = f"[/] [@click=app.quit]quit[/] [@click=app.screenshot('{marker}')]shot[/] \u202eevil"
+    store = ChatStore.open(Paths.from_env({"R1CHAT_HOME": str(home)}))
+    chat = store.create_conversation(title=title)
+    store.add_message(chat.id, "user", "[b]not bold[/b] \x1b]52;c;aGk=\x07 plain")
+    store.close()
+    command = " ".join(r1chat_command)
+    tmux.start(f"{command} -c; echo EXITED-$?; sleep 30")
+    screen = tmux.wait_for(lambda s: "[b]not bold[/b]" in s)
+    assert "[@click=app.quit]quit[/]" in screen  # the sidebar shows the title as written
+    tmux.keys("C-p")
+    tmux.wait_for(lambda s: "🔎" in s or "Search" in s)
+    tmux.keys("open")
+    tmux.wait_for(lambda s: "Open: [/] [@click=app.quit]quit[/]" in s)
+    tmux.keys("Enter")
+    time.sleep(1)
+    screen = tmux.screen()
+    assert "EXITED" not in screen and tmux.alive()
+    assert not marker.exists()
+    tmux.keys("C-q")
+    tmux.wait_for(lambda s: "EXITED-0" in s)
