@@ -166,8 +166,18 @@ def pull_command(spec: str, quant: str | None, as_json: bool) -> None:
     )
 
 
-def doctor_report(machine: Machine, models_dir: Path, n_ctx: int) -> dict[str, Any]:
-    """What `doctor` prints, as data."""
+def doctor_report(
+    machine: Machine, models_dir: Path, n_ctx: int, threads: int | None = None
+) -> dict[str, Any]:
+    """What `doctor` prints, as data (`threads`: the config's setting, if any)."""
+    from r1chat.engine.hardware import default_threads
+
+    choice = default_threads()
+    thread_report = (
+        {"threads": threads, "why": "set by `threads` in config.toml"}
+        if threads
+        else {"threads": choice.threads, "why": choice.why}
+    )
     memory = machine.model_memory_bytes
     table = []
     for preset in PRESETS.values():
@@ -190,6 +200,7 @@ def doctor_report(machine: Machine, models_dir: Path, n_ctx: int) -> dict[str, A
         "free_disk_bytes": free_disk(models_dir),
         "n_ctx": n_ctx,
         "memory_for_models_bytes": memory,
+        "llama_threads": thread_report,
         "r1_distills": table,
         "reinstall": reinstall_hint(machine),
     }
@@ -201,7 +212,7 @@ def doctor_command(n_ctx: int, as_json: bool) -> None:
         raise R1ChatError("--n-ctx must be at least 256.")
     paths = Paths.from_env()
     machine = inspect_machine()
-    report = doctor_report(machine, paths.models_dir, n_ctx)
+    report = doctor_report(machine, paths.models_dir, n_ctx, load_settings(paths).threads)
     if as_json:
         print(json.dumps(report, indent=2))
         return
@@ -220,6 +231,8 @@ def doctor_command(n_ctx: int, as_json: bool) -> None:
     if not machine.gpus:
         lines.append("GPU none found")
     lines.append(f"free disk for models ({paths.models_dir}): {gb(report['free_disk_bytes'])}")
+    chosen = report["llama_threads"]
+    lines.append(f"llama.cpp threads: {chosen['threads']} ({chosen['why']})")
     for line in lines:
         out.print(Text(line))
     out.print()

@@ -227,3 +227,46 @@ def test_the_llama_log_is_rotated_and_never_grows_past_two_files(smollm2_path, t
     assert rotated.startswith("old line") and "the oldest" not in rotated
     assert 0 < log.stat().st_size < llama_log.ROTATE_BYTES  # this load's lines, in a new file
     assert sorted(p.name for p in tmp_path.iterdir()) == ["llama.log", "llama.log.1"]
+
+
+def _topology(root, cores: dict[int, tuple[int, int]]):
+    for cpu, (package, core) in cores.items():
+        folder = root / f"cpu{cpu}" / "topology"
+        folder.mkdir(parents=True)
+        (folder / "physical_package_id").write_text(f"{package}\n")
+        (folder / "core_id").write_text(f"{core}\n")
+    return root
+
+
+def test_the_default_thread_count_is_the_physical_cores_the_process_may_use(tmp_path):
+    from r1chat.engine.hardware import default_threads
+
+    # Two cores with one thread each (this CI machine's shape): both are used, not one.
+    plain = _topology(tmp_path / "plain", {0: (0, 0), 1: (0, 1)})
+    assert default_threads({0, 1}, plain).threads == 2
+    # Four cores with two hardware threads each: one thread per core.
+    smt = _topology(tmp_path / "smt", {c: (0, c % 4) for c in range(8)})
+    assert default_threads(set(range(8)), smt).threads == 4
+    # Pinned to three CPUs, two of which share a core (taskset, containers).
+    assert default_threads({0, 4, 1}, smt).threads == 2
+    # No topology to read (other systems): the CPUs the process may use.
+    assert default_threads({0, 1, 2}, tmp_path / "missing").threads == 3
+    choice = default_threads(set(range(8)), smt)
+    assert "4 physical cores among the 8 CPUs" in choice.why
+
+
+def test_the_engine_runs_llama_cpp_on_the_default_threads(smollm2_path, tmp_path):
+    from r1chat.engine.hardware import default_threads
+    from r1chat.engine.llama import LlamaEngine
+
+    engine = LlamaEngine(smollm2_path, n_ctx=256, log_path=tmp_path / "llama.log")
+    try:
+        assert engine.threads == default_threads().threads
+        assert engine._llm.n_threads == engine.threads
+    finally:
+        engine.close()
+    pinned = LlamaEngine(smollm2_path, n_ctx=256, threads=1, log_path=tmp_path / "llama.log")
+    try:
+        assert pinned._llm.n_threads == 1
+    finally:
+        pinned.close()

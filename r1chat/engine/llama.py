@@ -25,7 +25,7 @@ from r1chat.engine.events import (
     Progress,
     PromptPlan,
 )
-from r1chat.engine.hardware import llama_backend
+from r1chat.engine.hardware import default_threads, llama_backend
 from r1chat.engine.llama_log import LlamaLog
 from r1chat.engine.template import (
     CHATML_TEMPLATE,
@@ -97,7 +97,8 @@ class LlamaEngine:
         self.log = LlamaLog.install(log_path)
         self.n_ctx = n_ctx or self._default_context()
         self.backend = llama_backend()
-        self._llm = self._load(threads, vocab_only)
+        self.threads = threads or default_threads().threads
+        self._llm = self._load(self.threads, vocab_only)
         self._lock = threading.Lock()
         self._worker = GenerationThread()
         self._vocab = self._llm._model.vocab
@@ -141,6 +142,7 @@ class LlamaEngine:
                     n_batch=512,
                     n_gpu_layers=-1 if gpu else 0,
                     n_threads=threads,
+                    n_threads_batch=threads,
                     vocab_only=vocab_only,
                     verbose=True,
                 )
