@@ -389,3 +389,33 @@ def test_a_disk_too_full_to_open_for_writing_opens_read_only(tmp_path, monkeypat
     with pytest.raises(StoreError, match="nothing new is saved"):
         reader.create_conversation(title="No room")
     reader.close()
+
+
+def test_closing_the_store_while_other_threads_write_never_breaks_them(tmp_path):
+    # Quitting the app closes the store while a reply may still be saving on its thread:
+    # closing a connection under a running statement crashed the process.
+    import threading
+
+    store = ChatStore(tmp_path / "chats.db")
+    chat = store.create_conversation(title="Busy")
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            for index in range(150):
+                message = store.add_message(chat.id, "user", f"line {index} " * 50)
+                store.update_message(message.id, content="changed " * 60)
+                store.list_conversations()
+        except BaseException as error:
+            errors.append(error)
+
+    writers = [threading.Thread(target=write) for _ in range(3)]
+    for writer in writers:
+        writer.start()
+    while any(writer.is_alive() for writer in writers):
+        store.close()
+    for writer in writers:
+        writer.join()
+    assert errors == []
+    assert store.conversation(chat.id).messages[-1].content.startswith("changed")
+    store.close()

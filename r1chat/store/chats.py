@@ -59,6 +59,8 @@ class ChatStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._using = threading.RLock()
+        """Held while a connection is in use: `close` never closes one under another thread."""
         try:
             self._db()  # open now: migrations and errors surface here, not mid-chat
         except StoreError as error:  # no room to open for writing: read what is there
@@ -99,31 +101,32 @@ class ChatStore:
                 f"Chats in {self.path.parent} are open read-only ({self.read_only_reason}); "
                 "nothing new is saved."
             )
-        db = self._db()
-        with translate_errors(self.path):
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+        with self._using:
+            db = self._db()
+            with translate_errors(self.path):
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
 
     def read(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        db = self._db()
-        with translate_errors(self.path):
-            cursor = db.execute(sql, args)
+        with self._using, translate_errors(self.path):
+            cursor = self._db().execute(sql, args)
             cursor.row_factory = sqlite3.Row
             return cursor.fetchall()
 
     def close(self) -> None:
         """Close every connection this store opened."""
-        with self._lock:
-            connections, self._connections = self._connections, []
-        for connection in connections:
-            connection.close()
-        self._local = threading.local()
+        with self._using:  # waits for any thread still using its connection
+            with self._lock:
+                connections, self._connections = self._connections, []
+            for connection in connections:
+                connection.close()
+            self._local = threading.local()
         if not self.read_only:
             make_private(self.path)
 
@@ -206,18 +209,15 @@ class ChatStore:
 
     def _message_tuples(self, where: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
         """Message rows as plain tuples in `MESSAGE_COLUMNS` order (the fast way for many)."""
-        db = self._db()
-        with translate_errors(self.path):
-            return db.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages {where}", args).fetchall()
+        with self._using, translate_errors(self.path):
+            sql = f"SELECT {MESSAGE_COLUMNS} FROM messages {where}"
+            return self._db().execute(sql, args).fetchall()
 
     def message_links(self, conversation_id: str) -> list[tuple[str, str | None, str]]:
         """(id, parent id, role) of every message of a conversation, in the order written."""
-        db = self._db()
-        with translate_errors(self.path):
-            return db.execute(
-                "SELECT id, parent_id, role FROM messages WHERE conversation_id = ? ORDER BY rowid",
-                (conversation_id,),
-            ).fetchall()
+        sql = "SELECT id, parent_id, role FROM messages WHERE conversation_id = ? ORDER BY rowid"
+        with self._using, translate_errors(self.path):
+            return self._db().execute(sql, (conversation_id,)).fetchall()
 
     def current_leaf(self, conversation_id: str) -> str | None:
         """The message the conversation's current branch ends at, as stored."""
