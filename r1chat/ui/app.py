@@ -29,9 +29,9 @@ from r1chat.ui.widgets.reasoning import THINKING_MODES, ThinkingMode
 
 QUIT_ID, QUIT_KEY = "app.quit", "ctrl+q"
 QUIT_WAIT = 0.8
+"""Seconds quitting waits for a reply to be saved and for the model to be freed."""
 CTRL_C_AGAIN = 2.0
 """Seconds within which a second Ctrl+C quits."""
-"""Seconds quitting waits for a reply to be saved and for the model to be freed."""
 KEY_NAME = re.compile(r"[a-z0-9_]+(\+[a-z0-9_]+)*|[^\s,+]", re.IGNORECASE)
 """A key as Textual names it: `ctrl+shift+k`, `f5`, `pageup`, or one printable character."""
 
@@ -249,9 +249,11 @@ class R1ChatApp(App[None]):
     def _binding_ids(self) -> set[str]:
         """The ids a `[keymap]` entry may name: every binding, dialogs' too."""
         from r1chat.ui.screens.dialogs import ConfirmScreen, LinkChooserScreen, TextPromptScreen
+        from r1chat.ui.screens.settings import ChatSettingsScreen
 
         ids = {binding.id for _, binding in self._help_bindings() if binding.id}
-        for screen in (ConfirmScreen, TextPromptScreen, LinkChooserScreen, HelpScreen):
+        dialogs = (ConfirmScreen, TextPromptScreen, LinkChooserScreen, HelpScreen)
+        for screen in (*dialogs, ChatSettingsScreen):
             ids |= {b.id for b in screen.BINDINGS if isinstance(b, Binding) and b.id}
         return ids
 
