@@ -10,23 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from r1chat.errors import StoreError, StoreFullError
+from r1chat.files import private_dir
 from r1chat.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 BUSY_TIMEOUT_MS = 30_000
-
-
-def ensure_private_dir(path: Path) -> Path:
-    """Create `path` (and parents) and make it readable only by the user, whatever the umask.
-
-    A folder that is already private, or that cannot be changed (read-only, another
-    user's), is left as it is: reading chats from it must still work.
-    """
-    if not path.is_dir():
-        path.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(OSError):
-        if path.stat().st_mode & 0o077:
-            path.chmod(0o700)
-    return path
 
 
 def writable(path: Path) -> bool:
@@ -35,6 +22,13 @@ def writable(path: Path) -> bool:
     if not folder.exists():
         return True
     return os.access(folder, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
+
+
+def _schema_mark(connection: sqlite3.Connection) -> tuple[int, set[str]]:
+    """The database's `user_version` and its table names (what says it is r1chat's)."""
+    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    rows = connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+    return version, {row[0] for row in rows}
 
 
 def connect_read_only(path: Path) -> sqlite3.Connection:
@@ -48,11 +42,7 @@ def connect_read_only(path: Path) -> sqlite3.Connection:
     connection = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
     try:
         with translate_errors(path):
-            version = connection.execute("PRAGMA user_version").fetchone()[0]
-            tables = {
-                row[0]
-                for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            }
+            version, tables = _schema_mark(connection)
             if version != SCHEMA_VERSION or not tables >= R1CHAT_TABLES:
                 raise StoreError(
                     f"{path} is read-only and is not an r1chat database of this version "
@@ -83,7 +73,7 @@ def connect(path: Path) -> sqlite3.Connection:
     A file that is not an SQLite database, or that a newer r1chat wrote, is refused
     with a clear message and left exactly as it was.
     """
-    ensure_private_dir(path.parent)
+    private_dir(path.parent)
     if path.is_dir():
         raise StoreError(f"{path} is a folder, not a chat database; move it aside.")
     if not path.exists():
@@ -93,11 +83,7 @@ def connect(path: Path) -> sqlite3.Connection:
     )
     try:
         with translate_errors(path):
-            version = connection.execute("PRAGMA user_version").fetchone()[0]
-            tables = {
-                row[0]
-                for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            }
+            version, tables = _schema_mark(connection)
             if (version == 0 and tables) or (version > 0 and not tables >= R1CHAT_TABLES):
                 raise StoreError(
                     f"{path} is an SQLite database that r1chat did not write, so it was left "
