@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
@@ -476,7 +477,14 @@ def _conversation(row: sqlite3.Row) -> Conversation:
 
 def writer_tag() -> dict[str, Any]:
     """Who writes a streaming reply: this process, by pid and start time."""
-    return {"pid": os.getpid(), "started": _process_started(os.getpid())}
+    pid = os.getpid()
+    return {"pid": pid, "started": _own_start(pid)}
+
+
+@functools.cache
+def _own_start(pid: int) -> int | None:
+    """This process's start time, read once (a reply's every flush names it)."""
+    return _process_started(pid)
 
 
 def writer_alive(stats: str | None) -> bool:
