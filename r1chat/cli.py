@@ -161,7 +161,7 @@ def bench(
     """Compare raw llama-cpp-python streaming with r1chat's engine, in one process and run."""
     if context.invoked_subcommand is not None:
         return
-    from r1chat.bench import run_bench
+    from r1chat.bench.engine import run_bench
 
     run_bench(model=model, tokens=tokens, rounds=rounds, json_output=json_output)
 
@@ -180,7 +180,7 @@ def bench_store(
     debug: DebugOption = False,
 ) -> None:
     """Fill a temporary store and time list, opening a long conversation, and search."""
-    from r1chat.store.bench import run_store_bench
+    from r1chat.bench.store import run_store_bench
 
     run_store_bench(conversations, messages, big, folder, json_output)
 
@@ -193,7 +193,7 @@ def bench_ui(
     debug: DebugOption = False,
 ) -> None:
     """Time the chat app: streaming speed and CPU, start-up, opening a long conversation."""
-    from r1chat.bench_ui import run_ui_bench
+    from r1chat.bench.ui import run_ui_bench
 
     run_ui_bench(model, tokens, json_output)
 
@@ -205,7 +205,7 @@ def bench_context(
     debug: DebugOption = False,
 ) -> None:
     """Time context fitting of 500, 2,000 and 8,000 messages into an 8,192-token window."""
-    from r1chat.bench_context import fitting_figures
+    from r1chat.bench.context import fitting_figures
     from r1chat.config import load_settings
     from r1chat.models.discovery import choose_model
     from r1chat.paths import Paths

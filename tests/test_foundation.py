@@ -32,7 +32,7 @@ CORE_MODULES = [
     "r1chat.ask",
     "r1chat.store",
     "r1chat.store.transfer",
-    "r1chat.store.bench",
+    "r1chat.bench.store",
 ]
 
 

@@ -9,7 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import r1chat.ui
-from r1chat import bench_stall
+from r1chat.bench import stall as bench_stall
 from r1chat.engine.scripted import Script, ScriptedEngine
 from r1chat.ui.screens.chat import ChatScreen
 from r1chat.ui.screens.dialogs import ConfirmScreen

@@ -55,6 +55,8 @@ class ScriptedEngine:
     model_path: str = "scripted"
     n_ctx: int = 4096
     reasoning: bool = True
+    backend: str = "CPU"
+    """What it says it runs on: `CPU` makes the app give way to it, as to a local model."""
     requests: list[ChatRequest] = field(default_factory=list)
     """Every request received, for assertions."""
     gate: threading.Event = field(default_factory=threading.Event)
@@ -65,7 +67,7 @@ class ScriptedEngine:
     def info(self) -> EngineInfo:
         """A model that says what it is."""
         return EngineInfo(
-            self.model_name, self.model_path, "CPU", self.n_ctx, self.reasoning, 0.6, 0.95
+            self.model_name, self.model_path, self.backend, self.n_ctx, self.reasoning, 0.6, 0.95
         )
 
     def plan(self, request: ChatRequest) -> PromptPlan:

@@ -10,9 +10,12 @@ import time
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.content import Content
+from textual.driver import Driver
+from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
@@ -22,6 +25,7 @@ from r1chat.paths import Paths
 from r1chat.service import ChatService
 from r1chat.text import terminal_safe
 from r1chat.ui.commands import ConversationsProvider, ModelsProvider
+from r1chat.ui.priority import ModelFirst
 from r1chat.ui.screens.chat import ChatScreen
 from r1chat.ui.screens.help import NEWLINE_HELP, HelpScreen
 from r1chat.ui.themes import APP_VARIABLES, DEFAULT_THEME, bundled_themes_dir, load_themes
@@ -87,6 +91,25 @@ class R1ChatApp(App[None]):
         self.ui_settings: dict[str, Any] = dict(settings.extra.get("ui", {}))
         self._themes_ready = False
         self._ctrl_c_at = -CTRL_C_AGAIN
+        self.model_first = ModelFirst()
+        """The UI thread's priority while a local CPU model generates (see `ModelFirst`)."""
+
+    def get_driver_class(self) -> type[Driver]:
+        """The platform's driver, which hands the UI thread its priority back on input.
+
+        Keys and mouse events are read on the driver's own thread: while a local model
+        generates, that thread first gives the UI thread its own priority back, so
+        input is handled as fast as when nothing streams.
+        """
+        app = self
+
+        class InputFirst(super().get_driver_class()):  # type: ignore[misc]
+            def send_message(self, message: Message) -> None:
+                if isinstance(message, events.InputEvent | events.Paste):
+                    app.model_first.wake()
+                super().send_message(message)
+
+        return InputFirst
 
     def notify(
         self,

@@ -22,13 +22,22 @@ from typing import Any
 
 from r1chat.engine.events import AnswerDelta, EngineEvent, Progress, PromptPlan, ReasoningDelta
 from r1chat.session import Reply
+from r1chat.ui.priority import ModelFirst
 from r1chat.ui.widgets.messages import AssistantMessage
 
 FLUSH_HZ = 20
 """Most screen writes of streamed text per second."""
 UI_CPU_BUDGET = 0.2
 """Share of one core the UI thread may spend showing a stream before frames thin out."""
+MODEL_FIRST_BUDGET = 0.05
+"""The same while a local CPU model generates: every cycle the UI takes, llama.cpp loses."""
+MODEL_FIRST_HZ = 5
+"""Frames a second a local CPU model's reply starts at (fewer if frames cost more)."""
+STATUS_EVERY = 0.5
+"""Seconds between updates of the live speed and token count in the status bar."""
 SLOWEST_FLUSH = 0.5
+STOPPING_POLL = 0.01
+"""Once the user stops a reply, how often the stream looks for its end."""
 
 
 @dataclass
@@ -56,6 +65,7 @@ class ReplyStream:
         *,
         on_plan: Callable[[PromptPlan], Awaitable[None]] | None = None,
         on_generated: Callable[[int], None] | None = None,
+        model_first: ModelFirst | None = None,
     ) -> None:
         self.widget = widget
         self.events: deque[EngineEvent | ReplyDone] = deque()
@@ -68,21 +78,43 @@ class ReplyStream:
         self._first_delta: float | None = None
         self._deltas = 0
         self._answering = False
-        self._interval = 1 / FLUSH_HZ
+        self._status_at = 0.0
         self._last_tick = (time.perf_counter(), time.thread_time())
         self._timer: Any = None
         self._collector_was_on = False
+        self._stopping = False
+        self._model_first = model_first
+        """Set for a local CPU model: the UI thread gives way to it while the reply runs."""
+        self._budget = UI_CPU_BUDGET if model_first is None else MODEL_FIRST_BUDGET
+        self._fastest = 1 / (FLUSH_HZ if model_first is None else MODEL_FIRST_HZ)
+        self._interval = self._fastest
 
     def start(self) -> None:
         """Begin drawing frames (the garbage collector waits until the reply ends)."""
         self._collector_was_on = gc.isenabled()
         gc.disable()
+        if self._model_first is not None:
+            self._model_first.lower()
         self._on_state("reading prompt")
         self._on_speed(None)
         self._timer = self._set_timer(self._interval, self._tick)
 
+    def stopping(self) -> None:
+        """The user stopped the reply: look for its end often, and keep the state said."""
+        self._stopping = True
+        self._interval = STOPPING_POLL
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self._set_timer(self._interval, self._tick)
+
+    def _state(self, state: str) -> None:
+        if not self._stopping:
+            self._on_state(state)
+
     def release(self) -> None:
-        """Let the garbage collector run again (the reply ended, or the screen went)."""
+        """Put back the collector and the UI's priority (the reply ended, or the screen went)."""
+        if self._model_first is not None:
+            self._model_first.restore()
         if self._collector_was_on:
             self._collector_was_on = False
             gc.enable()
@@ -91,13 +123,15 @@ class ReplyStream:
         """One frame: write what arrived, then pick the next frame's delay from the UI's load."""
         wall, cpu = time.perf_counter(), time.thread_time()
         last_wall, last_cpu = self._last_tick
-        if wall > last_wall:
+        if wall > last_wall and not self._stopping:
             load = (cpu - last_cpu) / (wall - last_wall)
-            if load > UI_CPU_BUDGET:
+            if load > self._budget:
                 self._interval = min(SLOWEST_FLUSH, self._interval * 1.3)
-            elif load < UI_CPU_BUDGET / 2:
-                self._interval = max(1 / FLUSH_HZ, self._interval / 1.3)
+            elif load < self._budget / 2:
+                self._interval = max(self._fastest, self._interval / 1.3)
         self._last_tick = (wall, cpu)
+        if self._model_first is not None:
+            self._model_first.settle()
         await self.flush()
         if not self.done:
             self._timer = self._set_timer(self._interval, self._tick)
@@ -128,15 +162,18 @@ class ReplyStream:
             await self._on_plan(plan)
         if progress is not None and not self._deltas and not (reasoning or answer):
             if progress.done < progress.total:
-                self._on_state(f"reading prompt {progress.done:,} / {progress.total:,} tokens")
+                self._state(f"reading prompt {progress.done:,} / {progress.total:,} tokens")
             else:
-                self._on_state("thinking")
+                self._state("thinking")
         now = time.monotonic()
         if reasoning or answer:
             if not self._deltas and not answer:
-                self._on_state("thinking")
+                self._state("thinking")
             self._deltas += len(reasoning) + len(answer)
             self._first_delta = self._first_delta or now
+        status_due = self._deltas and now - self._status_at >= STATUS_EVERY
+        if status_due:
+            self._status_at = now
             if self._on_generated is not None:
                 self._on_generated(self._deltas)
         if reasoning:
@@ -144,11 +181,11 @@ class ReplyStream:
         if answer:
             if not self._answering:
                 self._answering = True
-                self._on_state("answering")
+                self._state("answering")
             await self.widget.append_answer("".join(answer))
         elif not self._answering:
             self.widget.tick(now - self._started)
-        if self._first_delta and now > self._first_delta and self._deltas > 1:
+        if status_due and self._first_delta and now > self._first_delta and self._deltas > 1:
             self._on_speed((self._deltas - 1) / (now - self._first_delta))
         if finished is not None:
             self.done = True

@@ -492,6 +492,7 @@ class ChatScreen(Screen[None]):
             await self._drop_after_last_user(include_user=False)
         self.editing = False
         widget = await self.conversation.add_assistant()
+        local_cpu = session.engine.info.backend == "CPU"
         if kind == "continue":
             widget.append_reasoning(session.messages[-1].reasoning)
         self._stream = ReplyStream(
@@ -502,7 +503,10 @@ class ChatScreen(Screen[None]):
             self._finish,
             on_plan=self._planned,
             on_generated=self._generated,
+            model_first=self.r1app.model_first if local_cpu else None,
         )
+        # A blinking cursor is two more frames a second taken from the model.
+        self.composer.cursor_blink = not local_cpu
         self._stream.start()
         self._run_reply(self._stream, session, kind, text)
 
@@ -570,7 +574,10 @@ class ChatScreen(Screen[None]):
     async def _finish(self, widget: AssistantMessage, done: ReplyDone) -> None:
         self._stream = None
         self.status.generated = 0
-        self.status.state = "idle"
+        self.composer.cursor_blink = True
+        stats = done.reply.stats if done.reply is not None else None
+        stopped = stats is not None and stats.finish_reason == "cancelled"
+        self.status.state = "stopped" if stopped else "idle"
         if not done.started:  # refused before anything was sent: take the message back
             await self._take_back(done)
             return
@@ -626,6 +633,10 @@ class ChatScreen(Screen[None]):
     def action_stop(self) -> None:
         if self.generating:
             self._cancel.set()
+            # Said at once; the reply's last frame follows as soon as the model stops.
+            self.status.state = "stopped"
+            if self._stream is not None:
+                self._stream.stopping()
         elif self.editing:
             self.editing = False
             self.composer.text = self.drafts.get(self.session.conversation_id, "")

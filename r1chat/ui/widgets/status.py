@@ -26,6 +26,8 @@ REDRAWN_BY = (
     "state",
 )
 """The bar is drawn again when any of these change."""
+STATE_WIDTH = len("answering")
+"""States up to this long are centred in this width."""
 
 
 class StatusBar(Horizontal):
@@ -53,6 +55,7 @@ class StatusBar(Horizontal):
         yield Static(id="status-speed")
 
     def on_mount(self) -> None:
+        self._widths: dict[str | None, int] = {}
         for name in REDRAWN_BY:
             self.watch(self, name, self._refresh_all, init=False)
         self._refresh_all()
@@ -85,18 +88,29 @@ class StatusBar(Horizontal):
         if not self.is_mounted:
             return
         state = self.query_one("#status-state", Static)
-        state.update(Content(f" {self.state} "))
+        # The usual states share one width, so going from one to another (`answering` to
+        # `stopped`) redraws the bar without laying the whole screen out again.
+        self._show(state, Content(f" {self.state:^{STATE_WIDTH}} "))
         busy = self.state in ("thinking", "answering") or self.state.startswith("reading")
         state.set_class(busy, "busy")
         state.set_class(self.state == "loading model", "loading")
         state.set_class(self.state.startswith("model failed"), "failed")
         model = self.model + (f" · {self.backend}" if self.backend else "")
-        self.query_one("#status-model", Static).update(plain(model))
+        self._show(self.query_one("#status-model", Static), plain(model))
         context = self.query_one("#status-context", Static)
-        context.update(Content(self.context_text()))
+        self._show(context, Content(self.context_text()))
         share = (self.context_used + self.generated) / self.n_ctx if self.n_ctx else 0.0
         full = bool(self.overflow) or share >= FULL_AT
         context.set_class(full, "full")
         context.set_class(not full and (share >= WARN_AT or self.dropped_turns > 0), "warn")
         speed = f"{self.tokens_per_second:.1f} tok/s" if self.tokens_per_second else ""
-        self.query_one("#status-speed", Static).update(Content(speed))
+        self._show(self.query_one("#status-speed", Static), Content(speed))
+
+    def _show(self, part: Static, content: Content) -> None:
+        """Update one part; the screen is laid out again only if its width changes."""
+        width = content.cell_length
+        if self._widths.get(part.id) != width or part.size.width == 0:
+            self._widths[part.id] = width
+            part.update(content)
+        else:
+            part.update(content, layout=False)

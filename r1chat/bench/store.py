@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from r1chat.errors import R1ChatError
 from r1chat.store.chats import ChatStore
 from r1chat.store.ids import new_id
 
@@ -212,7 +213,7 @@ def run_store_bench(
 ) -> None:
     """Build the store, then time the operations users wait on."""
     if not 1 <= big <= messages or conversations < 1:
-        raise SystemExit("r1chat: use --conversations 1+ and 1 <= --big <= --messages.")
+        raise R1ChatError("Use --conversations 1 or more, and --big from 1 to --messages.")
     root = Path(tempfile.mkdtemp(prefix="r1chat-bench-", dir=folder))
     path = root / "chats.db"
     try:

@@ -123,7 +123,7 @@ async def _stream(
 
 
 async def _open_long(home: Path, messages: int) -> float:
-    from r1chat.bench_stall import seed_long_chat
+    from r1chat.bench.stall import seed_long_chat
     from r1chat.ui.screens.chat import ChatScreen
 
     paths = Paths.from_env({"R1CHAT_HOME": str(home)})
@@ -155,7 +155,7 @@ async def _open_long(home: Path, messages: int) -> float:
 
 _START_SCRIPT = """
 import asyncio, sys, time
-from r1chat.bench_ui import _startup_child
+from r1chat.bench.ui import _startup_child
 asyncio.run(_startup_child(sys.argv[1]))
 """
 
@@ -183,10 +183,11 @@ def _startup_seconds(home: Path) -> float:
 
 
 def run_ui_bench(model: str | None, tokens: int, json_output: bool) -> None:
-    """Measure the app with a scripted engine (and with the real model), in one run."""
-    from r1chat.bench_stall import print_stall_figures, stall_figures
+    """Measure the app in a terminal against bare llama-cpp-python, then headless, in one run."""
+    from r1chat.bench.stall import print_stall_figures, stall_figures
 
     report: dict[str, Any] = {"cpus": os.cpu_count()}
+    report["terminal"] = _terminal(model)
     with tempfile.TemporaryDirectory(prefix="r1chat-bench-ui-") as root:
         base = Path(root)
         script = bench_reply(tokens)
@@ -203,8 +204,16 @@ def run_ui_bench(model: str | None, tokens: int, json_output: bool) -> None:
     if json_output:
         print(json.dumps(report, indent=2))
         return
+    if report["terminal"] is not None:
+        from r1chat.bench.terminal import print_terminal_figures
+
+        print_terminal_figures(report["terminal"])
+        print()
     fast_run, slow_run = report["max_speed"], report["at_300"]
-    print(f"r1chat bench ui ({report['cpus']} CPUs, {SIZE[0]}x{SIZE[1]} headless terminal)")
+    print(
+        f"Headless (the app in-process on Textual's test driver, {SIZE[0]}x{SIZE[1]}, "
+        f"{report['cpus']} CPUs)"
+    )
     print(
         f"  scripted, as fast as it can: {fast_run['tokens']:,} tokens produced at "
         f"{fast_run['engine_tokens_per_second']:,.0f} tok/s, on screen at "
@@ -219,7 +228,8 @@ def run_ui_bench(model: str | None, tokens: int, json_output: bool) -> None:
     if real:
         print(
             f"  {real['model']}: {real['tui_tokens_per_second']:.1f} tok/s in the app, "
-            f"{real['raw_tokens_per_second']:.1f} raw, ratio {real['ratio']:.3f}"
+            f"{real['raw_tokens_per_second']:.1f} raw in the same process, "
+            f"ratio {real['ratio']:.3f}"
         )
     print(f"  start to interactive screen: {report['start_to_interactive_seconds']:.2f} s")
     print(
@@ -228,9 +238,29 @@ def run_ui_bench(model: str | None, tokens: int, json_output: bool) -> None:
     print_stall_figures(report["stalls"])
 
 
+def _terminal(model: str | None) -> dict[str, Any] | None:
+    """The app in a pseudo-terminal against bare llama-cpp-python; `None` without a model."""
+    from r1chat.config import load_settings
+    from r1chat.errors import ModelError
+    from r1chat.models.discovery import choose_model
+
+    if sys.platform == "win32":
+        print("The terminal figures need a POSIX pseudo-terminal; showing headless figures only.")
+        return None
+    from r1chat.bench.terminal import bench_prompt, terminal_figures
+
+    paths = Paths.from_env()
+    try:
+        choice = choose_model(load_settings(paths), paths, model)
+    except ModelError:
+        return None
+    prompt, name, n_ctx = bench_prompt(choice.path)
+    return terminal_figures(choice.path, name, prompt, n_ctx).as_dict()
+
+
 def _real_model(home: Path, model: str | None) -> dict[str, Any] | None:
     """Generation speed in the app against raw llama-cpp-python, same model, same run."""
-    from r1chat.bench import BENCH_PROMPT, _raw_run_on
+    from r1chat.bench.engine import BENCH_PROMPT, _raw_run_on
     from r1chat.config import load_settings
     from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
     from r1chat.engine.llama import LlamaEngine

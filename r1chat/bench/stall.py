@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from r1chat.bench_ui import _app, _wait
+from r1chat.bench.ui import _app, _wait
 from r1chat.engine.scripted import Script, ScriptedEngine
 from r1chat.paths import Paths
 from r1chat.store.chats import DATABASE_NAME, ChatStore

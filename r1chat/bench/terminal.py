@@ -1,0 +1,443 @@
+"""Provides the terminal figures of `r1chat bench ui`: the real app in a pseudo-terminal.
+
+What a user gets is measured from outside: the app runs as its own process on a
+pseudo-terminal whose output this process reads (and drops, as a fast terminal
+would), and bare llama-cpp-python runs as another process with the same model,
+prompt, thread count and token count. The two alternate, so the machine's drift
+falls on both.
+
+From the app's side a few counters are kept by `_instrument`, which wraps (in the
+app's process only) the frame writer and the reply stream: the UI thread's CPU
+while a reply streams, and the frames drawn. Generation speed is read from the
+reply the app saved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import select
+import sqlite3
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from r1chat.engine.hardware import default_threads
+from r1chat.errors import R1ChatError
+
+SIZE = (120, 40)
+TOKENS = 256
+ROUNDS = 3
+SEED = 1234
+PROMPT = (
+    "Write a long, detailed story about a lighthouse keeper who finds a message in a bottle. "
+    "Describe the sea, the weather and the keeper's thoughts."
+)
+STOP_AFTER_TOKENS = 48
+"""The Esc run presses Esc once the reply has this many tokens."""
+STOPPED_MARK = b" stopped "
+"""What the status bar shows once a reply has stopped."""
+WAIT_SECONDS = 180
+
+_BARE_SCRIPT = """
+import json, sys, time
+import llama_cpp
+path, threads, tokens, prompt = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+n_ctx = int(sys.argv[5])
+llm = llama_cpp.Llama(model_path=path, n_ctx=n_ctx, n_batch=512, n_threads=threads,
+                      n_threads_batch=threads, verbose=False)
+ids = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+stamps = []
+for chunk in llm.create_completion(ids, max_tokens=tokens, temperature=0.0, top_k=40,
+                                   top_p=0.95, min_p=0.05, seed=1234, stream=True):
+    stamps.append(time.perf_counter())
+print(json.dumps({"tokens": len(stamps), "seconds": stamps[-1] - stamps[0]}))
+"""
+
+_APP_SCRIPT = """
+import sys
+from r1chat.bench.terminal import _instrument
+_instrument(sys.argv[1], int(sys.argv[2]))
+from r1chat.cli import main
+main(sys.argv[3:])
+"""
+
+
+def _instrument(report_path: str, stop_after: int) -> None:
+    """In the app's process: count frames, and time the UI thread while a reply streams.
+
+    Streaming runs from the first tokens on screen to the end of generation; the
+    mounting of the reply before it, and the saving after it, are not counted.
+    """
+    from textual.app import App
+
+    from r1chat.ui.reply_stream import ReplyStream
+    from r1chat.ui.screens.chat import ChatScreen
+
+    report = open(report_path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - process-long
+    frames = [0]
+    display = App._display
+
+    def counted_display(self: Any, screen: Any, renderable: Any) -> None:
+        frames[0] += 1
+        display(self, screen, renderable)
+
+    def write(kind: str, **values: Any) -> None:
+        report.write(json.dumps({"event": kind, "time": time.time(), **values}) + "\n")
+
+    engine_ready = ChatScreen._engine_ready
+
+    def ready(self: Any, engine: Any) -> None:
+        engine_ready(self, engine)
+        write("ready", threads=getattr(engine, "threads", None))
+
+    generated = ChatScreen._generated
+
+    def on_generated(self: Any, tokens: int) -> None:
+        generated(self, tokens)
+        stream = getattr(self, "_stream", None)
+        if stream is not None and getattr(stream, "_bench_start", None) is None:
+            # Streaming starts with the first tokens on screen.
+            stream._bench_start = (time.perf_counter(), time.thread_time(), frames[0])
+        if tokens >= stop_after and not getattr(self, "_bench_told", False):
+            self._bench_told = True
+            write("generating", tokens=tokens)
+
+    release = ReplyStream.release
+
+    def released(self: Any) -> None:
+        release(self)
+        began = getattr(self, "_bench_start", None)
+        if began is None:
+            return
+        self._bench_start = None
+        wall, cpu, count = began
+        seconds = time.perf_counter() - wall
+        write(
+            "reply",
+            seconds=seconds,
+            ui_cpu=(time.thread_time() - cpu) / seconds,
+            frames_per_second=(frames[0] - count) / seconds,
+        )
+
+    App._display = counted_display  # type: ignore[method-assign]
+    ChatScreen._engine_ready = ready  # type: ignore[method-assign]
+    ChatScreen._generated = on_generated  # type: ignore[method-assign]
+    ReplyStream.release = released  # type: ignore[method-assign]
+
+
+class Terminal:
+    """A pseudo-terminal of `SIZE` whose output is read as fast as it comes, and dropped.
+
+    The bytes after a chosen point are kept, so a test for text on screen can say
+    when it arrived.
+    """
+
+    def __init__(self) -> None:
+        self.master, self.slave = os.openpty()
+        columns, rows = SIZE
+        fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+        self._lock = threading.Lock()
+        self._watch: bytearray | None = None
+        self._arrivals: list[tuple[int, float]] = []
+        self._closed = False
+        self._reader = threading.Thread(target=self._read, name="bench-terminal", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while not self._closed:
+            ready, _, _ = select.select([self.master], [], [], 0.2)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(self.master, 1 << 16)
+            except OSError:  # the app's side closed
+                return
+            now = time.perf_counter()
+            with self._lock:
+                if self._watch is not None:
+                    self._watch += chunk
+                    self._arrivals.append((len(self._watch), now))
+
+    def watch(self) -> None:
+        """Keep what arrives from now on."""
+        with self._lock:
+            self._watch, self._arrivals = bytearray(), []
+
+    def seen(self, mark: bytes) -> float | None:
+        """When `mark` arrived (since `watch`), or `None` if it has not."""
+        with self._lock:
+            if self._watch is None:
+                return None
+            where = self._watch.find(mark)
+            if where < 0:
+                return None
+            end = where + len(mark)
+            return next(stamp for size, stamp in self._arrivals if size >= end)
+
+    def type(self, text: str) -> None:
+        """Send keys, as a terminal does when they are typed or pasted."""
+        os.write(self.master, text.encode("utf-8"))
+
+    def close(self) -> None:
+        self._closed = True
+        for fd in (self.master, self.slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+@dataclass
+class AppRun:
+    """One reply in the app, as its saved record and its counters tell it."""
+
+    tokens_per_second: float
+    tokens: int
+    ui_cpu: float
+    frames_per_second: float
+    stop_seconds: float | None = None
+    threads: int | None = None
+
+
+@dataclass
+class Figures:
+    """What `bench ui` prints about the app in a terminal."""
+
+    model: str
+    default_threads: int
+    why: str
+    app: list[AppRun] = field(default_factory=list)
+    bare: dict[int, list[float]] = field(default_factory=dict)
+    stops: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        bare = {threads: statistics.median(runs) for threads, runs in self.bare.items()}
+        best = max(bare, key=lambda threads: bare[threads])
+        app = statistics.median(run.tokens_per_second for run in self.app)
+        same = bare[self.default_threads]
+        return {
+            "model": self.model,
+            "size": f"{SIZE[0]}x{SIZE[1]}",
+            "tokens": TOKENS,
+            "rounds": len(self.app),
+            "default_threads": self.default_threads,
+            "default_threads_why": self.why,
+            "bare_tokens_per_second": bare,
+            "best_threads": best,
+            "app_tokens_per_second": app,
+            "app_over_bare": app / same,
+            "default_over_best": same / bare[best],
+            "ui_thread_cores": statistics.median(run.ui_cpu for run in self.app),
+            "frames_per_second": statistics.median(run.frames_per_second for run in self.app),
+            "esc_to_stopped_ms": [seconds * 1000 for seconds in self.stops],
+            "runs": [run.__dict__ for run in self.app],
+            "bare_runs": self.bare,
+        }
+
+
+def _bare(model: Path, threads: int, prompt: str, n_ctx: int) -> float:
+    """Generation tok/s of bare llama-cpp-python in a process of its own."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _BARE_SCRIPT,
+            str(model),
+            str(threads),
+            str(TOKENS),
+            prompt,
+            str(n_ctx),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=WAIT_SECONDS,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise R1ChatError(f"bare llama-cpp-python failed: {done.stderr.strip()[-300:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return float((result["tokens"] - 1) / result["seconds"])
+
+
+def _events(path: Path, kind: str, after: int = 0) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [e for e in map(json.loads, lines[after:]) if e["event"] == kind]
+
+
+def _wait_for(path: Path, kind: str, count: int, app: subprocess.Popen[bytes]) -> dict[str, Any]:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        found = _events(path, kind)
+        if len(found) >= count:
+            return found[count - 1]
+        if app.poll() is not None:
+            raise R1ChatError(f"the app ended before '{kind}' (exit {app.returncode})")
+        time.sleep(0.05)
+    raise R1ChatError(f"the app did not reach '{kind}' within {WAIT_SECONDS} s")
+
+
+def _app_run(home: Path, model: Path, threads: int | None, press_esc: bool) -> AppRun:
+    """Start the app on a terminal, send the prompt, let it answer (or press Esc), quit."""
+    config = home / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"threads = {threads}"] if threads else []
+    lines += ["[generation]", f"max_tokens = {TOKENS}", "temperature = 0.0", f"seed = {SEED}"]
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = home / "report.jsonl"
+    report.unlink(missing_ok=True)
+    terminal = Terminal()
+    environment = {
+        **os.environ,
+        "R1CHAT_HOME": str(home),
+        "TERM": "xterm-256color",
+        "COLORTERM": "truecolor",
+        "COLUMNS": str(SIZE[0]),
+        "LINES": str(SIZE[1]),
+    }
+    app = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            _APP_SCRIPT,
+            str(report),
+            str(STOP_AFTER_TOKENS),
+            "--model",
+            str(model),
+        ],
+        stdin=terminal.slave,
+        stdout=terminal.slave,
+        stderr=terminal.slave,
+        env=environment,
+        start_new_session=True,
+    )
+    try:
+        ready = _wait_for(report, "ready", 1, app)
+        time.sleep(0.5)  # the first context measure settles
+        terminal.type("\x1b[200~" + PROMPT + "\x1b[201~")
+        time.sleep(0.2)
+        terminal.type("\r")
+        stop_seconds = None
+        if press_esc:
+            _wait_for(report, "generating", 1, app)
+            terminal.watch()
+            pressed = time.perf_counter()
+            terminal.type("\x1b")
+            deadline = time.monotonic() + 10
+            while (shown := terminal.seen(STOPPED_MARK)) is None:
+                if time.monotonic() > deadline:
+                    raise R1ChatError("the app did not show the reply stopped within 10 s")
+                time.sleep(0.002)
+            stop_seconds = shown - pressed
+        counters = _wait_for(report, "reply", 1, app)
+        time.sleep(0.3)
+        terminal.type("\x11")  # Ctrl+Q
+        app.wait(timeout=30)
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()
+        terminal.close()
+    tokens_per_second, tokens = _saved_speed(home)
+    return AppRun(
+        tokens_per_second,
+        tokens,
+        counters["ui_cpu"],
+        counters["frames_per_second"],
+        stop_seconds,
+        ready.get("threads"),
+    )
+
+
+def _saved_speed(home: Path) -> tuple[float, int]:
+    """The newest reply's generation speed, as the app saved it."""
+    with sqlite3.connect(home / "data" / "chats.db") as db:
+        row = db.execute(
+            "SELECT stats FROM messages WHERE role = 'assistant' ORDER BY rowid DESC LIMIT 1"
+        ).fetchone()
+    stats = json.loads(row[0])
+    return float(stats["tokens_per_second"]), int(stats["completion_tokens"])
+
+
+def thread_counts(default: int) -> list[int]:
+    """1, 2, 4 … up to the CPUs this process may use, and the default among them."""
+    try:
+        available = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        available = os.cpu_count() or 1
+    counts = {default}
+    count = 1
+    while count <= available:
+        counts.add(count)
+        count *= 2
+    counts.add(available)
+    return sorted(counts)
+
+
+def terminal_figures(model: Path, model_name: str, prompt: str, n_ctx: int) -> Figures:
+    """Alternate the app in a terminal with bare llama-cpp-python, then time Esc."""
+    choice = default_threads()
+    figures = Figures(model_name, choice.threads, choice.why)
+    counts = thread_counts(choice.threads)
+    with tempfile.TemporaryDirectory(prefix="r1chat-bench-tty-") as root:
+        for round_index in range(ROUNDS):
+            for threads in counts:
+                figures.bare.setdefault(threads, []).append(_bare(model, threads, prompt, n_ctx))
+            home = Path(root) / f"round-{round_index}"
+            figures.app.append(_app_run(home, model, None, press_esc=False))
+        for index in range(ROUNDS):
+            run = _app_run(Path(root) / f"esc-{index}", model, None, press_esc=True)
+            assert run.stop_seconds is not None
+            figures.stops.append(run.stop_seconds)
+    return figures
+
+
+def print_terminal_figures(report: dict[str, Any]) -> None:
+    """The terminal table of `bench ui`."""
+    bare = report["bare_tokens_per_second"]
+    default = report["default_threads"]
+    print(
+        f"r1chat bench ui: the app in a {report['size']} pseudo-terminal against bare "
+        f"llama-cpp-python in its own process ({report['model']}, {report['tokens']} tokens, "
+        f"medians of {report['rounds']} alternating rounds)"
+    )
+    for threads, speed in sorted(bare.items(), key=lambda item: int(item[0])):
+        mark = " (default)" if int(threads) == default else ""
+        print(f"  bare, {threads} thread{'s' if int(threads) > 1 else ''}{mark}: {speed:.1f} tok/s")
+    print(
+        f"  the app, default settings: {report['app_tokens_per_second']:.1f} tok/s, "
+        f"{report['app_over_bare']:.3f}× bare at the same thread count"
+    )
+    print(
+        f"  default threads: {default} ({report['default_threads_why']}); best measured: "
+        f"{report['best_threads']}, default at {report['default_over_best']:.3f}× the best"
+    )
+    print(
+        f"  UI thread while streaming: {report['ui_thread_cores']:.3f} of a core, "
+        f"{report['frames_per_second']:.1f} frames/s"
+    )
+    stops = ", ".join(f"{ms:.0f}" for ms in report["esc_to_stopped_ms"])
+    print(f"  Esc to 'stopped' on screen: {stops} ms")
+
+
+def bench_prompt(model: Path) -> tuple[str, str, int]:
+    """The prompt as the app renders it, the model's display name, and the app's context size."""
+    from r1chat.domain import ChatMessage
+    from r1chat.engine.llama import LlamaEngine
+
+    engine = LlamaEngine(model, vocab_only=True)
+    try:
+        text = engine.render([ChatMessage("user", PROMPT)]).text
+        return text, engine.info.model_name, engine.n_ctx
+    finally:
+        engine.close()
