@@ -37,7 +37,8 @@ async def test_the_ui_thread_gives_way_while_a_cpu_reply_streams_and_gets_its_pr
     tmp_path,
 ):
     gated = Script("<think>hm</think>" + "word " * 40, gate_after=3)
-    app, engine, store = make_app(tmp_path, [gated, Script("x", error_after=0), gated, gated])
+    scripts = [gated, Script("x", error_after=0), gated, gated]
+    app, engine, store = make_app(tmp_path, engine=ScriptedEngine(scripts, backend="CPU"))
     start = nice()
 
     async def begin(text: str) -> None:
@@ -107,7 +108,7 @@ async def test_typing_works_while_a_reply_streams(tmp_path):
     slow = Script(
         "<think>" + "thinking " * 200 + "</think>" + "answer " * 200, tokens_per_second=60
     )
-    app, _, store = make_app(tmp_path, [slow])
+    app, _, store = make_app(tmp_path, engine=ScriptedEngine([slow], backend="CPU"))
     async with app.run_test(size=SIZE) as pilot:
         screen = await ready(pilot)
         screen.composer.text = "Tell me a story"

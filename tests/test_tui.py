@@ -47,7 +47,7 @@ async def test_send_streams_reasoning_then_answer_and_saves(tmp_path):
     app, engine, store = make_app(tmp_path, [Script(REASONING_REPLY, tokens_per_second=400)])
     async with app.run_test(size=SIZE) as pilot:
         screen = await ready(pilot)
-        assert screen.status.state == "idle" and screen.status.backend == "CPU"
+        assert screen.status.state == "idle" and screen.status.backend == "scripted"
         await send(pilot, "Say hello")
         await wait_until(pilot, lambda: bool(replies(screen)))
         reply = replies(screen)[0]

@@ -55,8 +55,8 @@ class ScriptedEngine:
     model_path: str = "scripted"
     n_ctx: int = 4096
     reasoning: bool = True
-    backend: str = "CPU"
-    """What it says it runs on: `CPU` makes the app give way to it, as to a local model."""
+    backend: str = "scripted"
+    """What it says it runs on; `CPU` makes the app give way to it as to a local CPU model."""
     requests: list[ChatRequest] = field(default_factory=list)
     """Every request received, for assertions."""
     gate: threading.Event = field(default_factory=threading.Event)

@@ -29,7 +29,7 @@ FLUSH_HZ = 20
 """Most screen writes of streamed text per second."""
 UI_CPU_BUDGET = 0.2
 """Share of one core the UI thread may spend showing a stream before frames thin out."""
-MODEL_FIRST_BUDGET = 0.05
+MODEL_FIRST_BUDGET = 0.04
 """The same while a local CPU model generates: every cycle the UI takes, llama.cpp loses."""
 MODEL_FIRST_HZ = 5
 """Frames a second a local CPU model's reply starts at (fewer if frames cost more)."""
