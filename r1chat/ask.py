@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
@@ -22,6 +22,7 @@ from r1chat.engine.events import (
     PromptPlan,
     ReasoningDelta,
 )
+from r1chat.engine.steering import ReplyControl
 from r1chat.errors import R1ChatError, StoreError
 from r1chat.models.discovery import choose_model
 from r1chat.paths import Paths
@@ -71,6 +72,12 @@ class StreamPrinter:
         self.color = _color(err)
         self._in_reasoning = False
         self._answer_tail = "\n"
+        self._reasoned = False
+        self._answered = False
+
+    def reasoning_now(self) -> bool:
+        """Whether the model is reasoning (it has, and has not started the answer)."""
+        return self._reasoned and not self._answered
 
     def handle(self, event: EngineEvent) -> None:
         """Print one event."""
@@ -92,6 +99,7 @@ class StreamPrinter:
                 self._progress_shown = not done
             return
         if isinstance(event, ReasoningDelta):
+            self._reasoned = True
             if self.show_reasoning:
                 if not self._in_reasoning:
                     self._in_reasoning = True
@@ -100,6 +108,7 @@ class StreamPrinter:
                 self.err.write(terminal_safe(event.text))
                 self.err.flush()
         elif isinstance(event, AnswerDelta):
+            self._answered = True
             self._end_reasoning()
             if self.answer and event.text:
                 text = terminal_safe(event.text)
@@ -120,8 +129,14 @@ class StreamPrinter:
 
 
 @contextmanager
-def sigint_cancels(cancel: threading.Event) -> Iterator[None]:
-    """While generating, the first Ctrl-C stops the reply cleanly; a second one aborts."""
+def sigint_cancels(
+    cancel: ReplyControl,
+    reasoning: Callable[[], bool] = lambda: False,
+    err: TextIO | None = None,
+) -> Iterator[None]:
+    """While generating, Ctrl-C steers the reply: while the model reasons the first one
+    makes it answer from what it has thought; otherwise (or then) it stops the reply
+    cleanly, and one more aborts."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -129,6 +144,14 @@ def sigint_cancels(cancel: threading.Event) -> Iterator[None]:
     def handler(signum: int, frame: Any) -> None:
         if cancel.is_set():
             raise KeyboardInterrupt
+        if reasoning() and not cancel.answer_requested:
+            cancel.answer_now()
+            if err is not None:
+                err.write(
+                    "\nr1chat: answering now from the reasoning so far (Ctrl-C again stops)\n"
+                )
+                err.flush()
+            return
         cancel.set()
 
     previous = signal.signal(signal.SIGINT, handler)
@@ -146,7 +169,12 @@ def summary(stats: GenerationStats, backend: str) -> str:
     if stats.time_to_first_token is not None:
         parts.append(f"first token {stats.time_to_first_token:.2f} s")
     if stats.reasoning_seconds is not None:
-        parts.append(f"thought {stats.reasoning_seconds:.1f} s")
+        cut = {"user": " (cut short)", "budget": " (budget reached)"}.get(
+            stats.reasoning_cut or "", ""
+        )
+        parts.append(f"thought {stats.reasoning_seconds:.1f} s{cut}")
+    if stats.thinking_off:
+        parts.append("no reasoning (off)")
     if stats.dropped_messages:
         parts.append(f"{stats.dropped_messages} old messages left out")
     return " · ".join(parts)
@@ -228,9 +256,14 @@ def run_ask(
     if show is None:
         show = stdout.isatty() and not json_output
     printer = StreamPrinter(stdout, stderr, show_reasoning=show, answer=not json_output)
-    cancel = threading.Event()
+    if not info.reasoning and (params.think_budget or not params.thinking):
+        stderr.write(
+            f"r1chat: {terminal_safe(info.model_name)} does not reason, so --think-budget and "
+            "--no-think change nothing.\n"
+        )
+    cancel = ReplyControl()
     try:
-        with sigint_cancels(cancel):
+        with sigint_cancels(cancel, printer.reasoning_now, stderr):
             for event in session.reply(text, cancel):
                 printer.handle(event)
     finally:

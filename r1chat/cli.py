@@ -33,6 +33,17 @@ JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 DebugOption = Annotated[
     bool, typer.Option("--debug", help="Show tracebacks for errors.", show_default=False)
 ]
+ThinkBudgetOption = Annotated[
+    int | None,
+    typer.Option(
+        "--think-budget",
+        help="R1 models: answer after this many reasoning tokens (default: no limit).",
+    ),
+]
+NoThinkOption = Annotated[
+    bool,
+    typer.Option("--no-think", help="R1 models: answer at once, without reasoning."),
+]
 ModelOption = Annotated[
     str | None,
     typer.Option("--model", "-m", help="GGUF model file (default: config, R1CHAT_MODEL, demo)."),
@@ -55,6 +66,8 @@ def _root(
     resume: Annotated[
         str | None, typer.Option("--resume", "-r", help="Open the conversation with this id.")
     ] = None,
+    think_budget: ThinkBudgetOption = None,
+    no_think: NoThinkOption = False,
     trust_template: TrustOption = False,
     debug: DebugOption = False,
     version: Annotated[
@@ -70,7 +83,13 @@ def _root(
         return
     from r1chat.tui import run_app
 
-    run_app(model=model, continue_last=continue_last, resume=resume, trust_template=trust_template)
+    run_app(
+        model=model,
+        continue_last=continue_last,
+        resume=resume,
+        trust_template=trust_template,
+        thinking={"think_budget": think_budget, "thinking": False if no_think else None},
+    )
 
 
 @app.command()
@@ -111,12 +130,16 @@ def ask(
     no_save: Annotated[
         bool, typer.Option("--no-save", help="Do not save this conversation.")
     ] = False,
+    think_budget: ThinkBudgetOption = None,
+    no_think: NoThinkOption = False,
     trust_template: TrustOption = False,
     debug: DebugOption = False,
 ) -> None:
     """Answer one question, streaming the answer to stdout and the reasoning to stderr.
 
     The conversation is saved (its id goes to stderr) unless --no-save is given.
+    While an R1 model reasons, a first Ctrl-C makes it answer from what it has thought
+    so far; a second one stops the reply.
     """
     from r1chat.ask import run_ask
 
@@ -131,6 +154,8 @@ def ask(
             "n_ctx": n_ctx,
             "system_prompt": system,
             "show_thinking": show_thinking,
+            "think_budget": think_budget,
+            "thinking": False if no_think else None,
             "trust_template": trust_template or None,
         },
         json_output=json_output,

@@ -30,6 +30,10 @@ class Settings:
     """Nucleus sampling; `None` picks the model's default (0.95 for R1 models)."""
     seed: int = -1
     """Sampling seed; -1 draws a new one each time."""
+    think_budget: int | None = None
+    """Most reasoning tokens before an R1 model is made to answer; `None`: no limit."""
+    thinking: bool = True
+    """`False` makes R1 models answer at once, without reasoning."""
     threads: int | None = None
     """CPU threads for llama.cpp; `None` lets llama.cpp choose."""
     system_prompt: str = ""
@@ -50,6 +54,8 @@ class Settings:
             temperature=self.temperature,
             top_p=self.top_p,
             seed=self.seed,
+            think_budget=self.think_budget,
+            thinking=self.thinking,
         )
 
     def with_overrides(self, **values: Any) -> Settings:
@@ -59,7 +65,16 @@ class Settings:
 
 
 _KNOWN = {f.name for f in fields(Settings)} - {"extra"}
-_GENERATION_KEYS = {"max_tokens", "temperature", "top_p", "seed", "system_prompt", "show_thinking"}
+_GENERATION_KEYS = {
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "seed",
+    "system_prompt",
+    "show_thinking",
+    "think_budget",
+    "thinking",
+}
 
 
 def validate(settings: Settings, source: str = "settings") -> Settings:
@@ -80,6 +95,14 @@ def validate(settings: Settings, source: str = "settings") -> Settings:
     m = settings.max_tokens
     if m is not None and (not _is_int(m) or m < 1):
         raise fail("max_tokens", f"{m!r} is not a whole number of at least 1")
+    b = settings.think_budget
+    if b is not None and (not _is_int(b) or b < 1):
+        raise fail("think_budget", f"{b!r} is not a whole number of at least 1")
+    if not isinstance(settings.thinking, bool):
+        raise fail("thinking", f"{settings.thinking!r} is not true or false")
+    problem = budget_problem(b, m)
+    if problem:
+        raise ConfigError(f"{problem} (in {source}).")
     if not _is_int(settings.seed) or settings.seed < -1:
         raise fail("seed", f"{settings.seed!r} is not -1 or a whole number of at least 0")
     th = settings.threads
@@ -92,6 +115,17 @@ def validate(settings: Settings, source: str = "settings") -> Settings:
     if not all(isinstance(folder, str) for folder in settings.model_dirs):
         raise fail("model_dirs", "it must be a list of folder paths")
     return settings
+
+
+def budget_problem(think_budget: int | None, max_tokens: int | None) -> str | None:
+    """Why a reasoning budget cannot work with `max_tokens`, or `None` if it can."""
+    if think_budget is not None and max_tokens is not None and think_budget > max_tokens:
+        return (
+            f"The reasoning budget ({think_budget:,} tokens) is larger than max_tokens "
+            f"({max_tokens:,}), which counts the whole reply: lower the budget or raise "
+            "max_tokens"
+        )
+    return None
 
 
 def _is_number(value: object) -> bool:
@@ -118,6 +152,8 @@ def load_settings(paths: Paths, environ: dict[str, str] | None = None) -> Settin
         seed = -1
         system_prompt = ""
         show_thinking = true
+        think_budget = 1024       # R1 models answer after this many reasoning tokens
+        thinking = true           # false: R1 models answer at once
     """
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}

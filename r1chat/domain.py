@@ -31,6 +31,10 @@ class GenerationParams:
     temperature: float | None = None
     top_p: float | None = None
     seed: int = -1
+    think_budget: int | None = None
+    """Most reasoning tokens before the model is made to answer (`None`: no limit)."""
+    thinking: bool = True
+    """`False` asks a reasoning model to answer at once, without thinking."""
 
 
 @dataclass(frozen=True, slots=True)

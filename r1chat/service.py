@@ -56,6 +56,8 @@ def chat_options(
         temperature=pick("temperature", settings.temperature),
         top_p=pick("top_p", settings.top_p),
         seed=pick("seed", settings.seed),
+        think_budget=pick("think_budget", settings.think_budget) or None,  # 0: none
+        thinking=bool(pick("thinking", settings.thinking)),
     )
     notice = None
     model = explicit.get("model")

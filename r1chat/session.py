@@ -72,6 +72,8 @@ def chat_settings(engine: Engine, params: GenerationParams, system_prompt: str) 
         "top_p": info.default_top_p if params.top_p is None else params.top_p,
         "max_tokens": params.max_tokens,
         "seed": params.seed,
+        "think_budget": params.think_budget or 0,  # recorded, so "none" outlasts config
+        "thinking": params.thinking,
         "system_prompt": system_prompt or None,
     }
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from r1chat.config import Settings, load_settings
 from r1chat.engine.base import Engine
 from r1chat.errors import ModelError, R1ChatError
@@ -30,11 +32,18 @@ def llama_engine_factory(settings: Settings, paths: Paths) -> EngineFactory:
 
 
 def run_app(
-    *, model: str | None, continue_last: bool, resume: str | None, trust_template: bool = False
+    *,
+    model: str | None,
+    continue_last: bool,
+    resume: str | None,
+    trust_template: bool = False,
+    thinking: dict[str, Any] | None = None,
 ) -> None:
     """Open the chat app; the model loads in the background once it is on screen.
 
-    A resumed chat runs on its own model and settings; `--model` overrides its model.
+    A resumed chat runs on its own model and settings; `--model` overrides its model,
+    and `thinking` (`think_budget`, `thinking` from the command line) its reasoning
+    settings, which new chats in this run take too.
     """
     if continue_last and resume:
         raise R1ChatError("Use --continue or --resume ID, not both.")
@@ -42,6 +51,8 @@ def run_app(
     settings = load_settings(paths)
     if trust_template:
         settings = settings.with_overrides(trust_template=True)
+    thinking = {key: value for key, value in (thinking or {}).items() if value is not None}
+    settings = settings.with_overrides(**thinking)
     store = ChatStore.open(paths)
     open_conversation = None
     if resume:
@@ -70,6 +81,7 @@ def run_app(
         model_explicit=explicit,
         model_problem=problem,
         open_conversation=open_conversation,
+        thinking_explicit=thinking,
     )
     try:
         app.run()

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 FinishReason = Literal["stop", "length", "cancelled", "error"]
+ReasoningCut = Literal["user", "budget"]
+"""Why reasoning was ended early: the user asked for the answer, or the budget was spent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,10 @@ class GenerationStats:
     """The reply had a reasoning block, even an empty one."""
     reasoning_open: bool = False
     """The reply ended inside its reasoning: `</think>` never came, so there is no answer."""
+    reasoning_cut: ReasoningCut | None = None
+    """Reasoning was ended early and the model answered from it (see `ReplyControl`)."""
+    thinking_off: bool = False
+    """The reply was asked to answer without reasoning."""
     error: str | None = None
 
     @property

@@ -9,7 +9,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,12 +21,12 @@ from r1chat.engine.events import (
     EngineEvent,
     Finished,
     FinishReason,
-    GenerationStats,
     Progress,
     PromptPlan,
 )
 from r1chat.engine.hardware import default_threads, llama_backend
 from r1chat.engine.llama_log import LlamaLog
+from r1chat.engine.steering import CLOSE_REASONING, NO_REASONING, ReplyTally
 from r1chat.engine.template import (
     CHATML_TEMPLATE,
     ChatTemplate,
@@ -35,7 +35,6 @@ from r1chat.engine.template import (
     is_r1_model,
     strip_reasoning,
 )
-from r1chat.engine.think import ThinkSplitter
 from r1chat.errors import ModelError, R1ChatError, TemplateError
 from r1chat.models.gguf_header import GGUFHeader, check_weights, read_header
 
@@ -304,6 +303,8 @@ class LlamaEngine:
             fixed += len(self.tokenize(request.system_prompt)) + 2
         if request.continue_reasoning:
             fixed += len(self.tokenize(request.continue_reasoning)) + 2
+        if self.thinking_off(request):
+            fixed += len(self.tokenize(NO_REASONING))
         cut = find_cut(messages, costs, fixed, self.n_ctx, reserve)
         starts = turn_starts(messages)
         later = [start for start in starts if start > cut]
@@ -328,7 +329,13 @@ class LlamaEngine:
     def _render_from(self, request: ChatRequest, cut: int, reserve: int) -> PreparedPrompt:
         kept, dropped = kept_messages(request.messages, cut)
         prompt = self.render(kept, request.system_prompt, request.continue_reasoning)
+        if self.thinking_off(request):
+            prompt = prompt.without_thinking()
         return PreparedPrompt(prompt, self.tokenize_prompt(prompt.text), dropped, reserve)
+
+    def thinking_off(self, request: ChatRequest) -> bool:
+        """Whether this reply answers at once: thinking is off, and it does not think on."""
+        return self.reasoning and not request.params.thinking and not request.continue_reasoning
 
     def plan(self, request: ChatRequest) -> PromptPlan:
         """The size of the prompt for `request`, and what fitting leaves out."""
@@ -348,105 +355,90 @@ class LlamaEngine:
         def produce(emit: Emit, cancel: threading.Event) -> None:
             try:
                 emit(plan)
-                self._generate(
-                    prepared, request.params, emit, cancel, request.continue_reasoning is not None
+                tally = ReplyTally(
+                    cancel,
+                    starts_in_reasoning=prepared.prompt.starts_in_reasoning,
+                    continuing=request.continue_reasoning is not None,
+                    think_budget=request.params.think_budget if self.reasoning else None,
+                    thinking_off=self.thinking_off(request),
                 )
+                self._generate(prepared, request.params, emit, tally)
             finally:
                 self._lock.release()
 
         return pump(produce, cancel, self._worker)
 
     def _generate(
-        self,
-        prepared: PreparedPrompt,
-        params: GenerationParams,
-        emit: Emit,
-        cancel: threading.Event,
-        continuing: bool = False,
+        self, prepared: PreparedPrompt, params: GenerationParams, emit: Emit, tally: ReplyTally
     ) -> None:
-        llm, tokens = self._llm, prepared.tokens
+        llm, cancel = self._llm, tally.cancel
+        context = list(prepared.tokens)
+        """Every token in the model's context: the prompt, then what was generated."""
         temperature, top_p = self.default_sampling()
         temperature = temperature if params.temperature is None else params.temperature
         top_p = top_p if params.top_p is None else params.top_p
-        room = self.n_ctx - len(tokens)
+        room = self.n_ctx - len(context)
         limit = min(params.max_tokens, room) if params.max_tokens else room
-        stats: dict[str, Any] = {
-            "prompt_tokens": len(tokens),
+        known: dict[str, Any] = {
+            "prompt_tokens": len(context),
             "dropped_messages": prepared.dropped_messages,
         }
-        splitter = ThinkSplitter(prepared.prompt.starts_in_reasoning, continuing=continuing)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        started = time.perf_counter()
-        first = last = reasoning_start = reasoning_end = None
-        reasoning_tokens = answer_tokens = 0
         finish: FinishReason = "length"
         error: str | None = None
         since = self.log.mark()
+        is_eog = self._llama_cpp.llama_vocab_is_eog
+
+        def sample(tokens: list[int]) -> Generator[int, Any, None]:
+            # llama-cpp-python finds `tokens` but the last in the KV cache and reads only
+            # what is new: the prompt once, and after a cut only the closing tag.
+            return llm.generate(  # type: ignore[no-any-return]
+                tokens, temp=temperature, top_p=top_p, top_k=40, min_p=0.05, reset=True
+            )
+
         try:
-            evaluated = self._prefill(tokens, cancel, emit)
+            evaluated = self._prefill(context, cancel, emit)
             if evaluated is None:
                 finish = "cancelled"
             else:
-                prefill_seconds = time.perf_counter() - started
+                prefill_seconds = time.perf_counter() - tally.started
                 if evaluated and prefill_seconds > 0:
-                    stats["prompt_tokens_per_second"] = evaluated / prefill_seconds
+                    known["prompt_tokens_per_second"] = evaluated / prefill_seconds
                 llm.set_seed(params.seed if params.seed >= 0 else random.randrange(2**31))
-                is_eog = self._llama_cpp.llama_vocab_is_eog
-                for token in llm.generate(
-                    tokens, temp=temperature, top_p=top_p, top_k=40, min_p=0.05, reset=True
-                ):
-                    now = time.perf_counter()
-                    if first is None:
-                        first = now
+                tokens = sample(context)
+                while (token := next(tokens, None)) is not None:
                     if is_eog(self._vocab, token):
                         finish = "stop"
                         break
-                    thinking = splitter.in_reasoning
-                    if thinking:
-                        reasoning_tokens += 1
-                        reasoning_start = reasoning_start or now
-                    else:
-                        answer_tokens += 1
-                    text = decoder.decode(llm.detokenize([token]))
-                    if text:
-                        for delta in splitter.feed(text):
-                            emit(delta)
-                    if thinking and not splitter.in_reasoning:
-                        reasoning_end = now
-                    last = now
+                    context.append(token)
+                    for delta in tally.token(decoder.decode(llm.detokenize([token]))):
+                        emit(delta)
                     if cancel.is_set():
                         finish = "cancelled"
                         break
-                    if reasoning_tokens + answer_tokens >= limit:
+                    if tally.generated >= limit or len(context) >= self.n_ctx:
                         break
+                    reason = tally.cut_due()
+                    if reason is not None:  # answer now: close the reasoning, sample on
+                        for delta in tally.cut(reason, decoder.decode(b"", final=True)):
+                            emit(delta)
+                        decoder.reset()
+                        context += self._closing_tokens()
+                        tokens.close()
+                        if len(context) >= self.n_ctx:
+                            break
+                        tokens = sample(context)
         except Exception as failure:  # llama.cpp failed mid-reply: end the stream, keep the text
             finish = "error"
-            reason = self.log.reason(since)
-            error = f"llama.cpp failed while generating: {reason or failure}"
-        for delta in splitter.feed(decoder.decode(b"", final=True)) + splitter.finish():
+            reason_text = self.log.reason(since)
+            error = f"llama.cpp failed while generating: {reason_text or failure}"
+        for delta in tally.finish(decoder.decode(b"", final=True)):
             emit(delta)
-        if first is not None:
-            stats["time_to_first_token"] = first - started
-        if first is not None and last is not None and last > first:
-            stats["generation_seconds"] = last - first
-            stats["tokens_per_second"] = (reasoning_tokens + answer_tokens - 1) / (last - first)
-        if reasoning_start is not None:
-            stats["reasoning_seconds"] = (
-                reasoning_end or last or reasoning_start
-            ) - reasoning_start
-        emit(
-            Finished(
-                GenerationStats(
-                    finish,
-                    reasoning_tokens=reasoning_tokens,
-                    answer_tokens=answer_tokens,
-                    had_reasoning=splitter.had_reasoning,
-                    reasoning_open=splitter.in_reasoning,
-                    error=error,
-                    **stats,
-                )
-            )
-        )
+        emit(Finished(tally.stats(finish, error, **known)))
+
+    def _closing_tokens(self) -> list[int]:
+        """`CLOSE_REASONING` in this model's own tokens."""
+        return self.tokenize(CLOSE_REASONING)
 
     def _prefill(self, tokens: list[int], cancel: threading.Event, emit: Emit) -> int | None:
         """Read the prompt in chunks, reusing the cached prefix; `None` if cancelled.

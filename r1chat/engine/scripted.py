@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -18,11 +19,11 @@ from r1chat.engine.events import (
     EngineEvent,
     Finished,
     FinishReason,
-    GenerationStats,
     Progress,
     PromptPlan,
 )
-from r1chat.engine.think import ThinkSplitter
+from r1chat.engine.steering import ReplyTally
+from r1chat.engine.think import CLOSE
 from r1chat.errors import R1ChatError
 
 
@@ -97,34 +98,50 @@ class ScriptedEngine:
         plan = self.plan(request)
         continuing = request.continue_reasoning is not None
 
+        thinking_off = self.reasoning and not request.params.thinking and not continuing
+        tally = ReplyTally(
+            cancel,
+            starts_in_reasoning=(script.starts_in_reasoning or continuing) and not thinking_off,
+            continuing=continuing,
+            think_budget=request.params.think_budget if self.reasoning else None,
+            thinking_off=thinking_off,
+        )
+
         def produce(emit: Emit, cancel: threading.Event) -> None:
             try:
                 emit(plan)
                 emit(Progress(plan.tokens, plan.tokens))
-                self._play(script, plan, emit, cancel, continuing, request.params.max_tokens)
+                finish, error = self._play(script, emit, tally, request.params.max_tokens)
+                emit(
+                    Finished(
+                        tally.stats(
+                            finish,
+                            error,
+                            prompt_tokens=plan.tokens,
+                            dropped_messages=plan.dropped_messages,
+                        )
+                    )
+                )
             finally:
                 self._busy.release()
 
         return pump(produce, cancel, self._worker)
 
     def _play(
-        self,
-        script: Script,
-        plan: PromptPlan,
-        emit: Emit,
-        cancel: threading.Event,
-        continuing: bool,
-        limit: int | None,
-    ) -> None:
-        splitter = ThinkSplitter(script.starts_in_reasoning or continuing, continuing=continuing)
-        started = time.perf_counter()
+        self, script: Script, emit: Emit, tally: ReplyTally, limit: int | None
+    ) -> tuple[FinishReason, str | None]:
+        """Play `script` as a model would stream it; a cut skips to its answer."""
+        cancel = tally.cancel
         interval = 1 / script.tokens_per_second if script.tokens_per_second else 0.0
-        reasoning_tokens = answer_tokens = 0
-        first = reasoning_start = reasoning_end = None
+        answer = script.text.split(CLOSE, 1)[1] if CLOSE in script.text else ""
+        text = answer if tally.thinking_off else script.text
+        pieces = deque(split_pieces(text, script.piece_size))
         finish: FinishReason = "stop"
-        error = None
-        next_at = started
-        for index, piece in enumerate(split_pieces(script.text, script.piece_size)):
+        error: str | None = None
+        next_at = tally.started
+        index = 0
+        while pieces:
+            piece = pieces.popleft()
             if script.gate_after is not None and index == script.gate_after:
                 while not self.gate.wait(0.01):
                     if cancel.is_set():
@@ -135,52 +152,25 @@ class ScriptedEngine:
             if script.error_after is not None and index == script.error_after:
                 finish, error = "error", "the scripted model failed"
                 break
+            index += 1
             if interval:
                 next_at += interval
                 delay = next_at - time.perf_counter()
                 if delay > 0:
                     time.sleep(delay)
-            now = time.perf_counter()
-            first = first or now
-            thinking = splitter.in_reasoning
-            if thinking:
-                reasoning_tokens += 1
-                reasoning_start = reasoning_start or now
-            else:
-                answer_tokens += 1
-            for delta in splitter.feed(piece):
+            for delta in tally.token(piece):
                 emit(delta)
-            if thinking and not splitter.in_reasoning:
-                reasoning_end = now
-            if limit and reasoning_tokens + answer_tokens >= limit:
+            if limit and tally.generated >= limit:
                 finish = "length"
                 break
-        for delta in splitter.finish():
+            reason = tally.cut_due()
+            if reason is not None:  # answer now: the script goes on with its answer
+                for delta in tally.cut(reason):
+                    emit(delta)
+                pieces = deque(split_pieces(answer.lstrip(), script.piece_size))
+        for delta in tally.finish():
             emit(delta)
-        end = time.perf_counter()
-        generated = reasoning_tokens + answer_tokens
-        emit(
-            Finished(
-                GenerationStats(
-                    finish,
-                    prompt_tokens=plan.tokens,
-                    dropped_messages=plan.dropped_messages,
-                    reasoning_tokens=reasoning_tokens,
-                    answer_tokens=answer_tokens,
-                    time_to_first_token=(first - started) if first else None,
-                    reasoning_seconds=(
-                        ((reasoning_end or end) - reasoning_start) if reasoning_start else None
-                    ),
-                    generation_seconds=(end - first) if first else None,
-                    tokens_per_second=(
-                        (generated - 1) / (end - first) if first and end > first else None
-                    ),
-                    had_reasoning=splitter.had_reasoning,
-                    reasoning_open=splitter.in_reasoning,
-                    error=error,
-                )
-            )
-        )
+        return finish, error
 
     def close(self) -> None:
         """Stop the generation thread."""

@@ -275,5 +275,10 @@ class RenderedPrompt:
         text = self.text if self.starts_in_reasoning else self.text + OPEN + "\n"
         return RenderedPrompt(text + reasoning, True, self.prefilled)
 
+    def without_thinking(self) -> RenderedPrompt:
+        """This prompt with an empty reasoning block already written: the model answers."""
+        text = self.text if self.starts_in_reasoning else self.text + OPEN + "\n"
+        return RenderedPrompt(text + "\n" + CLOSE + "\n\n", False, self.prefilled)
+
     def __str__(self) -> str:
         return self.text

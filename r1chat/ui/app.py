@@ -78,6 +78,7 @@ class R1ChatApp(App[None]):
         model_problem: str | None = None,
         open_conversation: str | None = None,
         remember_settings: bool = True,
+        thinking_explicit: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -88,6 +89,8 @@ class R1ChatApp(App[None]):
         self.model_problem = model_problem
         self.open_conversation = open_conversation
         self.remember_settings = remember_settings
+        self.thinking_explicit = dict(thinking_explicit or {})
+        """`--think-budget` / `--no-think`: applied to the first chat opened, as `--model` is."""
         self.ui_settings: dict[str, Any] = dict(settings.extra.get("ui", {}))
         self._themes_ready = False
         self._ctrl_c_at = -CTRL_C_AGAIN

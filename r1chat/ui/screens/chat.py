@@ -353,7 +353,9 @@ class ChatScreen(Screen[None]):
     async def _show(self, opened: OpenedChat, *, first: bool = False) -> None:
         self._keep_draft()
         conversation = opened.conversation
-        explicit = {"model": self.model} if first and self.model_explicit else {}
+        explicit: dict[str, Any] = {"model": self.model} if first and self.model_explicit else {}
+        if first:
+            explicit.update(self.r1app.thinking_explicit)
         options = self.service.options_for(conversation, explicit, self.model)
         self.session = await self._io(  # a long branch takes a while to turn into turns
             self.service.session, options, conversation.id, opened.branch, self._save_failed
