@@ -147,9 +147,7 @@ def sigint_cancels(
         if reasoning() and not cancel.answer_requested:
             cancel.answer_now()
             if err is not None:
-                err.write(
-                    "\nr1chat: answering now from the reasoning so far (Ctrl-C again stops)\n"
-                )
+                err.write("\nr1chat: answering from the reasoning so far (Ctrl-C again stops)\n")
                 err.flush()
             return
         cancel.set()

@@ -132,9 +132,12 @@ def render_conversation(
             continue
         label = "Assistant" if message.role == "assistant" else message.role.title()
         out.print(Rule(Text(label, style="bold magenta"), align="left", style="magenta"))
-        if thinking and message.reasoning:
+        labelled = thinking and bool(message.reasoning)
+        if labelled:  # labels keep the two apart where styles do not show (a pipe, a file)
+            out.print(Text("Reasoning:", style="bold dim"))
             out.print(Text(terminal_safe(message.reasoning), style="dim italic"))
             out.print()
+            out.print(Text("Answer:", style="bold"))
         if message.content:
             out.print(Markdown(terminal_safe(message.content), hyperlinks=False))
         if message.no_answer:
@@ -257,7 +260,8 @@ def search_command(query: str, thinking: bool, limit: int, as_json: bool) -> Non
         line.append(hit.conversation_id[:SHORT_ID], style="cyan")
         line.append("  ")
         line.append(terminal_safe(hit.conversation_title or "New chat"), style="bold")
-        line.append(f"  ({hit.field}, {ago(hit.updated_at)})", style="dim")
+        where = "in the reasoning" if hit.field == "reasoning" else hit.field
+        line.append(f"  ({where}, {ago(hit.updated_at)})", style="dim")
         out.print(line)
         out.print(_highlighted(hit))
 

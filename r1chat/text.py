@@ -26,3 +26,17 @@ def terminal_safe(text: str) -> str:
     if not text.isprintable():
         text = _CONTROLS.sub("", _SEQUENCES.sub("", text.replace("\r\n", "\n")))
     return text
+
+
+def reply_markdown(question: str, answer: str, reasoning: str, model: str, note: str = "") -> str:
+    """One reply as Markdown: the question, the reasoning and the answer, each under a
+    heading (control characters removed)."""
+    lines = [f"# Reply from {terminal_safe(model)}", ""]
+    if note:
+        lines += [f"*{terminal_safe(note)}*", ""]
+    if question.strip():
+        lines += ["## Question", "", terminal_safe(question), ""]
+    if reasoning.strip():
+        lines += ["## Reasoning", "", terminal_safe(reasoning), ""]
+    lines += ["## Answer", "", terminal_safe(answer) if answer.strip() else "*(no answer)*", ""]
+    return "\n".join(lines).rstrip() + "\n"

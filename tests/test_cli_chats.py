@@ -112,6 +112,10 @@ def test_show_renders_markdown_and_dims_reasoning_on_request(r1chat_command, cli
     assert "photons bounce" not in plain
     thinking = run(r1chat_command, cli_env, "show", saved["Sky colour"], "--thinking").stdout
     assert "photons bounce" in thinking
+    # Piped, no style tells them apart: labels do, reasoning first.
+    reasoning_at, answer_at = thinking.index("Reasoning:"), thinking.index("Answer:")
+    assert reasoning_at < thinking.index("photons bounce") < answer_at
+    assert answer_at < thinking.index("Rayleigh scattering")
 
 
 def test_search_finds_answers_titles_and_reasoning(r1chat_command, cli_env, saved):
@@ -123,6 +127,8 @@ def test_search_finds_answers_titles_and_reasoning(r1chat_command, cli_env, save
         run(r1chat_command, cli_env, "search", "photons", "--thinking", "--json").stdout
     )
     assert hits[0]["field"] == "reasoning"
+    text = run(r1chat_command, cli_env, "search", "photons", "--thinking").stdout
+    assert "in the reasoning" in text
     text = run(r1chat_command, cli_env, "search", "bread").stdout
     assert saved["Bread"][:12] in text and "Bread" in text
 

@@ -220,6 +220,29 @@ class R1ChatApp(App[None]):
                 screen.action_chat_settings,
             )
             yield SystemCommand(
+                "Answer now",
+                "End the reasoning and answer from it (Ctrl+O, while the model reasons)",
+                screen.action_answer_now,
+            )
+            thinking = screen.session.params.thinking
+            yield SystemCommand(
+                "Thinking off for this chat" if thinking else "Thinking on for this chat",
+                "R1 models answer at once, without reasoning"
+                if thinking
+                else "R1 models reason before answering again",
+                screen.action_toggle_think,
+            )
+            yield SystemCommand(
+                "Copy reasoning",
+                "Copy the reasoning of the focused (or last) reply",
+                screen.action_copy_reasoning,
+            )
+            yield SystemCommand(
+                "Export reply as Markdown",
+                "Save the focused (or last) reply, with its reasoning, to a file",
+                screen.action_export_reply,
+            )
+            yield SystemCommand(
                 "Think on",
                 "Let a reply that stopped while reasoning go on (Ctrl+G)",
                 screen.action_continue_reply,

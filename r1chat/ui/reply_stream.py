@@ -177,7 +177,7 @@ class ReplyStream:
             if self._on_generated is not None:
                 self._on_generated(self._deltas)
         if reasoning:
-            self.widget.append_reasoning("".join(reasoning))
+            self.widget.append_reasoning("".join(reasoning), len(reasoning))
         if answer:
             if not self._answering:
                 self._answering = True

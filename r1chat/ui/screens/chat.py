@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -21,17 +20,19 @@ from textual.worker import Worker, WorkerState
 from r1chat.domain import Conversation
 from r1chat.engine.base import Engine
 from r1chat.engine.events import PromptPlan
+from r1chat.engine.steering import ReplyControl
 from r1chat.errors import R1ChatError
+from r1chat.files import write_private
 from r1chat.service import ChatOptions, ChatService, OpenedChat
 from r1chat.session import FINISH_STATUS, ChatSession
-from r1chat.text import terminal_safe
+from r1chat.text import reply_markdown, terminal_safe
 from r1chat.ui.links import offer_links
 from r1chat.ui.reply_stream import ReplyDone, ReplyStream
 from r1chat.ui.screens.dialogs import ConfirmScreen, TextPromptScreen
 from r1chat.ui.widgets.composer import Composer
 from r1chat.ui.widgets.conversation import ConversationView
 from r1chat.ui.widgets.messages import AssistantMessage, UserMessage, VersionRequested, Versions
-from r1chat.ui.widgets.reasoning import THINKING_MODES, ThinkingMode
+from r1chat.ui.widgets.reasoning import CUT_WORDS, THINKING_MODES, ThinkingMode
 from r1chat.ui.widgets.sidebar import Sidebar
 from r1chat.ui.widgets.status import StatusBar
 
@@ -62,6 +63,13 @@ class ChatScreen(Screen[None]):
             "Stop",
             id="chat.stop",
             tooltip="Stop the reply (keeps what was written)",
+        ),
+        Binding(
+            "ctrl+o",
+            "answer_now",
+            "Answer now",
+            id="chat.answer_now",
+            tooltip="End the reasoning and answer from what the model has thought so far",
         ),
         Binding(
             "ctrl+n", "new_chat", "New chat", id="chat.new", tooltip="Start a new conversation"
@@ -153,7 +161,7 @@ class ChatScreen(Screen[None]):
         """The chats listed in the sidebar, by id."""
         self.editing = False
         self.sidebar_wanted = True
-        self._cancel = threading.Event()
+        self._cancel = ReplyControl()
         self._stream: ReplyStream | None = None
         self._measure_timer: Timer | None = None
         self._engine: Engine | None = None
@@ -480,7 +488,7 @@ class ChatScreen(Screen[None]):
             return
         session = self.session
         session.engine = self.engine  # type: ignore[assignment]  # checked by _refusal
-        self._cancel = threading.Event()
+        self._cancel = ReplyControl()
         await self.conversation.jump_end()
         if kind in ("reply", "edit"):
             self.composer.text = ""
@@ -493,8 +501,10 @@ class ChatScreen(Screen[None]):
         else:
             await self._drop_after_last_user(include_user=False)
         self.editing = False
-        widget = await self.conversation.add_assistant()
-        local_cpu = session.engine.info.backend == "CPU"
+        info = session.engine.info
+        budget = session.params.think_budget if info.reasoning and session.params.thinking else None
+        widget = await self.conversation.add_assistant(budget)
+        local_cpu = info.backend == "CPU"
         if kind == "continue":
             widget.append_reasoning(session.messages[-1].reasoning)
         self._stream = ReplyStream(
@@ -514,6 +524,26 @@ class ChatScreen(Screen[None]):
 
     def _set_state(self, state: str) -> None:
         self.status.state = state
+        self.refresh_bindings()  # "Answer now" shows only while the model reasons
+
+    @property
+    def reasoning_now(self) -> bool:
+        """Whether a reply is streaming its reasoning (and has not been asked to answer)."""
+        return (
+            self.generating
+            and self.engine is not None
+            and self.engine.info.reasoning
+            and self.status.state == "thinking"
+            and not self._cancel.answer_requested
+        )
+
+    def action_answer_now(self) -> None:
+        """End the reasoning; the model answers from it (the engine closes the block)."""
+        if not self.reasoning_now:
+            return
+        self._cancel.answer_now()
+        self.status.state = "answering"
+        self.refresh_bindings()
 
     def _set_speed(self, tokens_per_second: float | None) -> None:
         self.status.tokens_per_second = tokens_per_second
@@ -577,6 +607,7 @@ class ChatScreen(Screen[None]):
         self._stream = None
         self.status.generated = 0
         self.composer.cursor_blink = True
+        self.refresh_bindings()
         stats = done.reply.stats if done.reply is not None else None
         stopped = stats is not None and stats.finish_reason == "cancelled"
         self.status.state = "stopped" if stopped else "idle"
@@ -742,6 +773,7 @@ class ChatScreen(Screen[None]):
             model=info.model_name if info else "no model",
             system_prompt=self.session.system_prompt,
             params=replace(params, temperature=temperature, top_p=top_p),
+            reasoning=info.reasoning if info else True,
         )
         self.app.push_screen(screen, self._settings_chosen)
 
@@ -826,6 +858,95 @@ class ChatScreen(Screen[None]):
     def _links(self, event: AssistantMessage.LinkRequested) -> None:
         offer_links(self.app, event.urls)
 
+    def _reply_widget(self) -> AssistantMessage | None:
+        """The reply with focus, or else the newest one."""
+        focused = self.app.focused
+        if isinstance(focused, AssistantMessage):
+            return focused
+        replies = self.conversation.query(AssistantMessage)
+        return replies.last() if replies else None
+
+    def action_toggle_think(self) -> None:
+        """Thinking off (or on again) for this chat: R1 models answer at once."""
+        if self.engine is not None and not self.engine.info.reasoning:
+            self.notify(
+                f"{self.engine.info.model_name} does not reason: there is no thinking to turn "
+                "off or on.",
+                severity="warning",
+            )
+            return
+        if self.generating:
+            self.notify("Stop the reply first (Esc).", severity="warning")
+            return
+        from r1chat.ui.screens.settings import ChatSettingsChoice
+
+        params = replace(self.session.params, thinking=not self.session.params.thinking)
+        self._apply_settings(ChatSettingsChoice(params, self.session.system_prompt))
+        self.notify(
+            "Thinking is on for this chat."
+            if params.thinking
+            else "Thinking is off for this chat: the model answers at once."
+        )
+
+    def action_copy_reasoning(self) -> None:
+        widget = self._reply_widget()
+        if widget is None:
+            self.notify("There is no reply yet.", severity="warning")
+            return
+        widget.action_copy_reasoning()
+
+    def action_export_reply(self) -> None:
+        widget = self._reply_widget()
+        if widget is None:
+            self.notify("There is no reply to export yet.", severity="warning")
+            return
+        self._ask_export(widget)
+
+    @on(AssistantMessage.ExportRequested)
+    def _export_requested(self, event: AssistantMessage.ExportRequested) -> None:
+        self._ask_export(event.message)
+
+    def _ask_export(self, widget: AssistantMessage) -> None:
+        name = f"r1chat-reply-{(widget.message_id or 'new')[:8]}.md"
+        question = self._question_of(widget)
+        model = self.engine.info.model_name if self.engine else "unknown model"
+        cut = widget.stats.get("reasoning_cut")
+        note = f"reasoning {CUT_WORDS[cut]}" if cut in CUT_WORDS else ""
+        text = reply_markdown(question, widget.answer, widget.reasoning, model, note)
+
+        def chosen(path: str | None) -> None:
+            if path:
+                self._export_now(Path(path).expanduser(), text)
+
+        self.app.push_screen(
+            TextPromptScreen("Save this reply as Markdown to:", str(Path.home() / name)), chosen
+        )
+
+    def _question_of(self, widget: AssistantMessage) -> str:
+        """The user's message this reply answers (from the branch on screen)."""
+        before = ""
+        for child in self.conversation.query_children(".user-message, .assistant-message"):
+            if child is widget:
+                return before
+            if isinstance(child, UserMessage):
+                before = child.text
+        return before
+
+    @work(group="export", exit_on_error=False, description="export a reply")
+    async def _export_now(self, path: Path, text: str) -> None:
+        if path.exists():
+            self.notify(
+                f"{path} already exists; give another name (nothing was overwritten).",
+                severity="warning",
+            )
+            return
+        try:
+            await self._io(write_private, path, text)
+        except OSError as error:
+            self.notify(f"Cannot write {path} ({error.strerror}).", severity="error")
+            return
+        self.notify(f"Reply saved to {path}.")
+
     # Layout
 
     def action_toggle_sidebar(self) -> None:
@@ -849,6 +970,8 @@ class ChatScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[Any, ...]) -> bool | None:
         if action == "stop":
             return True
+        if action == "answer_now":  # in the footer only while the model reasons
+            return self.reasoning_now
         if action in ("regenerate", "edit_last", "continue_reply", "chat_settings"):
             return None if self.generating else True
         return True

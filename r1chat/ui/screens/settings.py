@@ -11,8 +11,9 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, TextArea
+from textual.widgets import Button, Input, Label, Switch, TextArea
 
+from r1chat.config import budget_problem
 from r1chat.domain import GenerationParams
 from r1chat.ui.plain import plain
 
@@ -35,11 +36,15 @@ class ChatSettingsScreen(ModalScreen[ChatSettingsChoice | None]):
         Binding("ctrl+s", "save", "Save", id="dialog.save_settings", tooltip="Save the settings"),
     ]
 
-    def __init__(self, *, model: str, system_prompt: str, params: GenerationParams) -> None:
+    def __init__(
+        self, *, model: str, system_prompt: str, params: GenerationParams, reasoning: bool = True
+    ) -> None:
         super().__init__(classes="dialog-screen")
         self.model_name = model
         self.system_prompt = system_prompt
         self.params = params
+        self.reasoning = reasoning
+        """The model reasons: the thinking settings apply (otherwise they are kept, unused)."""
 
     def compose(self) -> ComposeResult:
         params = self.params
@@ -60,6 +65,22 @@ class ChatSettingsScreen(ModalScreen[ChatSettingsChoice | None]):
                 )
                 yield Label(Content("Seed"))
                 yield Input(_text(params.seed), id="settings-seed", placeholder="-1 random")
+            with Horizontal(classes="settings-row"):
+                yield Label(Content("Thinking"))
+                yield Switch(params.thinking, id="settings-thinking", disabled=not self.reasoning)
+                yield Label(Content("Budget"))
+                yield Input(
+                    _text(params.think_budget),
+                    id="settings-think-budget",
+                    placeholder="no limit",
+                    disabled=not self.reasoning,
+                    tooltip="Reasoning tokens before the model is made to answer",
+                )
+            if not self.reasoning:
+                yield Label(
+                    Content("This model does not reason: the thinking settings change nothing."),
+                    classes="settings-note",
+                )
             yield Label("", id="settings-problem", classes="settings-problem")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Save", variant="primary", id="save")
@@ -86,7 +107,12 @@ class ChatSettingsScreen(ModalScreen[ChatSettingsChoice | None]):
                 top_p=_number(self._value("#settings-top-p"), "top_p", 0.01, 1),
                 max_tokens=_whole(self._value("#settings-max-tokens"), "Max tokens", 1),
                 seed=_whole(self._value("#settings-seed"), "Seed", -1) or -1,
+                think_budget=_whole(self._value("#settings-think-budget"), "Budget", 1),
+                thinking=self.query_one("#settings-thinking", Switch).value,
             )
+            problem = budget_problem(params.think_budget, params.max_tokens)
+            if problem:
+                raise ValueError(problem + ".")
         except ValueError as problem:
             self.query_one("#settings-problem", Label).update(plain(problem))
             return

@@ -262,9 +262,11 @@ class ConversationView(VerticalScroll):
         await self.mount(widget)
         return widget
 
-    async def add_assistant(self) -> AssistantMessage:
+    async def add_assistant(self, think_budget: int | None = None) -> AssistantMessage:
         """Show a reply that is about to stream, and follow it."""
-        widget = AssistantMessage(thinking_mode=self.thinking_mode, streaming=True)
+        widget = AssistantMessage(
+            thinking_mode=self.thinking_mode, streaming=True, think_budget=think_budget
+        )
         await self.mount(widget)
         self.anchor()
         return widget

@@ -16,7 +16,12 @@ from textual.widgets import Static
 from r1chat.domain import Message, lacks_answer
 from r1chat.text import terminal_safe
 from r1chat.ui.widgets.answer import AnswerView, links
-from r1chat.ui.widgets.reasoning import ReasoningBlock, ThinkingMode, thinking_title
+from r1chat.ui.widgets.reasoning import (
+    ReasoningBlock,
+    ThinkingMode,
+    latest_line,
+    thinking_title,
+)
 
 _FENCE = re.compile(r"^(`{3,}|~{3,})[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
 
@@ -135,6 +140,20 @@ class AssistantMessage(Vertical, can_focus=True):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "copy_answer", "Copy", id="message.copy", tooltip="Copy this answer"),
         Binding(
+            "r",
+            "copy_reasoning",
+            "Copy reasoning",
+            id="message.copy_reasoning",
+            tooltip="Copy this reply's reasoning",
+        ),
+        Binding(
+            "e",
+            "export",
+            "Export",
+            id="message.export",
+            tooltip="Save this reply (question, reasoning and answer) as a Markdown file",
+        ),
+        Binding(
             "c",
             "copy_code",
             "Copy code",
@@ -160,6 +179,13 @@ class AssistantMessage(Vertical, can_focus=True):
             self.message = message
             self.urls = urls
 
+    class ExportRequested(TextualMessage):
+        """The user wants this reply saved as a Markdown file."""
+
+        def __init__(self, message: AssistantMessage) -> None:
+            super().__init__()
+            self.message = message
+
     class DeleteRequested(TextualMessage):
         """The user wants this reply deleted."""
 
@@ -178,6 +204,7 @@ class AssistantMessage(Vertical, can_focus=True):
         thinking_mode: ThinkingMode = "collapsed",
         streaming: bool = False,
         versions: Versions | None = None,
+        think_budget: int | None = None,
     ) -> None:
         super().__init__(classes="assistant-message")
         self.answer = answer
@@ -192,6 +219,12 @@ class AssistantMessage(Vertical, can_focus=True):
         self.answer_view = AnswerView(answer)
         self.footer = Static("", classes="message-footer")
         self.no_answer = Static("", classes="no-answer")
+        self.preview = Static("", classes="reasoning-preview")
+        """While it reasons and the block is closed or hidden: the newest line of thought."""
+        self.think_budget = think_budget
+        self.live_tokens = 0
+        """Reasoning tokens so far, while the reply streams."""
+        self._live_seconds = 0.0
 
     @classmethod
     def from_stored(
@@ -209,7 +242,7 @@ class AssistantMessage(Vertical, can_focus=True):
         )
 
     def compose(self) -> ComposeResult:
-        had = bool(self.stats.get("had_reasoning")) or bool(self.reasoning)
+        had = self._had_reasoning()
         if self.streaming or had:
             self.reasoning_block = ReasoningBlock(
                 self.reasoning,
@@ -220,6 +253,8 @@ class AssistantMessage(Vertical, can_focus=True):
                 had or not self.streaming
             )
             yield self.reasoning_block
+        self.preview.display = False
+        yield self.preview
         yield self.answer_view
         yield self.no_answer
         yield self.footer
@@ -227,12 +262,25 @@ class AssistantMessage(Vertical, can_focus=True):
     def on_mount(self) -> None:
         self._update_footer()
 
+    def _had_reasoning(self) -> bool:
+        """It reasoned, opened a reasoning block, or was asked not to reason."""
+        stats = self.stats
+        return bool(stats.get("had_reasoning") or stats.get("thinking_off") or self.reasoning)
+
     def _title(self, live: bool, seconds: float | None = None) -> str:
-        tokens = self.stats.get("reasoning_tokens")
-        if seconds is None:
-            seconds = self.stats.get("reasoning_seconds")
-        empty = not self.reasoning.strip() and not live
-        return thinking_title(seconds, tokens, live=live, empty=empty)
+        if live:
+            return thinking_title(
+                seconds, self.live_tokens, live=True, empty=False, budget=self.think_budget
+            )
+        stats = self.stats
+        return thinking_title(
+            stats.get("reasoning_seconds"),
+            stats.get("reasoning_tokens"),
+            live=False,
+            empty=not self.reasoning.strip(),
+            cut=stats.get("reasoning_cut"),
+            off=bool(stats.get("thinking_off")),
+        )
 
     def _update_footer(self) -> None:
         parts = []
@@ -259,23 +307,42 @@ class AssistantMessage(Vertical, can_focus=True):
 
     # Streaming
 
-    def append_reasoning(self, text: str) -> None:
-        """Add streamed reasoning (the block appears with the first piece)."""
+    def append_reasoning(self, text: str, tokens: int = 0) -> None:
+        """Add streamed reasoning (`tokens` of it); the block appears with the first piece."""
         self.reasoning += text
+        self.live_tokens += tokens
         if self.reasoning_block is not None:
             if not self.reasoning_block.display and self.thinking_mode != "hidden":
                 self.reasoning_block.display = True
             self.reasoning_block.append(text)
 
     async def append_answer(self, text: str) -> None:
-        """Add streamed answer text."""
+        """Add streamed answer text (the live preview of the reasoning goes)."""
         self.answer += text
+        if self.preview.display:
+            self.preview.display = False
         await self.answer_view.append(text)
 
     def tick(self, seconds: float) -> None:
-        """Refresh the live thinking time."""
-        if self.reasoning_block is not None and self.streaming:
-            self.reasoning_block.title = self._title(live=True, seconds=seconds)
+        """Refresh the live thinking time, token count and preview (once a frame)."""
+        if self.reasoning_block is None or not self.streaming or self.answer:
+            return
+        self._live_seconds = seconds
+        title = self._title(live=True, seconds=seconds)
+        self.reasoning_block.title = title
+        self._show_preview(title)
+
+    def _show_preview(self, title: str) -> None:
+        """One dim line: the newest reasoning (hidden mode: after the title)."""
+        line = latest_line(self.reasoning)
+        if self.thinking_mode == "expanded" or (not line and self.thinking_mode != "hidden"):
+            self.preview.display = False
+            return
+        text = line
+        if self.thinking_mode == "hidden":
+            text = f"{title} · {line}" if line else title
+        self.preview.update(Content(text), layout=not self.preview.display)
+        self.preview.display = True
 
     async def finish(
         self,
@@ -291,10 +358,10 @@ class AssistantMessage(Vertical, can_focus=True):
         self.stats = stats or {}
         self.message_id = message_id
         self.versions = versions
+        self.preview.display = False
         if self.reasoning_block is not None:
-            had = bool(self.stats.get("had_reasoning")) or bool(self.reasoning)
             self.reasoning_block.title = self._title(live=False)
-            self.reasoning_block.display = had and self.thinking_mode != "hidden"
+            self.reasoning_block.display = self._had_reasoning() and self.thinking_mode != "hidden"
         self._update_footer()
 
     def apply_mode(self, mode: ThinkingMode) -> None:
@@ -302,14 +369,26 @@ class AssistantMessage(Vertical, can_focus=True):
         self.thinking_mode = mode
         if self.reasoning_block is None:
             return
-        had = bool(self.stats.get("had_reasoning")) or bool(self.reasoning) or self.streaming
+        had = self._had_reasoning() or self.streaming
         self.reasoning_block.apply_mode(mode if had else "hidden")
+        if self.streaming and not self.answer:
+            self._show_preview(self._title(live=True, seconds=self._live_seconds))
 
     # Actions
 
     def action_copy_answer(self) -> None:
         self.app.copy_to_clipboard(self.answer)
         self.notify("Answer copied to the clipboard.")
+
+    def action_copy_reasoning(self) -> None:
+        if not self.reasoning.strip():
+            self.notify("This reply has no reasoning.", severity="warning")
+            return
+        self.app.copy_to_clipboard(self.reasoning)
+        self.notify("Reasoning copied to the clipboard.")
+
+    def action_export(self) -> None:
+        self.post_message(self.ExportRequested(self))
 
     def action_copy_code(self) -> None:
         blocks = code_blocks(self.answer)

@@ -14,16 +14,45 @@ ThinkingMode = Literal["expanded", "collapsed", "hidden"]
 THINKING_MODES: tuple[ThinkingMode, ...] = ("expanded", "collapsed", "hidden")
 
 
-def thinking_title(seconds: float | None, tokens: int | None, *, live: bool, empty: bool) -> str:
-    """`Thinking… 4.2 s` while it streams, `Thought for 12.4 s · 312 tokens` after."""
+CUT_WORDS = {"budget": "budget reached", "user": "cut short"}
+
+
+def thinking_title(
+    seconds: float | None,
+    tokens: int | None,
+    *,
+    live: bool,
+    empty: bool,
+    budget: int | None = None,
+    cut: str | None = None,
+    off: bool = False,
+) -> str:
+    """`Thinking… 4.2 s · 312 tokens` while it streams, `Thought for 12.4 s · 312 tokens` after.
+
+    A budget shows as `312 / 1,024 tokens`; a reasoning ended early says why.
+    """
     if live:
-        return f"Thinking… {seconds or 0:.1f} s"
+        count = f"{tokens or 0:,}" + (f" / {budget:,}" if budget else "")
+        return f"Thinking… {seconds or 0:.1f} s · {count} tokens"
+    if off:
+        return "No reasoning (off)"
     if empty:
         return "No reasoning"
     parts = [f"Thought for {seconds:.1f} s" if seconds is not None else "Thought"]
     if tokens:
         parts.append(f"{tokens:,} tokens")
+    if cut in CUT_WORDS:
+        parts.append(CUT_WORDS[cut])
     return " · ".join(parts)
+
+
+def latest_line(reasoning: str) -> str:
+    """The last line of reasoning with text in it (read from the end: cheap at any length)."""
+    tail = reasoning[-600:]
+    for line in reversed(tail.splitlines()):
+        if line.strip():
+            return terminal_safe(line.strip())
+    return ""
 
 
 class ReasoningText(Vertical):
