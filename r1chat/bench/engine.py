@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import statistics
 import threading
@@ -141,12 +142,85 @@ def run_bench(*, model: str | None, tokens: int, rounds: int, json_output: bool)
         engine_runs.append(mine)
         same_text = same_text and raw_text.strip() == engine_text.strip()
     info = engine.info
+    answer_now = [answer_now_run(engine) for _ in range(max(3, rounds))]
     engine.close()
     report = _report(info, raw_runs, engine_runs, same_text, tokens, rounds)
+    report["answer_now"] = _answer_now_report(answer_now)
     if json_output:
         print(json.dumps(report, indent=2))
     else:
         print(_table(report))
+
+
+ANSWER_AFTER = 24
+"""Reasoning tokens before the answer-now request."""
+
+
+def answer_now_run(engine: Any) -> dict[str, float]:
+    """Ask for the answer mid-reasoning: time to the first answer token, and what was read.
+
+    The reply starts inside a reasoning block whatever the model (as when it thinks
+    on), so any model can be measured; llama.cpp's reads are counted at its `eval`.
+    """
+    from r1chat.engine.steering import ReplyControl
+
+    llm = engine._llm
+    reads: list[int] = []
+    token_times: list[float] = []  # each generated token passes through detokenize once
+    original_eval, original_detokenize = llm.eval, llm.detokenize
+
+    def counted(tokens: Any) -> Any:
+        reads.append(len(tokens))
+        return original_eval(tokens)
+
+    def timed(tokens: Any, *args: Any, **kwargs: Any) -> Any:
+        token_times.append(time.perf_counter())
+        return original_detokenize(tokens, *args, **kwargs)
+
+    llm.eval, llm.detokenize = counted, timed
+    try:
+        engine._llm.reset()
+        control = ReplyControl()
+        request = ChatRequest(
+            (ChatMessage("user", BENCH_PROMPT),),
+            GenerationParams(max_tokens=ANSWER_AFTER + 16, temperature=0.0, seed=SEED),
+            continue_reasoning="Let me think about the story first.",
+        )
+        deltas = 0
+        asked_at = None
+        reads_before = 0
+        for event in engine.stream(request, control):
+            if isinstance(event, ReasoningDelta) and asked_at is None:
+                deltas += 1
+                if deltas == ANSWER_AFTER:
+                    reads_before = len(reads)
+                    asked_at = time.perf_counter()
+                    control.answer_now()
+            elif isinstance(event, Finished):
+                stats = event.stats
+    finally:
+        del llm.eval, llm.detokenize  # back to the class's methods
+    if asked_at is None or not stats.answer_tokens or stats.reasoning_cut != "user":
+        raise R1ChatError("The model stopped before the answer-now request; try another model.")
+    # The first token after the reasoning ones is the answer's first token.
+    first_answer = token_times[stats.reasoning_tokens]
+    reasoning_times = token_times[: stats.reasoning_tokens]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(reasoning_times)]
+    after = reads[reads_before:]
+    prompt_tokens = stats.prompt_tokens
+    return {
+        "first_answer_seconds": first_answer - asked_at,
+        "token_seconds": statistics.median(gaps),
+        "largest_read_after": float(max(after)),
+        "prompt_tokens": float(prompt_tokens),
+    }
+
+
+def _answer_now_report(runs: list[dict[str, float]]) -> dict[str, float]:
+    report = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+    report["ratio"] = report["first_answer_seconds"] / report["token_seconds"]
+    report["largest_read_after"] = max(run["largest_read_after"] for run in runs)
+    return report
 
 
 def _median(runs: list[RunFigures], name: str) -> float:
@@ -212,4 +286,14 @@ def _table(report: dict[str, Any]) -> str:
         f"engine/raw prefill tokens/s:    {ratio['prefill_tokens_per_second']:.3f}",
         f"same text from both: {'yes' if report['same_output'] else 'no'}",
     ]
+    now = report.get("answer_now")
+    if now:
+        lines += [
+            "",
+            f"answer now after {ANSWER_AFTER} reasoning tokens: first answer token "
+            f"{now['first_answer_seconds'] * 1000:.1f} ms after the request, one token "
+            f"{now['token_seconds'] * 1000:.1f} ms ({now['ratio']:.2f}×); largest read after "
+            f"it {now['largest_read_after']:.0f} tokens (the prompt is "
+            f"{now['prompt_tokens']:.0f})",
+        ]
     return "\n".join(lines)
