@@ -22,10 +22,12 @@ from r1chat.engine.events import (
     PromptPlan,
     ReasoningDelta,
 )
+from r1chat.engine.remote import is_remote
 from r1chat.engine.steering import ReplyControl
 from r1chat.errors import R1ChatError, StoreError
 from r1chat.models.discovery import choose_model
 from r1chat.paths import Paths
+from r1chat.remotes import load_engine, remote_choice
 from r1chat.service import ChatOptions, chat_options
 from r1chat.session import ChatSession, record_chat_settings
 from r1chat.store.chats import ChatStore
@@ -187,6 +189,8 @@ def run_ask(
     continue_last: bool = False,
     resume: str | None = None,
     save: bool = True,
+    remote: str | None = None,
+    remote_model: str | None = None,
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
@@ -209,30 +213,27 @@ def run_ask(
         if latest is None:
             raise R1ChatError("There is no saved conversation to continue; drop -c to start one.")
         conversation_id = latest.id
-    options = _chat_options(store, conversation_id, settings, paths, model, overrides, stderr)
+    options = _chat_options(
+        store, conversation_id, settings, paths, model, overrides, stderr, remote, remote_model
+    )
     if options.notice:
         stderr.write(f"r1chat: {terminal_safe(options.notice)}\n")
     if options.model is None:
         raise R1ChatError("No model found for this chat; pass --model PATH.")
-    model_path = Path(options.model)
+    shown_name = options.model if is_remote(options.model) else Path(options.model).name
     if stderr.isatty():
-        stderr.write(f"r1chat: loading {terminal_safe(model_path.name)}…")
+        stderr.write(f"r1chat: loading {terminal_safe(shown_name)}…")
         stderr.flush()
-    from r1chat.engine.llama import LlamaEngine
-
     try:
-        engine = LlamaEngine(
-            model_path,
-            n_ctx=options.n_ctx,
-            threads=settings.threads,
-            log_path=paths.llama_log_file,
-            trust_template=settings.trust_template,
-        )
+        engine = load_engine(options.model, settings, paths, options.n_ctx)
     finally:
         if stderr.isatty():
             stderr.write(CLEAR_LINE)
     params = options.params
     info = engine.info
+    warning = getattr(engine, "warning", None)
+    if warning:
+        stderr.write(f"r1chat: {terminal_safe(warning)}\n")
 
     save_failures: list[str] = []
 
@@ -325,6 +326,8 @@ def _chat_options(
     model: str | None,
     overrides: dict[str, Any],
     stderr: TextIO,
+    remote_url: str | None = None,
+    remote_model: str | None = None,
 ) -> ChatOptions:
     """The model and settings for this question: a resumed chat's own, unless flags say
     otherwise; config and the default model for a new one."""
@@ -332,11 +335,15 @@ def _chat_options(
     record: dict[str, Any] = {}
     if store is not None and conversation_id is not None:
         record = store.conversation(conversation_id, messages=False).params
-    if model:
+    remote = remote_choice(settings, model, remote_url, remote_model)
+    if remote is not None and (model or remote_url):
+        explicit["model"] = remote
+    elif model:
         explicit["model"] = str(choose_model(settings, paths, model).path)
     recorded = record.get("model_path")
-    fallback = None
-    if "model" not in explicit and not (recorded and Path(recorded).is_file()):
+    fallback = remote
+    usable = recorded and (is_remote(recorded) or Path(recorded).is_file())
+    if "model" not in explicit and not usable and fallback is None:
         choice = choose_model(settings, paths)
         if not choice.explicit:
             shown = terminal_safe(f"{choice.source} {choice.path.name} ({choice.path})")

@@ -44,6 +44,17 @@ NoThinkOption = Annotated[
     bool,
     typer.Option("--no-think", help="R1 models: answer at once, without reasoning."),
 ]
+RemoteOption = Annotated[
+    str | None,
+    typer.Option(
+        "--remote",
+        help="An OpenAI-compatible server's URL (vLLM, llama-server, Ollama, an API).",
+    ),
+]
+RemoteModelOption = Annotated[
+    str | None,
+    typer.Option("--remote-model", help="The model to use on --remote (default: its first)."),
+]
 ModelOption = Annotated[
     str | None,
     typer.Option("--model", "-m", help="GGUF model file (default: config, R1CHAT_MODEL, demo)."),
@@ -68,6 +79,8 @@ def _root(
     ] = None,
     think_budget: ThinkBudgetOption = None,
     no_think: NoThinkOption = False,
+    remote: RemoteOption = None,
+    remote_model: RemoteModelOption = None,
     trust_template: TrustOption = False,
     debug: DebugOption = False,
     version: Annotated[
@@ -89,6 +102,8 @@ def _root(
         resume=resume,
         trust_template=trust_template,
         thinking={"think_budget": think_budget, "thinking": False if no_think else None},
+        remote=remote,
+        remote_model=remote_model,
     )
 
 
@@ -132,6 +147,8 @@ def ask(
     ] = False,
     think_budget: ThinkBudgetOption = None,
     no_think: NoThinkOption = False,
+    remote: RemoteOption = None,
+    remote_model: RemoteModelOption = None,
     trust_template: TrustOption = False,
     debug: DebugOption = False,
 ) -> None:
@@ -162,6 +179,8 @@ def ask(
         continue_last=continue_last,
         resume=resume,
         save=not no_save,
+        remote=remote,
+        remote_model=remote_model,
     )
     raise typer.Exit(code)
 
@@ -255,11 +274,22 @@ def bench_context(
 
 
 @app.command()
-def models(json_output: JsonOutput = False, debug: DebugOption = False) -> None:
+def models(
+    remote: Annotated[
+        str | None,
+        typer.Option("--remote", help="List the models an OpenAI-compatible server serves."),
+    ] = None,
+    json_output: JsonOutput = False,
+    debug: DebugOption = False,
+) -> None:
     """GGUF models on this machine: configured folders, r1chat's, Hugging Face, LM Studio,
-    Ollama and the demo model, with what each is and whether it fits."""
-    from r1chat.models_cli import models_command
+    Ollama and the demo model, with what each is and whether it fits; the configured
+    remote endpoints; or, with --remote, a server's models."""
+    from r1chat.models_cli import models_command, remote_models_command
 
+    if remote is not None:
+        remote_models_command(remote, json_output)
+        return
     models_command(json_output)
 
 

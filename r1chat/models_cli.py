@@ -54,6 +54,34 @@ def models_command(as_json: bool) -> None:
     _models_table(infos, machine)
 
 
+def remote_models_command(url: str, as_json: bool) -> None:
+    """`r1chat models --remote URL`: what the server serves (a configured name works too)."""
+    from r1chat.engine.remote import Endpoint, list_models
+    from r1chat.remotes import configured_remotes
+
+    settings = load_settings(Paths.from_env())
+    remotes = configured_remotes(settings)
+    endpoint = remotes[url] if url in remotes else Endpoint.parse(url)
+    if url not in remotes:  # a configured endpoint at this URL lends its key variable
+        endpoint = next((e for e in remotes.values() if e.url == endpoint.url), endpoint)
+    served = list_models(endpoint)
+    if as_json:
+        print(json.dumps(served, ensure_ascii=True, indent=2))
+        return
+    if not served:
+        print(f"{endpoint.url} serves no models.")
+        return
+    out = console()
+    from rich.text import Text
+
+    out.print(Text(f"{endpoint.url} serves:", style="bold"))
+    for entry in served:
+        line = Text("  " + terminal_safe(entry["id"]))
+        if entry["n_ctx"]:
+            line.append(f"  (context {entry['n_ctx']:,})", style="dim")
+        out.print(line)
+
+
 def _models_table(infos: list[ModelInfo], machine: Machine) -> None:
     from rich.text import Text
 

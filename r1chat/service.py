@@ -12,6 +12,7 @@ from r1chat.config import Settings
 from r1chat.domain import Conversation, GenerationParams, Message
 from r1chat.engine.base import Engine
 from r1chat.engine.events import PromptPlan
+from r1chat.engine.remote import is_remote
 from r1chat.errors import R1ChatError
 from r1chat.paths import Paths
 from r1chat.session import ChatSession, record_chat_settings
@@ -63,7 +64,7 @@ def chat_options(
     model = explicit.get("model")
     if model is None:
         recorded = record.get("model_path")
-        if recorded and Path(recorded).is_file():
+        if recorded and (is_remote(recorded) or Path(recorded).is_file()):
             model = recorded
         else:
             model = fallback_model

@@ -375,6 +375,8 @@ class _Recorder:
         """Write the reply's final text, status and statistics."""
         stats = reply.stats
         status: MessageStatus = FINISH_STATUS[stats.finish_reason] if stats else "cancelled"
+        if status == "error" and (reply.answer.strip() or reply.reasoning.strip()):
+            status = "interrupted"  # a failure cut it short: what came is kept as such
         data = stats.to_dict() if stats else None
         if data is not None:
             data["no_answer"] = reply.no_answer

@@ -9,6 +9,7 @@ from r1chat.engine.base import Engine
 from r1chat.errors import ModelError, R1ChatError
 from r1chat.models.discovery import choose_model
 from r1chat.paths import Paths
+from r1chat.remotes import remote_choice
 from r1chat.service import ChatService, EngineFactory
 from r1chat.store.chats import ChatStore
 
@@ -17,16 +18,9 @@ def llama_engine_factory(settings: Settings, paths: Paths) -> EngineFactory:
     """Load GGUF models with llama.cpp, as `r1chat ask` does."""
 
     def load(model: str, n_ctx: int | None) -> Engine:
-        from r1chat.engine.llama import LlamaEngine
-        from r1chat.models.discovery import resolve_model
+        from r1chat.remotes import load_engine
 
-        return LlamaEngine(
-            resolve_model(model, paths, settings),
-            n_ctx=n_ctx,
-            threads=settings.threads,
-            log_path=paths.llama_log_file,
-            trust_template=settings.trust_template,
-        )
+        return load_engine(model, settings, paths, n_ctx)
 
     return load
 
@@ -38,6 +32,8 @@ def run_app(
     resume: str | None,
     trust_template: bool = False,
     thinking: dict[str, Any] | None = None,
+    remote: str | None = None,
+    remote_model: str | None = None,
 ) -> None:
     """Open the chat app; the model loads in the background once it is on screen.
 
@@ -66,8 +62,12 @@ def run_app(
     chosen: str | None = None
     explicit = False
     try:
-        choice = choose_model(settings, paths, model)
-        chosen, explicit = str(choice.path), model is not None
+        chosen = remote_choice(settings, model, remote, remote_model)
+        if chosen is not None:
+            explicit = bool(model or remote)
+        else:
+            choice = choose_model(settings, paths, model)
+            chosen, explicit = str(choice.path), model is not None
     except ModelError as error:
         problem = str(error)
     from r1chat.ui.app import R1ChatApp

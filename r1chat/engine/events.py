@@ -72,6 +72,8 @@ class GenerationStats:
     """Generation speed after the first token."""
     prompt_tokens_per_second: float | None = None
     """Prefill speed: prompt tokens read per second (cached prefix excluded)."""
+    server_tokens_per_second: float | None = None
+    """A remote server's own generation speed, where it reports one (llama-server)."""
     dropped_messages: int = 0
     """Oldest messages left out so the prompt fits the context window."""
     had_reasoning: bool = False

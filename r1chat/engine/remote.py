@@ -1,0 +1,569 @@
+"""Provides `RemoteEngine`: a model served over the OpenAI-compatible chat API.
+
+vLLM, llama.cpp's llama-server, SGLang, Ollama, LM Studio and hosted APIs such as
+DeepSeek's all speak `/v1/chat/completions` with server-sent events. Reasoning comes
+either in a delta field of its own (`reasoning_content`, or `reasoning`) or inline as
+`<think>` tags in `content`; both go through the same `<think>` splitter, the field
+form by writing the tags it stands for.
+
+Earlier reasoning is never sent back (DeepSeek's API refuses it). The API key is read
+from the environment variable the endpoint names, only when a request is made, and
+never appears in errors, logs or saved chats.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from r1chat.domain import ChatRequest
+from r1chat.engine.base import Emit, EngineInfo, GenerationThread, pump
+from r1chat.engine.context import find_cut, kept_messages, reply_reserve
+from r1chat.engine.events import (
+    EngineEvent,
+    Finished,
+    FinishReason,
+    Progress,
+    PromptPlan,
+    ReasoningCut,
+    ReasoningDelta,
+)
+from r1chat.engine.steering import NO_REASONING, ReplyTally
+from r1chat.engine.template import default_sampling, is_r1_model, strip_reasoning
+from r1chat.engine.think import CLOSE, OPEN
+from r1chat.errors import ModelError, R1ChatError
+from r1chat.text import terminal_safe
+
+REMOTE_PREFIX = "remote:"
+"""How a chat records a named endpoint from config.toml (`remote:NAME`)."""
+DEFAULT_CONTEXT = 8192
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 300.0
+"""Seconds to wait between two chunks: a reasoning model's first token can take minutes."""
+CHARS_PER_TOKEN = 4
+PREFILL_KINDS = ("vllm", "llama-server", "deepseek")
+"""Servers that continue a final assistant message, each in its own way."""
+_WARNED: set[str] = set()
+_REASONING_NAME = re.compile(r"(^|[^a-z0-9])(r1|reasoner|qwq)([^a-z0-9]|$)")
+"""Served names that say the model reasons (`deepseek-r1:7b`, `deepseek-reasoner`, `qwq`)."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a remote model is served, and how to talk to it."""
+
+    url: str
+    """The API's base URL, ending in `/v1`."""
+    model: str | None = None
+    """The served model's name (`None`: the first the server lists)."""
+    api_key_env: str | None = None
+    """The environment variable that holds the API key (never the key itself)."""
+    name: str | None = None
+    """Its name in config.toml's `[remotes]`, if it has one."""
+    read_timeout: float = READ_TIMEOUT
+    prefill: str | None = None
+    """How the server continues a final assistant message (`vllm`, `llama-server`,
+    `deepseek`), which answer-now and thinking off need; `None`: it cannot."""
+    n_ctx: int | None = None
+
+    @classmethod
+    def parse(cls, url: str, model: str | None = None, **options: Any) -> Endpoint:
+        """Check `url` (http or https with a host) and add `/v1` when it lacks it."""
+        text = url.strip()
+        parts = urlsplit(text)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise R1ChatError(
+                f"{terminal_safe(url)!r} is not an http(s) URL; give one like "
+                "http://127.0.0.1:8000/v1."
+            )
+        base = text.rstrip("/")
+        if not base.endswith("/v1"):
+            base += "/v1"
+        return cls(base, model or None, **options)
+
+    @property
+    def record(self) -> str:
+        """What a chat saves as its model: `remote:NAME`, or `URL#MODEL`."""
+        if self.name:
+            return REMOTE_PREFIX + self.name
+        return f"{self.url}#{self.model or ''}"
+
+    @property
+    def loopback(self) -> bool:
+        """Whether the server runs on this machine."""
+        host = urlsplit(self.url).hostname or ""
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+    def headers(self) -> dict[str, str]:
+        """Request headers, with the key from the environment when one is named."""
+        headers = {"Accept": "text/event-stream"}
+        if self.api_key_env:
+            key = os.environ.get(self.api_key_env)
+            if not key:
+                raise R1ChatError(
+                    f"The API key for {self.name or self.url} should be in ${self.api_key_env}, "
+                    "which is not set; export it and try again."
+                )
+            headers["Authorization"] = f"Bearer {key}"
+        return headers
+
+    def plain_http_warning(self) -> str | None:
+        """Once per endpoint: prompts to a non-loopback host over plain http travel in clear."""
+        if self.url.startswith("https://") or self.loopback or self.url in _WARNED:
+            return None
+        _WARNED.add(self.url)
+        return (
+            f"{self.url} is plain http on another machine: prompts and answers travel "
+            "unencrypted (use https, or a tunnel)."
+        )
+
+
+def is_remote(model: str | None) -> bool:
+    """Whether a chat's recorded model is a remote endpoint rather than a file."""
+    return bool(model) and (
+        str(model).startswith(REMOTE_PREFIX) or str(model).startswith(("http://", "https://"))
+    )
+
+
+def _client(endpoint: Endpoint) -> Any:
+    import httpx
+
+    timeout = httpx.Timeout(CONNECT_TIMEOUT, read=endpoint.read_timeout)
+    return httpx.Client(timeout=timeout, follow_redirects=False)
+
+
+def list_models(endpoint: Endpoint) -> list[dict[str, Any]]:
+    """The server's `/v1/models` entries (`id`, and a context size where it says one)."""
+    import httpx
+
+    try:
+        with _client(endpoint) as client:
+            response = client.get(endpoint.url + "/models", headers=endpoint.headers())
+    except httpx.HTTPError as error:
+        raise ModelError(_connection_problem(endpoint, error)) from error
+    if response.status_code >= 400:
+        raise ModelError(_http_problem(endpoint, response.status_code, response.text, response))
+    try:
+        data = response.json()["data"]
+        assert isinstance(data, list)
+    except (ValueError, KeyError, TypeError, AssertionError) as error:
+        raise ModelError(
+            f"{endpoint.url}/models did not answer with a model list; is it an "
+            "OpenAI-compatible server?"
+        ) from error
+    models = []
+    for entry in data:
+        if isinstance(entry, dict) and isinstance(entry.get("id"), str):
+            context = entry.get("max_model_len") or (entry.get("meta") or {}).get("n_ctx_train")
+            models.append(
+                {"id": entry["id"], "n_ctx": context if isinstance(context, int) else None}
+            )
+    return models
+
+
+class RemoteEngine:
+    """Streams replies from an OpenAI-compatible server; see the module's docstring."""
+
+    def __init__(self, endpoint: Endpoint, *, n_ctx: int | None = None) -> None:
+        self.endpoint = endpoint
+        model, served_ctx = endpoint.model, None
+        if model is None or endpoint.n_ctx is None:
+            listed = list_models(endpoint)
+            if not listed:
+                raise ModelError(f"{endpoint.url} serves no models.")
+            chosen = next((m for m in listed if m["id"] == model), None) if model else listed[0]
+            if chosen is None:
+                names = ", ".join(terminal_safe(m["id"]) for m in listed[:5])
+                raise ModelError(
+                    f"{endpoint.url} does not serve {terminal_safe(model or '')!r}; it serves "
+                    f"{names}."
+                )
+            model, served_ctx = chosen["id"], chosen["n_ctx"]
+        self.model: str = model
+        self.n_ctx = n_ctx or endpoint.n_ctx or served_ctx or DEFAULT_CONTEXT
+        self.reasoning = is_r1_model(None, model) or bool(_REASONING_NAME.search(model.lower()))
+        self._worker = GenerationThread(name="r1chat-remote")
+        self._busy = threading.Lock()
+        self.warning = endpoint.plain_http_warning()
+        """Said once to the user: the endpoint is plain http to another machine."""
+
+    @property
+    def info(self) -> EngineInfo:
+        """The served model, as the user knows it."""
+        temperature, top_p = default_sampling(self.reasoning)
+        return EngineInfo(
+            model_name=self.model,
+            model_path=Endpoint(self.endpoint.url, self.model, name=self.endpoint.name).record,
+            backend="remote",
+            n_ctx=self.n_ctx,
+            reasoning=self.reasoning,
+            default_temperature=temperature,
+            default_top_p=top_p,
+        )
+
+    def plan(self, request: ChatRequest) -> PromptPlan:
+        """Fit `request`, counting about four characters a token (the server has the tokenizer)."""
+        messages = request.messages
+        reserve = reply_reserve(self.n_ctx, request.params.max_tokens)
+        costs = [len(m.content) // CHARS_PER_TOKEN + 4 for m in messages]
+        fixed = len(request.system_prompt) // CHARS_PER_TOKEN + 8
+        cut = find_cut(messages, costs, fixed, self.n_ctx, reserve)
+        _, dropped = kept_messages(messages, cut)
+        kept = sum(cost for i, cost in enumerate(costs) if i >= cut or messages[i].role == "system")
+        return PromptPlan(fixed + kept, self.n_ctx, reserve, dropped)
+
+    def messages(self, request: ChatRequest, plan: PromptPlan) -> list[dict[str, Any]]:
+        """What is sent: the kept turns' answers (never their reasoning), and the system
+        prompt (inside the first user turn for R1 models, as DeepSeek advises)."""
+        kept, _ = kept_messages(request.messages, plan.dropped_messages)
+        sent: list[dict[str, Any]] = []
+        system = request.system_prompt.strip()
+        for message in kept:
+            content = message.content
+            if message.role == "assistant":
+                content = strip_reasoning(content)
+            sent.append({"role": message.role, "content": content})
+        if system:
+            if self.reasoning:
+                first = next((m for m in sent if m["role"] == "user"), None)
+                if first is not None:
+                    first["content"] = f"{system}\n\n{first['content']}"
+            else:
+                sent.insert(0, {"role": "system", "content": system})
+        return sent
+
+    def stream(
+        self, request: ChatRequest, cancel: threading.Event | None = None
+    ) -> Iterator[EngineEvent]:
+        """Start a reply on the engine's thread; see `Engine.stream`."""
+        if not request.messages or request.messages[-1].role != "user":
+            raise R1ChatError("A reply needs a conversation that ends with a user message.")
+        thinking_off = self.reasoning and not request.params.thinking
+        continuing = request.continue_reasoning is not None
+        if (thinking_off or continuing) and self.endpoint.prefill is None:
+            raise R1ChatError(
+                self._cannot_prefill("answer without thinking" if thinking_off else "think on")
+            )
+        if not self._busy.acquire(blocking=False):
+            raise R1ChatError("The model is still answering; stop that reply first.")
+        plan = self.plan(request)
+        cancel = cancel or threading.Event()
+        tally = ReplyTally(
+            cancel,
+            starts_in_reasoning=continuing,
+            continuing=continuing,
+            think_budget=request.params.think_budget if self.reasoning else None,
+            thinking_off=thinking_off,
+        )
+        messages = self.messages(request, plan)
+        prefix = None
+        if thinking_off:
+            prefix = NO_REASONING
+        elif continuing:
+            prefix = f"{OPEN}\n{request.continue_reasoning}"
+
+        def produce(emit: Emit, cancel: threading.Event) -> None:
+            try:
+                emit(plan)
+                emit(Progress(0, plan.tokens))
+                self._run(request, messages, prefix, emit, tally)
+            finally:
+                self._busy.release()
+
+        return pump(produce, cancel, self._worker)
+
+    def _cannot_prefill(self, what: str) -> str:
+        return (
+            f"{self.endpoint.name or self.endpoint.url} cannot continue a reply, so it cannot "
+            f'{what}; set prefill = "vllm", "llama-server" or "deepseek" for it in '
+            "config.toml if the server can."
+        )
+
+    def _body(
+        self, request: ChatRequest, messages: list[dict[str, Any]], prefix: str | None
+    ) -> dict[str, Any]:
+        params = request.params
+        temperature, top_p = default_sampling(self.reasoning)
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": list(messages),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "temperature": temperature if params.temperature is None else params.temperature,
+            "top_p": top_p if params.top_p is None else params.top_p,
+        }
+        if params.max_tokens:
+            body["max_tokens"] = params.max_tokens
+        if params.seed >= 0:
+            body["seed"] = params.seed
+        if prefix is not None:
+            assistant: dict[str, Any] = {"role": "assistant", "content": prefix}
+            kind = self.endpoint.prefill
+            if kind == "vllm":
+                body["continue_final_message"] = True
+                body["add_generation_prompt"] = False
+            elif kind == "deepseek":
+                assistant["prefix"] = True
+            body["messages"].append(assistant)
+        return body
+
+    def _run(
+        self,
+        request: ChatRequest,
+        messages: list[dict[str, Any]],
+        prefix: str | None,
+        emit: Emit,
+        tally: ReplyTally,
+    ) -> None:
+        known: dict[str, Any] = {"prompt_tokens": 0}
+        finish: FinishReason = "stop"
+        error: str | None = None
+        state = _StreamState(tally, emit)
+        if request.continue_reasoning is not None:
+            state.reasoning = request.continue_reasoning
+        try:
+            while True:
+                cut = self._stream_once(self._body(request, messages, prefix), state, known)
+                if cut is None:
+                    finish = state.finish
+                    break
+                # Answer now (or the budget): close what was thought and continue from it.
+                if self.endpoint.prefill is None:
+                    error = self._cannot_prefill("answer now") + " The reply was stopped."
+                    finish = "cancelled"
+                    break
+                for delta in tally.cut(cut):
+                    emit(delta)
+                state.field_open = False  # the reasoning is closed now
+                prefix = f"{OPEN}\n{state.reasoning}\n{CLOSE}\n\n"
+        except _Stop as stop:
+            finish, error = stop.finish, stop.message
+        for delta in tally.finish():
+            emit(delta)
+        if error and finish == "cancelled":
+            finish = "error"
+        emit(Finished(tally.stats(finish, error, **known)))
+
+    def _stream_once(
+        self, body: dict[str, Any], state: _StreamState, known: dict[str, Any]
+    ) -> ReasoningCut | None:
+        """One request's stream; returns a cut's reason if reasoning must end now."""
+        import httpx
+        from httpx_sse import SSEError, connect_sse
+
+        endpoint, tally = self.endpoint, state.tally
+        cancel = tally.cancel
+        try:
+            with (
+                _client(endpoint) as client,
+                connect_sse(
+                    client,
+                    "POST",
+                    endpoint.url + "/chat/completions",
+                    json=body,
+                    headers=endpoint.headers(),
+                ) as source,
+            ):
+                response = source.response
+                if response.status_code >= 400:
+                    response.read()
+                    raise _Stop(
+                        "error",
+                        _http_problem(endpoint, response.status_code, response.text, response),
+                    )
+                closer = _CloseOnCancel(cancel, response)
+                try:
+                    done = False
+                    for event in source.iter_sse():
+                        if cancel.is_set():
+                            raise _Stop("cancelled")
+                        if event.data.strip() == "[DONE]":
+                            done = True
+                            break
+                        if not event.data.strip():
+                            continue
+                        cut = state.chunk(_parse_chunk(event.data), known)
+                        if cut is not None:
+                            return cut
+                    if cancel.is_set():
+                        raise _Stop("cancelled")
+                    if not done and not state.finished:
+                        raise _Stop(
+                            "error",
+                            "The server closed the stream before the reply ended; the text so "
+                            "far is kept.",
+                        )
+                finally:
+                    closer.done()
+        except _Stop:
+            raise
+        except SSEError as error:
+            raise _Stop("error", _not_sse(endpoint, error)) from error
+        except httpx.ReadTimeout as error:
+            if cancel.is_set():
+                raise _Stop("cancelled") from error
+            raise _Stop(
+                "error",
+                f"The server sent nothing for {endpoint.read_timeout:.0f} s, so the reply was "
+                "stopped (raise read_timeout for this endpoint if it is just slow).",
+            ) from error
+        except httpx.HTTPError as error:
+            if cancel.is_set():
+                raise _Stop("cancelled") from error
+            raise _Stop("error", _connection_problem(endpoint, error)) from error
+        return None
+
+    def close(self) -> None:
+        """Stop the engine's thread."""
+        self._worker.close()
+
+
+class _Stop(Exception):
+    def __init__(self, finish: FinishReason, message: str | None = None) -> None:
+        super().__init__(message)
+        self.finish = finish
+        self.message = message
+
+
+class _CloseOnCancel:
+    """Closes the response as soon as the reply is cancelled, even mid-read."""
+
+    def __init__(self, cancel: threading.Event, response: Any) -> None:
+        self._finished = threading.Event()
+
+        def watch() -> None:
+            while not self._finished.is_set():
+                if cancel.wait(0.05):
+                    response.close()
+                    return
+
+        threading.Thread(target=watch, name="r1chat-remote-cancel", daemon=True).start()
+
+    def done(self) -> None:
+        self._finished.set()
+
+
+class _StreamState:
+    """What the chunks said so far, turned into the splitter's terms."""
+
+    def __init__(self, tally: ReplyTally, emit: Emit) -> None:
+        self.tally, self.emit = tally, emit
+        self.field_open = False  # reasoning is arriving in a delta field
+        self.reasoning = ""
+        self.finish: FinishReason = "stop"
+        self.finished = False
+
+    def chunk(self, chunk: dict[str, Any], known: dict[str, Any]) -> ReasoningCut | None:
+        if "error" in chunk:
+            raise _Stop("error", f"The server reported an error: {_error_text(chunk['error'])}")
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            known["prompt_tokens"] = int(usage.get("prompt_tokens") or 0)
+        timings = chunk.get("timings")
+        if isinstance(timings, dict) and timings.get("predicted_per_second"):
+            known["server_tokens_per_second"] = float(timings["predicted_per_second"])
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            thought = delta.get("reasoning_content") or delta.get("reasoning") or ""
+            content = delta.get("content") or ""
+            text = ""
+            if thought:
+                if not self.field_open and not self.tally.splitter.in_reasoning:
+                    text += OPEN
+                self.field_open = True
+                text += thought
+            if content:
+                if self.field_open:
+                    text += CLOSE
+                    self.field_open = False
+                text += content
+            if text:
+                for event in self.tally.token(text):
+                    if isinstance(event, ReasoningDelta):
+                        self.reasoning += event.text
+                    self.emit(event)
+                cut = self.tally.cut_due()
+                if cut is not None:
+                    return cut
+            reason = choice.get("finish_reason")
+            if reason:
+                self.finished = True
+                self.finish = "length" if reason == "length" else "stop"
+        return None
+
+
+def _parse_chunk(data: str) -> dict[str, Any]:
+    try:
+        chunk = json.loads(data)
+    except json.JSONDecodeError as error:
+        raise _Stop(
+            "error",
+            f"The server sent a chunk that is not JSON ({error.msg}); the text so far is kept.",
+        ) from error
+    if not isinstance(chunk, dict):
+        raise _Stop("error", "The server sent a chunk that is not a JSON object.")
+    return chunk
+
+
+def _error_text(error: Any) -> str:
+    if isinstance(error, dict):
+        error = error.get("message") or error.get("detail") or json.dumps(error)[:200]
+    return terminal_safe(str(error)).strip()[:300] or "no message"
+
+
+def _http_problem(endpoint: Endpoint, status: int, body: str, response: Any) -> str:
+    try:
+        data = json.loads(body)
+        message = _error_text(data.get("error") or data.get("detail") or data)
+    except (ValueError, AttributeError):
+        message = terminal_safe(" ".join(body.split()))[:200]
+    where = endpoint.name or endpoint.url
+    if status == 401:
+        hint = (
+            f"check the key in ${endpoint.api_key_env}"
+            if endpoint.api_key_env
+            else "it wants an API key: set api_key_env for it in config.toml"
+        )
+        return f"{where} refused the request (401 unauthorized: {message}); {hint}."
+    if status == 404:
+        return f"{where} answered 404 ({message}); check the URL and the model name."
+    if status == 429:
+        after = response.headers.get("retry-after")
+        wait = f"; try again in {terminal_safe(after)} s" if after else "; try again later"
+        return f"{where} is rate limiting requests (429: {message}){wait}."
+    return f"{where} answered {status}: {message}."
+
+
+def _connection_problem(endpoint: Endpoint, error: Exception) -> str:
+    import httpx
+
+    where = endpoint.url
+    if isinstance(error, httpx.ConnectTimeout):
+        return f"{where} did not answer within {CONNECT_TIMEOUT:.0f} s; is the server up?"
+    if isinstance(error, httpx.ConnectError):
+        reason = str(error).lower()
+        if "name" in reason or "resolve" in reason or "nodename" in reason:
+            return f"The host of {where} cannot be found; check the URL."
+        return f"Nothing answers at {where} (connection refused); is the server running?"
+    if isinstance(error, httpx.RemoteProtocolError | httpx.ReadError):
+        return "The connection to the server broke mid-reply; the text so far is kept."
+    return f"The request to {where} failed ({type(error).__name__}); the text so far is kept."
+
+
+def _not_sse(endpoint: Endpoint, error: Exception) -> str:
+    return (
+        f"{endpoint.url} did not answer with an event stream ({terminal_safe(str(error))[:120]}); "
+        "is it an OpenAI-compatible API?"
+    )
