@@ -200,10 +200,18 @@ def bench(
     tokens: Annotated[int, typer.Option("--tokens", help="Tokens generated per run.")] = 128,
     rounds: Annotated[int, typer.Option("--rounds", help="Runs of each kind, alternated.")] = 3,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    remote: RemoteOption = None,
+    remote_model: RemoteModelOption = None,
     debug: DebugOption = False,
 ) -> None:
-    """Compare raw llama-cpp-python streaming with r1chat's engine, in one process and run."""
+    """Compare raw llama-cpp-python streaming with r1chat's engine, in one process and run;
+    with --remote, a bare client, r1chat's remote engine and the app on a server."""
     if context.invoked_subcommand is not None:
+        return
+    if remote is not None:
+        from r1chat.bench.remote import run_remote_bench
+
+        run_remote_bench(remote, remote_model, tokens, rounds, json_output)
         return
     from r1chat.bench.engine import run_bench
 

@@ -160,6 +160,32 @@ class ChatService:
             except R1ChatError:
                 name = path.stem
             found.append((name, str(path)))
+        return found + self.remote_models()
+
+    def remote_models(self) -> list[tuple[str, str]]:
+        """(name, record) of what the configured endpoints serve, and of the running remote's
+        server; an endpoint that does not answer is listed by its configured model alone."""
+        from r1chat.engine.remote import Endpoint, list_models
+        from r1chat.remotes import configured_remotes, endpoint_for
+
+        endpoints = list(configured_remotes(self.settings).values())
+        if self.model and is_remote(self.model):
+            running = endpoint_for(self.model, self.settings)
+            if all(known.url != running.url for known in endpoints):
+                endpoints.append(running)
+        found: list[tuple[str, str]] = []
+        for endpoint in endpoints:
+            where = endpoint.name or endpoint.url
+            try:
+                served = [entry["id"] for entry in list_models(endpoint)]
+            except R1ChatError:
+                served = [endpoint.model] if endpoint.model else []
+            for model in served:
+                if endpoint.name and model == endpoint.model:
+                    found.append((f"{model} (remote {where})", endpoint.record))
+                else:
+                    record = Endpoint(endpoint.url, model, name=None).record
+                    found.append((f"{model} (remote {where})", record))
         return found
 
     def close(self) -> None:

@@ -414,3 +414,60 @@ def test_a_real_server_answers_through_ask_models_and_a_session(
     finally:
         engine.close()
         store.close()
+
+
+# The app on a remote
+
+
+async def test_the_app_streams_from_a_remote_and_survives_its_faults(server, tmp_path):
+    from r1chat.config import Settings
+    from r1chat.paths import Paths
+    from r1chat.service import ChatService
+    from r1chat.ui.app import R1ChatApp
+    from r1chat.ui.widgets.messages import AssistantMessage
+    from tests.test_tui_core import ready
+    from tests.tui_helpers import wait_until
+
+    paths = Paths.from_env({"R1CHAT_HOME": str(tmp_path)})
+    store = ChatStore.open(paths)
+    settings = Settings()
+
+    def load(model: str, n_ctx: int | None):
+        from r1chat.remotes import load_engine
+
+        return load_engine(model, settings, paths, n_ctx)
+
+    record = Endpoint.parse(server.url, "scripted-r1").record
+    app = R1ChatApp(
+        settings, paths, ChatService(store, settings, load), model=record, remember_settings=False
+    )
+    server.scenario = lambda h, body: h.stream(
+        [chunk(reasoning="Sunlight meets air."), chunk("Blue scatters most."), FINISH]
+    )
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await ready(pilot)
+        assert screen.status.backend == "remote"
+        screen.composer.text = "Why is the sky blue?"
+        screen.composer.focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not screen.generating and screen.session.last_reply)
+        reply = screen.conversation.query(AssistantMessage).last()
+        assert reply.answer == "Blue scatters most." and reply.reasoning == "Sunlight meets air."
+
+        def broken(h, body):
+            h.start_stream()
+            h.event(chunk("Half an ans"))
+            h.connection.shutdown(2)
+
+        server.scenario = broken
+        screen.composer.text = "Again?"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not screen.generating and len(server.requests) == 2)
+        await wait_until(pilot, lambda: screen.conversation.query(AssistantMessage).last().answer)
+        notices = lambda: [n.message for n in app._notifications]  # noqa: E731
+        await wait_until(pilot, lambda: any("the text so far is kept" in n for n in notices()))
+        assert screen.is_mounted and app.is_running
+    saved = store.conversation(store.latest().id).messages
+    assert saved[-1].content == "Half an ans" and saved[-1].status == "interrupted"
+    assert saved[1].content == "Blue scatters most."
+    store.close()

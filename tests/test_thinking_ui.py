@@ -47,12 +47,12 @@ async def test_the_collapsed_block_previews_the_newest_line_and_counts_tokens(tm
             preview = str(reply.preview.render())
             assert preview.startswith("Then I weigh")  # the newest line, not the first
             assert reply.reasoning.splitlines()[-1].strip() == preview.strip()
-            assert "Answer now" in footer_keys(app)  # only while it reasons
+            await wait_until(pilot, lambda: "Answer now" in footer_keys(app))  # while it reasons
             engine.gate.set()
             await wait_until(pilot, lambda: not screen.generating)
             assert not reply.preview.display
             assert str(reply.reasoning_block.title).startswith("Thought for ")
-            assert "Answer now" not in footer_keys(app)
+            await wait_until(pilot, lambda: "Answer now" not in footer_keys(app))
     finally:
         engine.gate.set()
         store.close()

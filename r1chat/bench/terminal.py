@@ -287,8 +287,17 @@ def _wait_for(path: Path, kind: str, count: int, app: subprocess.Popen[bytes]) -
     raise R1ChatError(f"the app did not reach '{kind}' within {WAIT_SECONDS} s")
 
 
-def _app_run(home: Path, model: Path, threads: int | None, press_esc: bool) -> AppRun:
-    """Start the app on a terminal, send the prompt, let it answer (or press Esc), quit."""
+def _app_run(
+    home: Path,
+    model: Path | str,
+    threads: int | None,
+    press_esc: bool,
+    model_args: list[str] | None = None,
+) -> AppRun:
+    """Start the app on a terminal, send the prompt, let it answer (or press Esc), quit.
+
+    `model_args` replaces `--model MODEL` (for example `--remote URL`).
+    """
     config = home / "config" / "config.toml"
     config.parent.mkdir(parents=True, exist_ok=True)
     lines = [f"threads = {threads}"] if threads else []
@@ -312,8 +321,7 @@ def _app_run(home: Path, model: Path, threads: int | None, press_esc: bool) -> A
             _APP_SCRIPT,
             str(report),
             str(STOP_AFTER_TOKENS),
-            "--model",
-            str(model),
+            *(model_args or ["--model", str(model)]),
         ],
         stdin=terminal.slave,
         stdout=terminal.slave,
@@ -348,9 +356,9 @@ def _app_run(home: Path, model: Path, threads: int | None, press_esc: bool) -> A
             app.kill()
             app.wait()
         terminal.close()
-    tokens_per_second, tokens = _saved_speed(home)
+    tokens_per_second, tokens, server = _saved_speed(home)
     return AppRun(
-        tokens_per_second,
+        server or tokens_per_second,
         tokens,
         counters["ui_cpu"],
         counters["frames_per_second"],
@@ -359,14 +367,19 @@ def _app_run(home: Path, model: Path, threads: int | None, press_esc: bool) -> A
     )
 
 
-def _saved_speed(home: Path) -> tuple[float, int]:
-    """The newest reply's generation speed, as the app saved it."""
+def _saved_speed(home: Path) -> tuple[float, int, float | None]:
+    """The newest reply's generation speed as the app saved it, and the server's own."""
     with sqlite3.connect(home / "data" / "chats.db") as db:
         row = db.execute(
             "SELECT stats FROM messages WHERE role = 'assistant' ORDER BY rowid DESC LIMIT 1"
         ).fetchone()
     stats = json.loads(row[0])
-    return float(stats["tokens_per_second"]), int(stats["completion_tokens"])
+    server = stats.get("server_tokens_per_second")
+    return (
+        float(stats["tokens_per_second"]),
+        int(stats["completion_tokens"]),
+        float(server) if server else None,
+    )
 
 
 def thread_counts(default: int) -> list[int]:

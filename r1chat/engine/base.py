@@ -26,6 +26,9 @@ class EngineInfo:
     """The model follows DeepSeek-R1's conventions (thinks in `<think>`)."""
     default_temperature: float
     default_top_p: float
+    local_cpu: bool = False
+    """Generation runs on this machine's CPU (a CPU build, or a server on loopback): the
+    app then leaves the cores to it while a reply streams."""
 
 
 @runtime_checkable

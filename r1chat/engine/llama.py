@@ -170,6 +170,7 @@ class LlamaEngine:
             reasoning=self.reasoning,
             default_temperature=temperature,
             default_top_p=top_p,
+            local_cpu=self.backend == "CPU",
         )
 
     def default_sampling(self) -> tuple[float, float]:

@@ -211,6 +211,7 @@ class RemoteEngine:
             reasoning=self.reasoning,
             default_temperature=temperature,
             default_top_p=top_p,
+            local_cpu=self.endpoint.loopback,
         )
 
     def plan(self, request: ChatRequest) -> PromptPlan:

@@ -68,7 +68,14 @@ class ScriptedEngine:
     def info(self) -> EngineInfo:
         """A model that says what it is."""
         return EngineInfo(
-            self.model_name, self.model_path, self.backend, self.n_ctx, self.reasoning, 0.6, 0.95
+            self.model_name,
+            self.model_path,
+            self.backend,
+            self.n_ctx,
+            self.reasoning,
+            0.6,
+            0.95,
+            local_cpu=self.backend == "CPU",
         )
 
     def plan(self, request: ChatRequest) -> PromptPlan:

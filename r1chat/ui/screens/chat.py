@@ -284,6 +284,9 @@ class ChatScreen(Screen[None]):
         self.status.n_ctx = info.n_ctx
         self.status.state = "idle"
         self.measure_soon(0)
+        warning = getattr(engine, "warning", None)  # a remote over plain http, said once
+        if warning:
+            self.notify(warning, severity="warning", timeout=10)
 
     def switch_model(self, model: str) -> None:
         """Run this chat on `model` from now on (saved with the chat)."""
@@ -504,7 +507,7 @@ class ChatScreen(Screen[None]):
         info = session.engine.info
         budget = session.params.think_budget if info.reasoning and session.params.thinking else None
         widget = await self.conversation.add_assistant(budget)
-        local_cpu = info.backend == "CPU"
+        local_cpu = info.local_cpu
         if kind == "continue":
             widget.append_reasoning(session.messages[-1].reasoning)
         self._stream = ReplyStream(

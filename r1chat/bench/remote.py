@@ -1,0 +1,139 @@
+"""Provides `r1chat bench --remote URL`: a server's speed through r1chat against a bare client.
+
+Three runs alternate on the same request (the bench prompt, greedy, the same token
+count): a bare streaming client (httpx and httpx-sse, nothing else), r1chat's
+`RemoteEngine`, and the chat app itself in a pseudo-terminal, which shows whether
+rendering the stream slows the server down. Where the server reports its own speed
+(llama-server's `timings`), that figure is used for all three.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from r1chat.bench.engine import BENCH_PROMPT, SEED
+from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
+from r1chat.engine.events import AnswerDelta, Finished, ReasoningDelta
+from r1chat.engine.remote import Endpoint, RemoteEngine
+from r1chat.errors import R1ChatError
+
+
+def _speed(stamps: list[float]) -> float:
+    if len(stamps) < 2 or stamps[-1] <= stamps[0]:
+        raise R1ChatError("The server sent fewer than two tokens; benchmark with more --tokens.")
+    return (len(stamps) - 1) / (stamps[-1] - stamps[0])
+
+
+def bare_client(endpoint: Endpoint, body: dict[str, Any]) -> tuple[float, float | None]:
+    """Generation tok/s as a plain client sees it, and the server's own figure if sent."""
+    import httpx
+    from httpx_sse import connect_sse
+
+    stamps: list[float] = []
+    server = None
+    timeout = httpx.Timeout(10, read=endpoint.read_timeout)
+    with (
+        httpx.Client(timeout=timeout) as client,
+        connect_sse(
+            client,
+            "POST",
+            endpoint.url + "/chat/completions",
+            json=body,
+            headers=endpoint.headers(),
+        ) as source,
+    ):
+        source.response.raise_for_status()
+        for event in source.iter_sse():
+            if event.data.strip() == "[DONE]":
+                break
+            chunk = json.loads(event.data)
+            for choice in chunk.get("choices") or []:
+                delta = choice.get("delta") or {}
+                if delta.get("content") or delta.get("reasoning_content") or delta.get("reasoning"):
+                    stamps.append(time.perf_counter())
+            timings = chunk.get("timings") or {}
+            server = timings.get("predicted_per_second", server)
+    return _speed(stamps), server
+
+
+def engine_run(engine: RemoteEngine, request: ChatRequest) -> tuple[float, float | None]:
+    """The same through `RemoteEngine` (thread, queue, splitter, statistics)."""
+    stamps: list[float] = []
+    server = None
+    for event in engine.stream(request, threading.Event()):
+        if isinstance(event, AnswerDelta | ReasoningDelta):
+            stamps.append(time.perf_counter())
+        elif isinstance(event, Finished):
+            if event.stats.finish_reason == "error":
+                raise R1ChatError(event.stats.error or "the reply failed")
+            server = event.stats.server_tokens_per_second
+    return _speed(stamps), server
+
+
+def run_remote_bench(
+    url: str, model: str | None, tokens: int, rounds: int, json_output: bool
+) -> None:
+    """Alternate the bare client, the engine and the app; print medians and ratios."""
+    from r1chat.bench import terminal
+
+    if tokens < 8 or rounds < 1:
+        raise R1ChatError("Use --tokens 8 or more and --rounds 1 or more.")
+    endpoint = Endpoint.parse(url, model)
+    engine = RemoteEngine(endpoint)
+    request = ChatRequest(
+        (ChatMessage("user", BENCH_PROMPT),),
+        GenerationParams(max_tokens=tokens, temperature=0.0, seed=SEED),
+    )
+    body = engine._body(request, engine.messages(request, engine.plan(request)), None)
+    terminal.TOKENS = tokens
+    runs: dict[str, list[float]] = {"bare": [], "engine": [], "app": []}
+    server_figures: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="r1chat-bench-remote-") as root:
+        for index in range(rounds):
+            speed, server = bare_client(endpoint, body)
+            runs["bare"].append(server or speed)
+            server_figures += [server] if server else []
+            speed, server = engine_run(engine, request)
+            runs["engine"].append(server or speed)
+            app = terminal._app_run(
+                Path(root) / f"app-{index}",
+                endpoint.url,
+                None,
+                press_esc=False,
+                model_args=["--remote", endpoint.url, "--remote-model", engine.model],
+            )
+            runs["app"].append(app.tokens_per_second)
+    engine.close()
+    medians = {name: statistics.median(values) for name, values in runs.items()}
+    report = {
+        "url": endpoint.url,
+        "model": engine.model,
+        "tokens": tokens,
+        "rounds": rounds,
+        "server_reports_speed": bool(server_figures),
+        "tokens_per_second": medians,
+        "engine_over_bare": medians["engine"] / medians["bare"],
+        "app_over_bare": medians["app"] / medians["bare"],
+        "runs": runs,
+    }
+    if json_output:
+        print(json.dumps(report, indent=2))
+        return
+    source = "the server's own timings" if server_figures else "chunk arrival times"
+    print(
+        f"r1chat bench --remote: {engine.model} at {endpoint.url}, {tokens} tokens, "
+        f"medians of {rounds} alternating rounds (speeds from {source})"
+    )
+    for name, label in (
+        ("bare", "bare client"),
+        ("engine", "r1chat engine"),
+        ("app", "the app in a pseudo-terminal"),
+    ):
+        print(f"  {label:30} {medians[name]:8.1f} tok/s")
+    print(f"  engine/bare {report['engine_over_bare']:.3f}, app/bare {report['app_over_bare']:.3f}")
