@@ -246,6 +246,7 @@ def run_ask(
         "params": params,
         "system_prompt": options.system_prompt,
         "on_save_error": save_failed,
+        "memory": _memory_facts(store),
     }
     if store is not None and conversation_id is not None:
         session = ChatSession.resume(engine, store, conversation_id, **session_options)
@@ -316,6 +317,15 @@ def run_ask(
         )
         return NO_ANSWER_EXIT
     return 0
+
+
+def _memory_facts(store: ChatStore | None) -> list[str]:
+    """The switched-on memory facts (a `--no-save` question opens no store: none)."""
+    if store is None:
+        return []
+    from r1chat.store.memory import Memory
+
+    return [fact.text for fact in Memory(store).facts(enabled_only=True)]
 
 
 def _chat_options(

@@ -203,8 +203,17 @@ def import_command(path: Path) -> None:
         raise R1ChatError(f"{path} is not UTF-8 text; give an r1chat JSON export.") from None
     except OSError as error:
         raise R1ChatError(f"Cannot read {path} ({error.strerror}).") from error
-    imported, skipped, refused = import_json(open_store(), text, str(path))
+    store = open_store()
+    imported, skipped, refused = import_json(store, text, str(path))
     print(f"Imported {len(imported)} conversation(s).", file=sys.stderr)
+    facts = json.loads(text).get("memory")
+    if isinstance(facts, list) and facts:
+        from r1chat.store.memory import Memory
+
+        added = Memory(store).import_facts(facts)
+        print(
+            f"Imported {added} memory fact(s) (ones already remembered skipped).", file=sys.stderr
+        )
     if skipped:
         print(
             f"Skipped {len(skipped)} already saved: {', '.join(i[:SHORT_ID] for i in skipped)}.",
@@ -216,6 +225,74 @@ def import_command(path: Path) -> None:
         raise R1ChatError(
             f"{len(refused)} conversation(s) in {path} were not imported (said above); "
             "the others were."
+        )
+
+
+def memory_command(
+    action: str, args: list[str], *, as_json: bool = False, yes: bool = False
+) -> None:
+    """`r1chat memory add|list|edit|rm|clear|off|on`."""
+    from r1chat.store.memory import Memory
+
+    memory = Memory(open_store())
+
+    def number(text: str) -> int:
+        try:
+            return int(text)
+        except ValueError:
+            raise R1ChatError(
+                f"{terminal_safe(text)!r} is not a fact number; `r1chat memory list` shows them."
+            ) from None
+
+    def need(count: int, usage: str) -> None:
+        if len(args) != count:
+            raise R1ChatError(f"Use: r1chat memory {usage}")
+
+    if action == "add":
+        if not args:
+            raise R1ChatError('Use: r1chat memory add "what to remember"')
+        fact = memory.add(" ".join(args))
+        print(f"Remembered as fact {fact.id}.", file=sys.stderr)
+    elif action == "list":
+        need(0, "list [--json]")
+        facts = memory.facts()
+        if as_json:
+            print(json.dumps([f.to_dict() for f in facts], ensure_ascii=True, indent=2))
+            return
+        if not facts:
+            print('No memory facts yet; add one with r1chat memory add "…".', file=sys.stderr)
+            return
+        from rich.text import Text
+
+        out = console()
+        for fact in facts:
+            line = Text(f"{fact.id:>4}  ", style="cyan")
+            line.append(terminal_safe(fact.text), style="" if fact.enabled else "dim")
+            if not fact.enabled:
+                line.append("  (off)", style="dim")
+            out.print(line)
+    elif action == "edit":
+        if len(args) < 2:
+            raise R1ChatError('Use: r1chat memory edit ID "new text"')
+        memory.edit(number(args[0]), " ".join(args[1:]))
+        print(f"Fact {args[0]} changed.", file=sys.stderr)
+    elif action == "rm":
+        need(1, "rm ID")
+        memory.remove(number(args[0]))
+        print(f"Fact {args[0]} forgotten.", file=sys.stderr)
+    elif action in ("on", "off"):
+        need(1, f"{action} ID")
+        memory.set_enabled(number(args[0]), action == "on")
+        print(f"Fact {args[0]} is {action}.", file=sys.stderr)
+    elif action == "clear":
+        need(0, "clear [--yes]")
+        if not yes and not (sys.stdin.isatty() and _confirm("Forget every memory fact?")):
+            raise R1ChatError("Add --yes to forget every memory fact.")
+        print(f"Forgot {memory.clear()} fact(s).", file=sys.stderr)
+    else:
+        raise R1ChatError(
+            f"Unknown memory action {terminal_safe(action)!r}; use add, list, edit, rm, clear, "
+            "off or on."
         )
 
 

@@ -398,6 +398,24 @@ def export(
     export_command(conversation, all_conversations, fmt, output, thinking, force)
 
 
+@app.command()
+def memory(
+    action: Annotated[str, typer.Argument(help="add, list, edit, rm, clear, off or on.")],
+    args: Annotated[
+        list[str] | None, typer.Argument(help="The fact's text, or its number (and text).")
+    ] = None,
+    json_output: JsonOutput = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Clear without asking.")] = False,
+    debug: DebugOption = False,
+) -> None:
+    """Facts r1chat remembers about you, kept on this machine and put into every chat's
+    prompt (unless the chat turns memory off): add TEXT, list, edit ID TEXT, rm ID,
+    clear, off ID, on ID."""
+    from r1chat.chats_cli import memory_command
+
+    memory_command(action, list(args or []), as_json=json_output, yes=yes)
+
+
 @app.command("import")
 def import_(
     file: Annotated[Path, typer.Argument(help="A JSON file from `r1chat export`.")],

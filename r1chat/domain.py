@@ -35,6 +35,8 @@ class GenerationParams:
     """Most reasoning tokens before the model is made to answer (`None`: no limit)."""
     thinking: bool = True
     """`False` asks a reasoning model to answer at once, without thinking."""
+    memory: bool = True
+    """Whether the memory facts go into this chat's prompt."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from r1chat.errors import R1ChatError
 from r1chat.paths import Paths
 from r1chat.session import ChatSession, record_chat_settings
 from r1chat.store.chats import ChatStore
+from r1chat.store.memory import Fact, Memory
 
 EngineFactory = Callable[[str, int | None], Engine]
 """Loads a model file with a context size (`None`: the model's default)."""
@@ -59,6 +60,7 @@ def chat_options(
         seed=pick("seed", settings.seed),
         think_budget=pick("think_budget", settings.think_budget) or None,  # 0: none
         thinking=bool(pick("thinking", settings.thinking)),
+        memory=bool(pick("memory", True)),
     )
     notice = None
     model = explicit.get("model")
@@ -275,9 +277,31 @@ class ChatService:
             store=self.store,
             conversation_id=conversation_id,
             on_save_error=on_save_error,
+            memory=self.memory_facts(),
         )
         session.load_branch(branch or [])
         return session
+
+    # Memory
+
+    def memory_facts(self) -> list[str]:
+        """The switched-on memory facts, oldest first (none if the store cannot say)."""
+        try:
+            return [fact.text for fact in Memory(self.store).facts(enabled_only=True)]
+        except R1ChatError:
+            return []
+
+    def remember(self, text: str) -> Fact:
+        """Add a memory fact (`/remember` in the app)."""
+        return Memory(self.store).add(text)
+
+    def all_facts(self) -> list[Fact]:
+        """Every memory fact, switched on or not."""
+        return Memory(self.store).facts()
+
+    def memory(self) -> Memory:
+        """The store's memory, for the memory screen."""
+        return Memory(self.store)
 
     def record_settings(self, session: ChatSession) -> None:
         """Save the running model and the session's sampling as its conversation's own."""

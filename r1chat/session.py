@@ -28,6 +28,7 @@ from r1chat.engine.events import (
 )
 from r1chat.errors import R1ChatError, StoreError
 from r1chat.store.chats import ChatStore, writer_tag
+from r1chat.store.memory import memory_prompt
 
 FLUSH_SECONDS = 0.25
 """A streaming reply is written to the store at least this often (a killed process loses less)."""
@@ -74,6 +75,7 @@ def chat_settings(engine: Engine, params: GenerationParams, system_prompt: str) 
         "seed": params.seed,
         "think_budget": params.think_budget or 0,  # recorded, so "none" outlasts config
         "thinking": params.thinking,
+        "memory": params.memory,
         "system_prompt": system_prompt or None,
     }
     try:
@@ -134,6 +136,12 @@ class ChatSession:
     """How the most recent prompt was fitted (size, turns left out)."""
     last_stats: dict[str, Any] | None = field(default=None, init=False)
     """The saved statistics of the newest message in the history."""
+    memory: list[str] = field(default_factory=list)
+    """The memory facts switched on (oldest first); sent unless the chat turns memory off."""
+    memory_used: int = field(default=0, init=False)
+    """Facts in the most recent prompt (the oldest are left out first when it is too long)."""
+    memory_tokens: int = field(default=0, init=False)
+    """About how many tokens those facts took."""
 
     @classmethod
     def resume(
@@ -161,7 +169,33 @@ class ChatSession:
 
     def plan(self, draft: str = "") -> PromptPlan:
         """The next prompt's size if `draft` were sent now, and the turns it leaves out."""
-        return self.engine.plan(self.request(draft))
+        return self.engine.plan(self.with_memory(self.request(draft)))
+
+    def with_memory(self, request: ChatRequest) -> ChatRequest:
+        """`request` with the memory facts ahead of its instructions (inside the first user
+        turn for R1 models, a system message for others).
+
+        Memory never costs the user's history: when the prompt would leave out more old
+        turns with the facts than without them, the oldest facts go first, down to none.
+        """
+        facts = self.memory if self.params.memory else []
+        self.memory_used = self.memory_tokens = 0
+        if not facts:
+            return request
+        bare = self.engine.plan(request)
+        for keep in range(len(facts), 0, -1):
+            kept = facts[len(facts) - keep :]
+            system = "\n\n".join(p for p in (memory_prompt(kept), request.system_prompt) if p)
+            candidate = replace(request, system_prompt=system)
+            try:
+                planned = self.engine.plan(candidate)
+            except R1ChatError:  # too long even alone: try with fewer facts
+                continue
+            if planned.dropped_messages <= bare.dropped_messages:
+                self.memory_used = keep
+                self.memory_tokens = max(0, planned.tokens - bare.tokens)
+                return candidate
+        return request
 
     def reply(self, text: str, cancel: threading.Event | None = None) -> Iterator[EngineEvent]:
         """Send `text` as the next user turn and stream the reply.
@@ -181,7 +215,7 @@ class ChatSession:
 
     def _start(self, request: ChatRequest, cancel: threading.Event | None) -> Iterator[EngineEvent]:
         self.last_plan = None
-        return self.engine.stream(request, cancel)
+        return self.engine.stream(self.with_memory(request), cancel)
 
     def can_regenerate(self) -> bool:
         """Whether the history ends with a user turn and its reply."""

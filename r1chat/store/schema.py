@@ -81,6 +81,16 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE conversations ADD COLUMN leaf_id TEXT;
     """,
+    # 4: memory: facts about the user that go into every chat's prompt.
+    """
+    CREATE TABLE memory (
+        id INTEGER PRIMARY KEY,
+        text TEXT NOT NULL,
+        enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -36,10 +36,13 @@ def export_json(store: ChatStore, conversation_ids: list[str], *, many: bool) ->
     """JSON for one conversation or many; control characters are escaped, never raw."""
     documents = [conversation_document(store, cid) for cid in conversation_ids]
     if many:
+        from r1chat.store.memory import Memory
+
         payload: dict[str, Any] = {
             "format": FORMAT_MANY,
             "version": FORMAT_VERSION,
             "conversations": documents,
+            "memory": [fact.to_dict() for fact in Memory(store).facts()],
         }
     else:
         payload = {"format": FORMAT_ONE, "version": FORMAT_VERSION, "conversation": documents[0]}
