@@ -233,6 +233,11 @@ class R1ChatApp(App[None]):
                 screen.action_toggle_think,
             )
             yield SystemCommand(
+                "Memory",
+                "What r1chat remembers about you, for every chat (F3)",
+                screen.action_memory,
+            )
+            yield SystemCommand(
                 "Copy reasoning",
                 "Copy the reasoning of the focused (or last) reply",
                 screen.action_copy_reasoning,

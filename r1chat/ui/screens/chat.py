@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 NARROW = 80
 """Below this width the sidebar hides itself."""
+REMEMBER = "/remember"
+"""Typed first in the message box: what follows becomes a memory fact."""
 EMPTY_HINT = (
     "Ask anything. Enter sends, Ctrl+J adds a line, Ctrl+T shows or hides thinking, "
     "F1 lists every key."
@@ -73,6 +75,14 @@ class ChatScreen(Screen[None]):
         ),
         Binding(
             "ctrl+n", "new_chat", "New chat", id="chat.new", tooltip="Start a new conversation"
+        ),
+        Binding(
+            "f3",
+            "memory",
+            "Memory",
+            id="chat.memory",
+            show=False,
+            tooltip="What r1chat remembers about you: add, edit, switch off, delete",
         ),
         Binding(
             "ctrl+t",
@@ -165,6 +175,7 @@ class ChatScreen(Screen[None]):
         self._stream: ReplyStream | None = None
         self._measure_timer: Timer | None = None
         self._engine: Engine | None = None
+        self._memory_warned: tuple[int, int] = (0, 0)
 
     @property
     def r1app(self) -> R1ChatApp:
@@ -457,8 +468,37 @@ class ChatScreen(Screen[None]):
 
     @on(Composer.Submitted)
     async def _submitted(self, event: Composer.Submitted) -> None:
+        command, _, rest = event.text.strip().partition(" ")
+        if command == REMEMBER and not self.editing:
+            self._remember(rest)
+            return
         kind: ReplyKind = "edit" if self.editing else "reply"
         await self.start_reply(kind, event.text)
+
+    @work(group="memory", exit_on_error=False, description="remember a fact")
+    async def _remember(self, text: str) -> None:
+        """`/remember TEXT`: a memory fact for every chat from now on."""
+        if not text.strip():
+            self.notify(f"Write what to remember after {REMEMBER}.", severity="warning")
+            return
+        try:
+            fact = await self._io(self.service.remember, text)
+        except R1ChatError as error:
+            self.notify(str(error), severity="error")
+            return
+        self.composer.text = ""
+        await self.memory_changed()
+        self.notify(f"Remembered (fact {fact.id}): {fact.text}", timeout=5)
+
+    def action_memory(self) -> None:
+        from r1chat.ui.screens.memory import MemoryScreen
+
+        self.app.push_screen(MemoryScreen(self.service))
+
+    async def memory_changed(self) -> None:
+        """The facts changed (here or on the memory screen): the next prompt uses them."""
+        self.session.memory = await self._io(self.service.memory_facts)
+        self.measure_soon(0)
 
     def _refusal(self, kind: ReplyKind, text: str) -> str | None:
         """Why a reply of this kind cannot start now (`None`: it can)."""
@@ -756,6 +796,21 @@ class ChatScreen(Screen[None]):
             return
         if plan is not None:
             self.app.call_from_thread(self.status.show_plan, plan)
+            used, tokens = session.memory_used, session.memory_tokens
+            wanted = len(session.memory) if session.params.memory else 0
+            self.app.call_from_thread(self._show_memory, used, wanted, tokens)
+
+    def _show_memory(self, used: int, wanted: int, tokens: int) -> None:
+        self.status.memory = (used, wanted, tokens)
+        if used < wanted and self._memory_warned != (used, wanted):
+            left = wanted - used
+            self.notify(
+                f"{left} memory fact{'s' if left != 1 else ''} left out of the next prompt so "
+                "the chat's history still fits (the oldest go first).",
+                severity="warning",
+                timeout=6,
+            )
+        self._memory_warned = (used, wanted)
 
     # Chat settings
 

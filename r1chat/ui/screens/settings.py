@@ -76,6 +76,13 @@ class ChatSettingsScreen(ModalScreen[ChatSettingsChoice | None]):
                     disabled=not self.reasoning,
                     tooltip="Reasoning tokens before the model is made to answer",
                 )
+            with Horizontal(classes="settings-row"):
+                yield Label(Content("Memory"))
+                yield Switch(
+                    params.memory,
+                    id="settings-memory",
+                    tooltip="Send the memory facts (F3) with this chat",
+                )
             if not self.reasoning:
                 yield Label(
                     Content("This model does not reason: the thinking settings change nothing."),
@@ -109,6 +116,7 @@ class ChatSettingsScreen(ModalScreen[ChatSettingsChoice | None]):
                 seed=_whole(self._value("#settings-seed"), "Seed", -1) or -1,
                 think_budget=_whole(self._value("#settings-think-budget"), "Budget", 1),
                 thinking=self.query_one("#settings-thinking", Switch).value,
+                memory=self.query_one("#settings-memory", Switch).value,
             )
             problem = budget_problem(params.think_budget, params.max_tokens)
             if problem:

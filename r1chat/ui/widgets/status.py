@@ -24,6 +24,7 @@ REDRAWN_BY = (
     "n_ctx",
     "tokens_per_second",
     "state",
+    "memory",
 )
 """The bar is drawn again when any of these change."""
 STATE_WIDTH = len("answering")
@@ -47,11 +48,14 @@ class StatusBar(Horizontal):
     """`loading model`, `reading prompt …`, `thinking`, `answering`, `idle`, or a failure."""
     overflow: reactive[str] = reactive("", init=False)
     """Set when the draft cannot fit at all."""
+    memory: reactive[tuple[int, int, int]] = reactive((0, 0, 0), init=False)
+    """Memory facts in the next prompt, facts switched on, and their tokens."""
 
     def compose(self) -> ComposeResult:
         yield Static(id="status-state")
         yield Static(id="status-model")
         yield Static(id="status-context")
+        yield Static(id="status-memory")
         yield Static(id="status-speed")
 
     def on_mount(self) -> None:
@@ -103,6 +107,14 @@ class StatusBar(Horizontal):
         full = bool(self.overflow) or share >= FULL_AT
         context.set_class(full, "full")
         context.set_class(not full and (share >= WARN_AT or self.dropped_turns > 0), "warn")
+        used, wanted, tokens = self.memory
+        text = ""
+        if wanted:
+            text = f"mem {used}" + (f"/{wanted}" if used < wanted else "") + f" · {tokens:,} tok"
+        memory = self.query_one("#status-memory", Static)
+        self._show(memory, Content(text))
+        memory.set_class(used < wanted, "warn")
+        memory.display = bool(text)
         speed = f"{self.tokens_per_second:.1f} tok/s" if self.tokens_per_second else ""
         self._show(self.query_one("#status-speed", Static), Content(speed))
 
