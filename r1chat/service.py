@@ -18,6 +18,7 @@ from r1chat.paths import Paths
 from r1chat.session import ChatSession, record_chat_settings
 from r1chat.store.chats import ChatStore
 from r1chat.store.memory import Fact, Memory
+from r1chat.store.search import SearchHit as SearchHit
 
 EngineFactory = Callable[[str, int | None], Engine]
 """Loads a model file with a context size (`None`: the model's default)."""
@@ -199,9 +200,28 @@ class ChatService:
 
     # Conversations
 
-    def list_conversations(self, title: str = "", limit: int = 500) -> list[Conversation]:
-        """Saved conversations, newest first, whose title contains `title`."""
-        return self.store.list_conversations(limit=limit, title=title)
+    def list_conversations(self, text: str = "", limit: int = 500) -> list[Conversation]:
+        """Saved conversations, newest first: all of them, or those whose title contains
+        `text` or whose messages match it (full text, the last word as typed so far)."""
+        found = self.store.list_conversations(limit=limit, title=text)
+        if not text.strip():
+            return found
+        known = {conversation.id for conversation in found}
+        try:
+            hits = self.store.search(text, limit=200, prefix=True)
+        except R1ChatError:
+            hits = []
+        for hit in hits:
+            if hit.conversation_id not in known:
+                known.add(hit.conversation_id)
+                found.append(self.store.conversation(hit.conversation_id, messages=False))
+        found.sort(key=lambda c: (c.updated_at, c.id), reverse=True)
+        return found[:limit]
+
+    def search(self, query: str, thinking: bool = False, limit: int = 50) -> list[SearchHit]:
+        """Full-text search over every chat (reasoning too with `thinking`), best first;
+        the last word may be unfinished (search as you type)."""
+        return self.store.search(query, thinking=thinking, limit=limit, prefix=True)
 
     def open(self, conversation_id: str, leaf_id: str | None = None) -> OpenedChat:
         """A conversation's current branch (or the one through `leaf_id`, which becomes

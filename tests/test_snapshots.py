@@ -34,6 +34,23 @@ REASONING = (
 )
 
 
+NOW = 1_790_000_000.0  # the sidebar's clock, in UTC: its times and groups stay put
+
+
+@pytest.fixture(autouse=True)
+def fixed_clock(monkeypatch):
+    import time
+
+    from r1chat.ui.widgets import sidebar
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    monkeypatch.setattr(sidebar, "now", lambda: NOW)
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
 def seeded(tmp_path, title="Why is the sky blue?"):
     app, _, store = make_app(tmp_path)
     other = store.create_conversation(title="Sourdough starter schedule")
@@ -56,6 +73,11 @@ def seeded(tmp_path, title="Why is the sky blue?"):
         },
     )
     app.open_conversation = conversation.id
+    with store.transaction() as db:  # yesterday evening and an hour ago
+        db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (NOW - 50_000, other.id))
+        db.execute(
+            "UPDATE conversations SET updated_at = ? WHERE id = ?", (NOW - 3_600, conversation.id)
+        )
     return app, store
 
 
@@ -65,9 +87,8 @@ def before(theme: str, mode: str | None = None):
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
         screen = app.screen
         await wait_until(pilot, lambda: screen.engine is not None)
-        listing = screen.sidebar.query_one("#sidebar-list")
         # The chat list and the context meter fill in from workers: wait for both.
-        await wait_until(pilot, lambda: listing.option_count == 2)
+        await wait_until(pilot, lambda: len(screen.sidebar.conversation_ids()) == 2)
         await wait_until(pilot, lambda: screen.status.context_used > 0)
         app.theme = theme
         screen.composer.cursor_blink = False

@@ -256,14 +256,17 @@ async def test_sidebar_lists_filters_opens_renames_and_deletes(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         screen = await ready(pilot)
         listing = screen.sidebar.query_one("#sidebar-list")
-        await wait_until(pilot, lambda: listing.option_count == 3)
+        listed = screen.sidebar.conversation_ids
+        await wait_until(pilot, lambda: len(listed()) == 3)
+        assert listing.get_option_at_index(0).disabled  # the "Today" heading
+        assert "Today" in str(listing.get_option_at_index(0).prompt)
         filter_box = screen.sidebar.query_one("#sidebar-filter")
         filter_box.focus()
         await pilot.press(*"bread")
-        await wait_until(pilot, lambda: listing.option_count == 2)
+        await wait_until(pilot, lambda: len(listed()) == 2)
         await pilot.press("enter")  # to the list
         assert listing.has_focus
-        listing.highlighted = listing.get_option_index(ids["Sky colour"]) if False else 0
+        listing.highlighted = listing.get_option_index(ids["Bread again"])
         await pilot.press("enter")
         await wait_until(pilot, lambda: screen.session.conversation_id == ids["Bread again"])
         listing.focus()
@@ -278,6 +281,32 @@ async def test_sidebar_lists_filters_opens_renames_and_deletes(tmp_path):
         await pilot.press("y")
         await wait_until(pilot, lambda: store.count_conversations() == 2)
         assert screen.session.conversation_id is None  # the open chat was deleted: a new one
+        # The filter searches the messages too, and says when nothing matches.
+        filter_box.value = "colour"
+        await wait_until(pilot, lambda: listed() == [ids["Sky colour"]])
+        filter_box.value = "zebra"
+        await wait_until(
+            pilot, lambda: "Nothing matches" in str(listing.get_option_at_index(0).prompt)
+        )
+    store.close()
+
+
+async def test_the_filter_finds_chats_by_what_was_said_not_only_titles(tmp_path):
+    _, _, seed = make_app(tmp_path)
+    chat = seed.create_conversation(title="Weekend plans", model="R1 Smol")
+    seed.add_message(chat.id, "user", "Where can I see puffins in June?")
+    other = seed.create_conversation(title="Groceries")
+    seed.add_message(other.id, "user", "milk and eggs")
+    seed.close()
+    app, _, store = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        await wait_until(pilot, lambda: len(screen.sidebar.conversation_ids()) == 2)
+        listing = screen.sidebar.query_one("#sidebar-list")
+        shown = str(listing.get_option_at_index(listing.get_option_index(chat.id)).prompt)
+        assert "Weekend plans" in shown and "R1 Smol" in shown  # its model under the title
+        screen.sidebar.query_one("#sidebar-filter").value = "puff"
+        await wait_until(pilot, lambda: screen.sidebar.conversation_ids() == [chat.id])
     store.close()
 
 

@@ -452,14 +452,16 @@ class ChatStore:
 
     # Search
 
-    def search(self, query: str, *, thinking: bool = False, limit: int = 20) -> list[SearchHit]:
+    def search(
+        self, query: str, *, thinking: bool = False, limit: int = 20, prefix: bool = False
+    ) -> list[SearchHit]:
         """Full-text search over answers and titles (and reasoning with `thinking`), best first.
 
         See `r1chat.store.search.search`.
         """
         from r1chat.store.search import search
 
-        return search(self, query, thinking=thinking, limit=limit)
+        return search(self, query, thinking=thinking, limit=limit, prefix=prefix)
 
 
 def _conversation(row: sqlite3.Row) -> Conversation:

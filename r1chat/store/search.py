@@ -34,9 +34,20 @@ class SearchHit:
         """The snippet without match markers."""
         return self.snippet.replace(HIT_START, "").replace(HIT_END, "")
 
+    def parts(self) -> list[tuple[str, bool]]:
+        """The snippet (whitespace collapsed) as pieces, each saying whether it matched."""
+        pieces: list[tuple[str, bool]] = []
+        for index, piece in enumerate(" ".join(self.snippet.split()).split(HIT_START)):
+            matched, _, rest = piece.partition(HIT_END) if index else ("", "", piece)
+            if matched:
+                pieces.append((matched, True))
+            if rest:
+                pieces.append((rest, False))
+        return pieces
+
 
 def search(
-    store: ChatStore, query: str, *, thinking: bool = False, limit: int = 20
+    store: ChatStore, query: str, *, thinking: bool = False, limit: int = 20, prefix: bool = False
 ) -> list[SearchHit]:
     """Full-text search over answers and titles (and reasoning with `thinking`), best first.
 
@@ -44,7 +55,7 @@ def search(
     a phrase with double quotes. Results are ranked by BM25; when more than
     `RANK_WINDOW` messages match, among the newest `RANK_WINDOW` of them.
     """
-    match = fts_query(query)
+    match = fts_query(query, prefix)
     if match is None:
         raise R1ChatError("The search is empty; give some words to look for.")
     columns = "{content reasoning}" if thinking else "{content}"
@@ -122,11 +133,12 @@ def search(
     return hits[:limit]
 
 
-def fts_query(text: str) -> str | None:
+def fts_query(text: str, prefix: bool = False) -> str | None:
     """Plain words (and "quoted phrases") as an FTS5 query where every term must match.
 
     Each term is quoted, so FTS5 operators and punctuation in the user's text are
-    searched for as words, never interpreted.
+    searched for as words, never interpreted. With `prefix` (search as you type), a
+    last word still being typed also matches longer words (`narwh` finds `narwhal`).
     """
     terms: list[str] = []
     for index, part in enumerate(text.split('"')):
@@ -135,4 +147,7 @@ def fts_query(text: str) -> str | None:
                 terms.append('"' + part.strip().replace('"', "") + '"')
         else:
             terms += ['"' + word + '"' for word in part.split() if word.strip("\"'*^:()")]
+    typing = text.count('"') % 2 == 0 and text[-1:].strip() and not text.endswith('"')
+    if prefix and terms and typing:
+        terms[-1] += " *"
     return " AND ".join(terms) if terms else None

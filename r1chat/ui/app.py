@@ -233,6 +233,11 @@ class R1ChatApp(App[None]):
                 screen.action_toggle_think,
             )
             yield SystemCommand(
+                "Search chats",
+                "Full-text search over every conversation (Ctrl+F)",
+                screen.action_search,
+            )
+            yield SystemCommand(
                 "Memory",
                 "What r1chat remembers about you, for every chat (F3)",
                 screen.action_memory,

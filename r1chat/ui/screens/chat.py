@@ -77,6 +77,13 @@ class ChatScreen(Screen[None]):
             "ctrl+n", "new_chat", "New chat", id="chat.new", tooltip="Start a new conversation"
         ),
         Binding(
+            "ctrl+f",
+            "search",
+            "Search",
+            id="chat.search",
+            tooltip="Search every chat, as you type (reasoning too, with its switch)",
+        ),
+        Binding(
             "f3",
             "memory",
             "Memory",
@@ -350,7 +357,7 @@ class ChatScreen(Screen[None]):
         """List the saved chats again (in the background)."""
         conversations = await self._io(self.service.list_conversations, self.sidebar.filter_text)
         self.conversations = {c.id: c for c in conversations}
-        self.sidebar.show(conversations, self.session.conversation_id)
+        self.sidebar.show(conversations, self.session.conversation_id, self.sidebar.filter_text)
 
     @on(Sidebar.FilterChanged)
     def _filter_changed(self) -> None:
@@ -363,14 +370,31 @@ class ChatScreen(Screen[None]):
 
     @work(group="open", exclusive=True, exit_on_error=False, description="open a chat")
     async def open(
-        self, conversation_id: str, leaf_id: str | None = None, *, first: bool = False
+        self,
+        conversation_id: str,
+        leaf_id: str | None = None,
+        *,
+        first: bool = False,
+        at_message: str | None = None,
     ) -> None:
-        """Show a saved conversation (its current branch, or the one through `leaf_id`)."""
+        """Show a saved conversation (its current branch, or the one through `leaf_id`),
+        scrolled to `at_message` if given."""
         if self.generating:
             self.notify("Stop the reply first (Esc).", severity="warning")
             return
         opened = await self._io(self.service.open, conversation_id, leaf_id)
         await self._show(opened, first=first)
+        if at_message is not None and not await self.conversation.jump_to(at_message):
+            self.notify("That match is in another version of this chat.", timeout=5)
+
+    def action_search(self) -> None:
+        from r1chat.ui.screens.search import SearchScreen
+
+        def chosen(hit: tuple[str, str | None] | None) -> None:
+            if hit is not None:
+                self.open(hit[0], at_message=hit[1])
+
+        self.app.push_screen(SearchScreen(self.service), chosen)
 
     async def _show(self, opened: OpenedChat, *, first: bool = False) -> None:
         self._keep_draft()

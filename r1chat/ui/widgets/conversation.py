@@ -216,6 +216,27 @@ class ConversationView(VerticalScroll):
         self.call_after_refresh(done)
         await laid_out
 
+    async def jump_to(self, message_id: str) -> bool:
+        """Show the page around a message of this branch and scroll it into view (focused);
+        `False` if the branch does not hold it."""
+        index = next((i for i, m in enumerate(self._messages) if m.id == message_id), None)
+        if index is None:
+            return False
+        async with self._window:
+            if not self._start <= index < self._end:
+                start = max(0, index - PAGE // 2)
+                await self._replace_pages(start, min(len(self._messages), start + PAGE))
+            self.release_anchor()
+        target = next(
+            (w for w in self._message_widgets() if getattr(w, "message_id", None) == message_id),
+            None,
+        )
+        if target is None:
+            return False
+        self.call_after_refresh(self.scroll_to_widget, target, animate=False, top=True)
+        target.focus()
+        return True
+
     async def action_first(self) -> None:
         """Show the conversation's first page, from the top."""
         async with self._window:

@@ -1,19 +1,55 @@
-"""Provides `Sidebar`: saved conversations, newest first, with a filter box."""
+"""Provides `Sidebar`: saved conversations by day, newest first, with a full-text filter."""
 
 from __future__ import annotations
 
+import time
+from datetime import datetime
 from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import Input, OptionList
 from textual.widgets.option_list import Option
 
 from r1chat.domain import Conversation
+from r1chat.text import terminal_safe
 from r1chat.ui.plain import plain
+
+
+def now() -> float:
+    """The time the list is grouped by (tests fix it)."""
+    return time.time()
+
+
+def day_group(when: float, now: float) -> str:
+    """`Today`, `Yesterday`, `This week` or `Earlier`, by the local calendar."""
+    today = datetime.fromtimestamp(now).date()
+    day = datetime.fromtimestamp(when).date()
+    days = (today - day).days
+    if days <= 0:
+        return "Today"
+    if days == 1:
+        return "Yesterday"
+    if days < 7:
+        return "This week"
+    return "Earlier"
+
+
+def conversation_line(conversation: Conversation, now: float) -> Content:
+    """The title, then its time (or date) and model, dim (all plain text)."""
+    moment = datetime.fromtimestamp(conversation.updated_at)
+    recent = (datetime.fromtimestamp(now).date() - moment.date()).days < 7
+    when = moment.strftime("%a %H:%M" if recent else "%Y-%m-%d")
+    if (datetime.fromtimestamp(now).date() - moment.date()).days == 0:
+        when = moment.strftime("%H:%M")
+    details = when + (f" · {conversation.model}" if conversation.model else "")
+    return plain(conversation.title or "New chat") + Content.styled(
+        "\n" + terminal_safe(details), "dim"
+    )
 
 
 class ConversationList(OptionList):
@@ -79,20 +115,44 @@ class Sidebar(Vertical):
             self.text = text
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="Filter chats", id="sidebar-filter")
+        yield Input(placeholder="Filter (full text)", id="sidebar-filter")
         yield ConversationList(id="sidebar-list")
 
-    def show(self, conversations: list[Conversation], current: str | None) -> None:
-        """Replace the listed conversations, keeping the current one highlighted."""
+    def show(
+        self, conversations: list[Conversation], current: str | None, filter_text: str = ""
+    ) -> None:
+        """Replace the listed conversations (grouped by day, each with its time and model),
+        keeping the current one highlighted."""
         listing = self.query_one(ConversationList)
         listing.clear_options()
+        if not conversations and filter_text.strip():
+            listing.add_option(
+                Option(
+                    Content.assemble((f"Nothing matches {filter_text.strip()!r}", "italic"))
+                    + Content("\nin titles or messages"),
+                    disabled=True,
+                )
+            )
+            return
+        moment = now()
+        group = None
         for conversation in conversations:
-            listing.add_option(Option(plain(conversation.title or "New chat"), id=conversation.id))
+            label = day_group(conversation.updated_at, moment)
+            if label != group:
+                group = label
+                listing.add_option(Option(Content.styled(label, "bold dim"), disabled=True))
+            listing.add_option(Option(conversation_line(conversation, moment), id=conversation.id))
         if current is not None:
             try:
                 listing.highlighted = listing.get_option_index(current)
             except Exception:
                 listing.highlighted = None
+
+    def conversation_ids(self) -> list[str]:
+        """The listed conversations' ids, in order (group headers left out)."""
+        listing = self.query_one(ConversationList)
+        options = (listing.get_option_at_index(i) for i in range(listing.option_count))
+        return [option.id for option in options if option.id is not None]
 
     def highlighted_id(self) -> str | None:
         """The id of the highlighted conversation."""
