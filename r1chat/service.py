@@ -17,7 +17,8 @@ from r1chat.errors import R1ChatError
 from r1chat.paths import Paths
 from r1chat.session import ChatSession, record_chat_settings
 from r1chat.store.chats import ChatStore
-from r1chat.store.memory import Fact, Memory
+from r1chat.store.memory import Fact as Fact
+from r1chat.store.memory import Memory
 from r1chat.store.search import SearchHit as SearchHit
 
 EngineFactory = Callable[[str, int | None], Engine]

@@ -19,8 +19,7 @@ from r1chat.text import terminal_safe
 from r1chat.ui.screens.dialogs import ConfirmScreen, TextPromptScreen
 
 if TYPE_CHECKING:
-    from r1chat.service import ChatService
-    from r1chat.store.memory import Fact
+    from r1chat.service import ChatService, Fact
 
 
 class MemoryScreen(ModalScreen[None]):
