@@ -202,11 +202,24 @@ def bench(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     remote: RemoteOption = None,
     remote_model: RemoteModelOption = None,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Time continuing a long chat with its saved context."),
+    ] = False,
     debug: DebugOption = False,
 ) -> None:
     """Compare raw llama-cpp-python streaming with r1chat's engine, in one process and run;
     with --remote, a bare client, r1chat's remote engine and the app on a server."""
     if context.invoked_subcommand is not None:
+        return
+    if resume:
+        from r1chat.bench.resume import run_resume_bench
+        from r1chat.config import load_settings
+        from r1chat.models.discovery import choose_model
+        from r1chat.paths import Paths
+
+        paths = Paths.from_env()
+        run_resume_bench(choose_model(load_settings(paths), paths, model).path, json_output)
         return
     if remote is not None:
         from r1chat.bench.remote import run_remote_bench
@@ -414,6 +427,35 @@ def memory(
     from r1chat.chats_cli import memory_command
 
     memory_command(action, list(args or []), as_json=json_output, yes=yes)
+
+
+@app.command()
+def cache(
+    action: Annotated[str, typer.Argument(help="info or clear.")] = "info",
+    debug: DebugOption = False,
+) -> None:
+    """Saved llama.cpp contexts that let a long conversation continue without reading it
+    again: how many and how big (info), or remove them all (clear)."""
+    from r1chat.config import load_settings
+    from r1chat.errors import R1ChatError
+    from r1chat.paths import Paths
+    from r1chat.remotes import context_cache
+
+    paths = Paths.from_env()
+    contexts = context_cache(load_settings(paths), paths)
+    if contexts is None:
+        print("Resuming from saved contexts is off ([cache] resume = false in config.toml).")
+        return
+    if action == "info":
+        count, size = contexts.info()
+        print(
+            f"{count} saved context{'s' if count != 1 else ''}, {size / 1e6:,.1f} MB of at most "
+            f"{contexts.max_bytes / 1024**3:,.1f} GB, in {contexts.folder}"
+        )
+    elif action == "clear":
+        print(f"Removed {contexts.clear()} saved context(s).")
+    else:
+        raise R1ChatError(f"Unknown cache action {action!r}; use info or clear.")
 
 
 @app.command("import")

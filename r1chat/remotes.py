@@ -20,6 +20,7 @@ from typing import Any
 
 from r1chat.config import Settings
 from r1chat.engine.base import Engine
+from r1chat.engine.kv_cache import DEFAULT_MAX_BYTES, StateCache
 from r1chat.engine.remote import PREFILL_KINDS, READ_TIMEOUT, REMOTE_PREFIX, Endpoint, is_remote
 from r1chat.errors import ConfigError, R1ChatError
 from r1chat.paths import Paths
@@ -143,6 +144,7 @@ def load_engine(
     from r1chat.engine.llama import LlamaEngine
     from r1chat.models.discovery import resolve_model
 
+    local.setdefault("state_cache", context_cache(settings, paths))
     return LlamaEngine(
         resolve_model(model, paths, settings),
         n_ctx=n_ctx,
@@ -151,3 +153,17 @@ def load_engine(
         trust_template=settings.trust_template,
         **local,
     )
+
+
+def context_cache(settings: Settings, paths: Paths) -> StateCache | None:
+    """Where conversations' llama.cpp contexts are kept between runs (`[cache]` in config:
+    `size_gb`, default 2; `resume = false` turns it off)."""
+    table = settings.extra.get("cache", {})
+    if not isinstance(table, dict):
+        raise ConfigError("Invalid [cache] in config.toml: use size_gb = … and resume = ….")
+    if table.get("resume", True) is False:
+        return None
+    size = table.get("size_gb", DEFAULT_MAX_BYTES / 1024**3)
+    if not isinstance(size, int | float) or isinstance(size, bool) or size < 0:
+        raise ConfigError("Invalid size_gb in [cache] of config.toml: a number of gigabytes.")
+    return StateCache(paths.cache_dir / "contexts", int(size * 1024**3))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import ctypes
 import io
 import random
 import re
@@ -25,6 +26,7 @@ from r1chat.engine.events import (
     PromptPlan,
 )
 from r1chat.engine.hardware import default_threads, llama_backend
+from r1chat.engine.kv_cache import StateCache, model_key
 from r1chat.engine.llama_log import LlamaLog
 from r1chat.engine.steering import CLOSE_REASONING, NO_REASONING, ReplyTally
 from r1chat.engine.template import (
@@ -74,6 +76,7 @@ class LlamaEngine:
         log_path: Path | None = None,
         vocab_only: bool = False,
         trust_template: bool = False,
+        state_cache: StateCache | None = None,
     ) -> None:
         self.path = Path(model_path).expanduser()
         self.header: GGUFHeader = read_header(self.path)
@@ -98,6 +101,11 @@ class LlamaEngine:
         self.backend = llama_backend()
         self.threads = threads or default_threads().threads
         self._llm = self._load(self.threads, vocab_only)
+        self.state_cache = None if vocab_only else state_cache
+        """Where contexts are saved between runs (`None`: not at all)."""
+        self._state_key = model_key(self.path, self.n_ctx)
+        self.restored_tokens = 0
+        """Prompt tokens the last reply found in a saved context on disk."""
         self._lock = threading.Lock()
         self._worker = GenerationThread()
         self._vocab = self._llm._model.vocab
@@ -364,6 +372,7 @@ class LlamaEngine:
                     thinking_off=self.thinking_off(request),
                 )
                 self._generate(prepared, request.params, emit, tally)
+                self._save_state()
             finally:
                 self._lock.release()
 
@@ -437,6 +446,56 @@ class LlamaEngine:
             emit(delta)
         emit(Finished(tally.stats(finish, error, **known)))
 
+    def _save_state(self) -> None:
+        """After a reply (already on screen): keep the context on disk for next time."""
+        if self.state_cache is None:
+            return
+        llm = self._llm
+        count = int(llm.n_tokens)
+        tokens = [int(token) for token in llm._input_ids[:count]]
+        llama_cpp = self._llama_cpp
+
+        def write(path: Path) -> bool:
+            array_type = llama_cpp.llama_token * count
+            written = llama_cpp.llama_state_seq_save_file(
+                llm._ctx.ctx, str(path).encode(), 0, array_type(*tokens), count
+            )
+            return bool(written)
+
+        try:
+            self.state_cache.save(self._state_key, tokens, write)
+        except Exception:  # a cache that cannot be written costs speed next time, nothing else
+            return
+
+    def _restore_state(self, tokens: list[int], cached: int) -> int:
+        """Read a saved context sharing more of `tokens` than memory does; the count held."""
+        if self.state_cache is None:
+            return cached
+        found = self.state_cache.best(self._state_key, tokens, cached)
+        if found is None:
+            return cached
+        llm, llama_cpp = self._llm, self._llama_cpp
+        capacity = self.n_ctx
+        out = (llama_cpp.llama_token * capacity)()
+        count = ctypes.c_size_t(0)
+        llm._ctx.kv_cache_clear()
+        read = llama_cpp.llama_state_seq_load_file(
+            llm._ctx.ctx, str(found.state).encode(), 0, out, capacity, ctypes.byref(count)
+        )
+        if (
+            not read
+            or count.value < found.tokens
+            or list(out[: found.tokens]) != tokens[: found.tokens]
+        ):
+            self.state_cache.forget(found)
+            llm._ctx.kv_cache_clear()
+            llm.n_tokens = 0
+            return 0
+        self.state_cache.used(found)
+        llm.n_tokens = count.value
+        llm._input_ids[: count.value] = out[: count.value]
+        return found.tokens
+
     def _closing_tokens(self) -> list[int]:
         """`CLOSE_REASONING` in this model's own tokens."""
         return self.tokenize(CLOSE_REASONING)
@@ -453,7 +512,9 @@ class LlamaEngine:
             if have != want:
                 break
             cached += 1
-        cached = min(cached, len(tokens) - 1)  # the last token is re-read for fresh logits
+        restored = self._restore_state(tokens, cached)
+        self.restored_tokens = restored if restored > cached else 0
+        cached = min(max(cached, restored), len(tokens) - 1)  # the last token is re-read
         if cached > 0 and llm._ctx.kv_cache_seq_rm(-1, cached, -1):
             llm.n_tokens = cached
         else:
