@@ -226,6 +226,9 @@ def run_store_bench(
             f"open the {big:,}-message conversation": _time(lambda: store.conversation(big_id)),
             "search a rare word (glacier)": _time(lambda: store.search("glacier")),
             "search a common word (model)": _time(lambda: store.search("model")),
+            "search as you type in the app (glaci…)": _time(
+                lambda: store.search("glaci", prefix=True)
+            ),
             'search a phrase ("prime integer")': _time(lambda: store.search('"prime integer"')),
             "search two words with --thinking": _time(
                 lambda: store.search("photon entropy", thinking=True)

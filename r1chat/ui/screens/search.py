@@ -22,7 +22,7 @@ from r1chat.text import terminal_safe
 if TYPE_CHECKING:
     from r1chat.service import ChatService, SearchHit
 
-DEBOUNCE = 0.12
+DEBOUNCE = 0.06
 """Seconds after the last keystroke before the search runs."""
 RESULTS = 50
 
