@@ -322,12 +322,23 @@ def rename_command(prefix: str, title: str) -> None:
 
 def search_command(query: str, thinking: bool, limit: int, as_json: bool) -> None:
     """`r1chat search QUERY`."""
-    hits = open_store().search(query, thinking=thinking, limit=limit)
+    store = open_store()
+    hits = store.search(query, thinking=thinking, limit=limit)
     if as_json:
         print(json.dumps([_hit_dict(hit) for hit in hits], ensure_ascii=True, indent=2))
         return
     if not hits:
-        print("No matches.", file=sys.stderr)
+        in_reasoning = [] if thinking else store.search(query, thinking=True, limit=limit)
+        if in_reasoning:
+            count = len(in_reasoning)
+            more = "+" if count >= limit else ""
+            print(
+                f"No matches in answers, messages or titles; {count}{more} in the reasoning "
+                "(add --thinking to see them).",
+                file=sys.stderr,
+            )
+        else:
+            print("No matches.", file=sys.stderr)
         return
     from rich.text import Text
 

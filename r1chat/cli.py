@@ -335,8 +335,11 @@ def pull(
 @app.command()
 def doctor(
     n_ctx: Annotated[
-        int, typer.Option("--n-ctx", help="Context to leave room for in the fit table.")
-    ] = 4096,
+        int,
+        typer.Option(
+            "--n-ctx", help="Context to leave room for in the fit table (the app's default)."
+        ),
+    ] = 8192,
     json_output: JsonOutput = False,
     debug: DebugOption = False,
 ) -> None:

@@ -150,7 +150,16 @@ def use_command(spec: str) -> None:
     settings = load_settings(paths)
     path = resolve_model(spec, paths, settings)
     if not path.exists():
-        raise ModelError(f"No model named or found at '{spec}'; see `r1chat models`.")
+        from r1chat.models.presets import PRESETS
+
+        if spec.lower() in PRESETS:
+            raise ModelError(
+                f"{spec} is not downloaded yet: fetch it with `r1chat pull {spec.lower()}`, "
+                f"then `r1chat use {spec.lower()}`."
+            )
+        raise ModelError(
+            f"No model named or found at '{terminal_safe(spec)}'; see `r1chat models`."
+        )
     from r1chat.engine.template import ChatTemplate
     from r1chat.models.gguf_header import read_header
 

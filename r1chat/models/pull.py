@@ -80,6 +80,23 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _unreachable(error: BaseException) -> bool:
+    """Whether `error` (or what caused it) means the hub could not be reached at all."""
+    seen: BaseException | None = error
+    while seen is not None:
+        name = type(seen).__name__
+        if name in (
+            "ConnectError",
+            "ConnectTimeout",
+            "ConnectionError",
+            "OfflineModeIsEnabled",
+            "NameResolutionError",
+        ) or isinstance(seen, ConnectionError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def pull(target: PullTarget, paths: Paths, *, progress: bool = True) -> Pulled:
     """Download `target` (resuming a partial download), verify it, register it.
 
@@ -107,9 +124,24 @@ def pull(target: PullTarget, paths: Paths, *, progress: bool = True) -> Pulled:
     cache = hf_cache_dir()
     where = f"{target.repo}/{target.filename}"
     (enable_progress_bars if progress else disable_progress_bars)()
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        raise R1ChatError(
+            f"Offline mode is on (HF_HUB_OFFLINE={os.environ['HF_HUB_OFFLINE']}), so {where} "
+            "cannot be downloaded; unset HF_HUB_OFFLINE and pull again."
+        )
     try:
         url = hf_hub_url(target.repo, target.filename, revision=target.revision, endpoint=endpoint)
-        metadata = get_hf_file_metadata(url)
+        try:
+            metadata = get_hf_file_metadata(url)
+        except Exception as error:
+            if _unreachable(error):
+                hub = endpoint or "https://huggingface.co"
+                raise R1ChatError(
+                    f"The Hugging Face hub ({hub}) cannot be reached "
+                    f"({type(error).__name__}); check the network or proxy (or set HF_ENDPOINT "
+                    "to a mirror) and pull again. Nothing was downloaded."
+                ) from error
+            raise
         local = _download(target, metadata, cache)
     except GatedRepoError as error:
         raise R1ChatError(

@@ -25,6 +25,7 @@ from r1chat.store.database import (
     writable,
 )
 from r1chat.store.ids import looks_like_id_prefix, new_id
+from r1chat.text import terminal_safe
 
 if TYPE_CHECKING:
     from r1chat.store.search import SearchHit
@@ -153,7 +154,7 @@ class ChatStore:
         if not looks_like_id_prefix(prefix):
             raise NotFoundError(f"'{prefix}' is not a conversation id; see `r1chat list`.")
         rows = self.read(
-            "SELECT id FROM conversations WHERE id >= ? AND id < ? ORDER BY id LIMIT 6",
+            "SELECT id, title FROM conversations WHERE id >= ? AND id < ? ORDER BY id LIMIT 6",
             (prefix, prefix + "\x7f"),
         )
         if not rows:
@@ -161,9 +162,15 @@ class ChatStore:
                 f"No conversation with an id starting '{prefix}'; see `r1chat list`."
             )
         if len(rows) > 1:
-            shown = ", ".join(row["id"][: len(prefix) + 4] for row in rows[:5])
+            ids = [str(row["id"]) for row in rows]
+            shown = "; ".join(
+                f"{ids[i][: unique_length(ids, i)]} {terminal_safe(row['title'] or 'New chat')!r}"
+                for i, row in enumerate(rows[:5])
+            )
+            more = ", …" if len(rows) > 5 else ""
             raise NotFoundError(
-                f"'{prefix}' matches more than one conversation ({shown}…); type more of the id."
+                f"'{prefix}' matches more than one conversation ({shown}{more}); type more "
+                "of the id."
             )
         return str(rows[0]["id"])
 
@@ -312,9 +319,9 @@ class ChatStore:
         if not title:
             raise R1ChatError("A title cannot be empty.")
         with self.transaction() as db:
+            # The list is ordered by the last message: a new title does not move a chat up.
             changed = db.execute(
-                "UPDATE conversations SET title = ?, updated_at = ? WHERE id = ?",
-                (title, time.time(), conversation_id),
+                "UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id)
             ).rowcount
         if not changed:
             raise NotFoundError(f"No conversation {conversation_id}.")
@@ -462,6 +469,20 @@ class ChatStore:
         from r1chat.store.search import search
 
         return search(self, query, thinking=thinking, limit=limit, prefix=prefix)
+
+
+def unique_length(ids: list[str], index: int) -> int:
+    """How much of `ids[index]` tells it from its neighbours in the sorted `ids`."""
+    mine = ids[index]
+    shared = 0
+    for other in (ids[index - 1] if index else "", ids[index + 1] if index + 1 < len(ids) else ""):
+        common = 0
+        for left, right in zip(mine, other, strict=False):
+            if left != right:
+                break
+            common += 1
+        shared = max(shared, common)
+    return min(len(mine), shared + 1)
 
 
 def _conversation(row: sqlite3.Row) -> Conversation:

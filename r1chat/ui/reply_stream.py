@@ -66,6 +66,7 @@ class ReplyStream:
         on_plan: Callable[[PromptPlan], Awaitable[None]] | None = None,
         on_generated: Callable[[int], None] | None = None,
         model_first: ModelFirst | None = None,
+        reasoning: bool = True,
     ) -> None:
         self.widget = widget
         self.events: deque[EngineEvent | ReplyDone] = deque()
@@ -85,6 +86,9 @@ class ReplyStream:
         self._stopping = False
         self._model_first = model_first
         """Set for a local CPU model: the UI thread gives way to it while the reply runs."""
+        self._waiting = "thinking" if reasoning else "answering"
+        """What the model is doing once the prompt is read: a model that does not reason
+        is answering from its first token."""
         self._budget = UI_CPU_BUDGET if model_first is None else MODEL_FIRST_BUDGET
         self._fastest = 1 / (FLUSH_HZ if model_first is None else MODEL_FIRST_HZ)
         self._interval = self._fastest
@@ -164,11 +168,11 @@ class ReplyStream:
             if progress.done < progress.total:
                 self._state(f"reading prompt {progress.done:,} / {progress.total:,} tokens")
             else:
-                self._state("thinking")
+                self._state(self._waiting)
         now = time.monotonic()
         if reasoning or answer:
             if not self._deltas and not answer:
-                self._state("thinking")
+                self._state("thinking")  # reasoning text: it does reason
             self._deltas += len(reasoning) + len(answer)
             self._first_delta = self._first_delta or now
         status_due = self._deltas and now - self._status_at >= STATUS_EVERY

@@ -583,6 +583,7 @@ class ChatScreen(Screen[None]):
             on_plan=self._planned,
             on_generated=self._generated,
             model_first=self.r1app.model_first if local_cpu else None,
+            reasoning=info.reasoning and session.params.thinking,
         )
         # A blinking cursor is two more frames a second taken from the model.
         self.composer.cursor_blink = not local_cpu
@@ -782,7 +783,7 @@ class ChatScreen(Screen[None]):
 
     def action_copy_last(self) -> None:
         last = next((m for m in reversed(self.session.messages) if m.role == "assistant"), None)
-        if last is None:
+        if last is None or not last.content.strip():
             self.notify("There is no answer to copy yet.", severity="warning")
             return
         self.app.copy_to_clipboard(last.content)

@@ -377,6 +377,9 @@ class AssistantMessage(Vertical, can_focus=True):
     # Actions
 
     def action_copy_answer(self) -> None:
+        if not self.answer.strip():
+            self.notify("This reply has no answer to copy.", severity="warning")
+            return
         self.app.copy_to_clipboard(self.answer)
         self.notify("Answer copied to the clipboard.")
 

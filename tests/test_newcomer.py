@@ -1,0 +1,106 @@
+"""What a newcomer tripped over: messages that say what to do, and small truths in the app."""
+
+from __future__ import annotations
+
+import json
+
+from r1chat.engine.scripted import Script, ScriptedEngine
+from r1chat.store import ChatStore
+from r1chat.ui.widgets.messages import AssistantMessage
+from tests.test_cli_chats import run
+from tests.test_tui_core import ready
+from tests.tui_helpers import make_app, wait_until
+
+
+def test_use_of_a_preset_not_downloaded_says_how_to_pull_it(r1chat_command, cli_env):
+    done = run(r1chat_command, cli_env, "use", "r1-1.5b")
+    assert done.returncode == 1 and "r1chat pull r1-1.5b" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_pull_says_offline_mode_or_an_unreachable_hub(r1chat_command, cli_env):
+    offline = run(r1chat_command, {**cli_env, "HF_HUB_OFFLINE": "1"}, "pull", "r1-1.5b")
+    assert offline.returncode == 1 and "Offline mode is on" in offline.stderr
+    assert "resume" not in offline.stderr
+    away = run(r1chat_command, {**cli_env, "HF_ENDPOINT": "http://127.0.0.1:9"}, "pull", "r1-1.5b")
+    assert away.returncode == 1 and "cannot be reached" in away.stderr
+    assert "report" not in away.stderr and "Traceback" not in away.stderr
+
+
+def test_search_says_when_the_word_is_only_in_reasoning(r1chat_command, cli_env, home):
+    from r1chat.paths import Paths
+
+    store = ChatStore.open(Paths.from_env({"R1CHAT_HOME": str(home)}))
+    chat = store.create_conversation("Sky")
+    store.add_message(chat.id, "user", "Why blue?")
+    store.add_message(chat.id, "assistant", "Scattering.", reasoning="photons bounce off air")
+    store.close()
+    done = run(r1chat_command, cli_env, "search", "photons")
+    assert "1 in the reasoning" in done.stderr and "--thinking" in done.stderr
+
+
+def test_an_ambiguous_id_lists_unique_prefixes_with_titles(r1chat_command, cli_env, home):
+    from r1chat.paths import Paths
+
+    store = ChatStore.open(Paths.from_env({"R1CHAT_HOME": str(home)}))
+    ids = [store.create_conversation(f"Chat {n}").id for n in range(3)]
+    store.close()
+    common = ids[0][:6]
+    assert all(i.startswith(common) for i in ids)  # made in the same moment
+    done = run(r1chat_command, cli_env, "show", common)
+    assert done.returncode == 1
+    shown = done.stderr.split("(")[1].split(")")[0].split("; ")
+    prefixes = [part.split(" ")[0] for part in shown]
+    assert len(set(prefixes)) == len(prefixes) == 3  # each one tells its chat apart
+    assert all(any(i.startswith(p) for i in ids) for p in prefixes)
+    assert "'Chat 0'" in done.stderr
+
+
+def test_renaming_does_not_move_a_chat_up_the_list(tmp_path):
+    store = ChatStore(tmp_path / "chats.db")
+    old = store.create_conversation("Old")
+    store.add_message(old.id, "user", "first")
+    new = store.create_conversation("New")
+    store.add_message(new.id, "user", "second")
+    store.rename(old.id, "Old, renamed")
+    assert [c.id for c in store.list_conversations()] == [new.id, old.id]
+    store.close()
+
+
+async def test_a_model_that_does_not_reason_is_answering_not_thinking(tmp_path):
+    engine = ScriptedEngine([Script("Plain answer.", tokens_per_second=50)], reasoning=False)
+    app, _, store = make_app(tmp_path, engine=engine)
+    states: list[str] = []
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await ready(pilot)
+        original = screen._set_state
+        screen._set_state = lambda state: (states.append(state), original(state))  # type: ignore[method-assign]
+        screen._stream = None
+        screen.composer.text = "Hi"
+        screen.composer.focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not screen.generating and screen.session.last_reply)
+        assert "answering" in states and "thinking" not in states
+        reply = screen.conversation.query(AssistantMessage).last()
+        assert reply.reasoning_block is None or not reply.reasoning_block.display
+    store.close()
+
+
+async def test_copying_an_empty_answer_says_there_is_nothing_to_copy(tmp_path, monkeypatch):
+    app, _, store = make_app(tmp_path, [Script("<think>only thinking")])
+    copied: list[str] = []
+    monkeypatch.setattr(type(app), "copy_to_clipboard", lambda self, text: copied.append(text))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await ready(pilot)
+        screen.composer.text = "Hi"
+        screen.composer.focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not screen.generating and screen.session.last_reply)
+        screen.action_copy_last()
+        reply = screen.conversation.query(AssistantMessage).last()
+        reply.action_copy_answer()
+        notices = lambda: [n.message.lower() for n in app._notifications]  # noqa: E731
+        await wait_until(pilot, lambda: sum("no answer to copy" in n for n in notices()) == 2)
+        assert copied == []
+    assert json.dumps(copied) == "[]"
+    store.close()
