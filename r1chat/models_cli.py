@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from r1chat.config import load_settings, save_setting
+from r1chat.config import Settings, load_settings, save_setting
 from r1chat.console import cell, console
 from r1chat.errors import ModelError, R1ChatError
 from r1chat.models.catalog import ModelInfo, describe_all
@@ -203,6 +203,35 @@ def pull_command(spec: str, quant: str | None, as_json: bool) -> None:
     )
 
 
+CPU_ONLY_CAP = {4: "r1-1.5b", 8: "r1-7b"}
+"""Without a GPU, the largest distill worth suggesting for up to this many CPUs: bigger ones
+fit in memory but answer at a word or two a second."""
+
+
+def recommended_preset(table: list[dict[str, Any]], machine: Machine | None = None) -> str | None:
+    """The largest R1 distill whose Q4_K_M fits with room to spare (else the smallest that
+    fits at all), and on a CPU-only machine not bigger than its cores can run at a useful
+    speed: what `doctor` suggests pulling."""
+    fitting = [row["model"] for row in table if row["quants"]["Q4_K_M"]["fits"] == "fits"]
+    if machine is not None and not machine.gpu_offload:
+        cap = next((name for cpus, name in CPU_ONLY_CAP.items() if machine.cpus <= cpus), None)
+        if cap is not None and cap in fitting:
+            fitting = fitting[: fitting.index(cap) + 1]
+    if fitting:
+        return str(fitting[-1])
+    tight = [row["model"] for row in table if row["quants"]["Q4_K_M"]["fits"] == "tight"]
+    return str(tight[0]) if tight else None
+
+
+def recommendation_line(paths: Paths, settings: Settings) -> str:
+    """One sentence naming the R1 distill that fits this machine, and how to get it."""
+    report = doctor_report(inspect_machine(), paths.models_dir, 8192, settings.threads)
+    name = report["recommended"]
+    if name is None:
+        return "No DeepSeek-R1 distill fits this machine's memory; see `r1chat doctor`."
+    return f"For DeepSeek-R1 on this machine: `r1chat pull {name}`, then `r1chat use {name}`."
+
+
 def doctor_report(
     machine: Machine, models_dir: Path, n_ctx: int, threads: int | None = None
 ) -> dict[str, Any]:
@@ -232,6 +261,7 @@ def doctor_report(
             row["quants"][quant] = {"size": size, "needed": needed, "fits": fit(needed, memory)}
         table.append(row)
     return {
+        "recommended": recommended_preset(table, machine),
         "machine": machine.to_dict(),
         "models_dir": str(models_dir),
         "free_disk_bytes": free_disk(models_dir),
@@ -298,6 +328,11 @@ def doctor_command(n_ctx: int, as_json: bool) -> None:
     out.print(
         Text("file sizes in GB; ✓ fits with a quarter to spare · ~ tight · ✗ too big", style="dim")
     )
+    name = report["recommended"]
+    if name:
+        out.print(
+            Text(f"Recommended here: {name} (Q4_K_M): r1chat pull {name}", style="bold green")
+        )
     if report["reinstall"]:
         out.print()
         out.print(Text("llama-cpp-python was built without your GPU. Rebuild it with:"))

@@ -59,6 +59,7 @@ def run_app(
             raise R1ChatError("There is no saved conversation to continue; drop -c to start one.")
         open_conversation = latest.id
     problem = None
+    welcome = ""
     chosen: str | None = None
     explicit = False
     try:
@@ -68,6 +69,13 @@ def run_app(
         else:
             choice = choose_model(settings, paths, model)
             chosen, explicit = str(choice.path), model is not None
+            if choice.source == "demo model":
+                from r1chat.models_cli import recommendation_line
+
+                welcome = (
+                    "This is the demo model, SmolLM2-135M: small, quick, and it does not "
+                    "reason. " + recommendation_line(paths, settings)
+                )
     except ModelError as error:
         problem = str(error)
     from r1chat.ui.app import R1ChatApp
@@ -82,6 +90,7 @@ def run_app(
         model_problem=problem,
         open_conversation=open_conversation,
         thinking_explicit=thinking,
+        welcome=welcome,
     )
     try:
         app.run()

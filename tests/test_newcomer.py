@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from r1chat.engine.scripted import Script, ScriptedEngine
 from r1chat.store import ChatStore
@@ -103,4 +104,36 @@ async def test_copying_an_empty_answer_says_there_is_nothing_to_copy(tmp_path, m
         await wait_until(pilot, lambda: sum("no answer to copy" in n for n in notices()) == 2)
         assert copied == []
     assert json.dumps(copied) == "[]"
+    store.close()
+
+
+def test_doctor_recommends_a_distill_the_machine_can_run_at_a_useful_speed():
+    from dataclasses import replace as change
+
+    from r1chat.models.machine import inspect_machine
+    from r1chat.models_cli import doctor_report, recommended_preset
+
+    machine = inspect_machine()
+    report = doctor_report(machine, machine_dir := __import__("pathlib").Path("/tmp"), 8192)
+    assert machine_dir and report["recommended"] == recommended_preset(
+        report["r1_distills"], machine
+    )
+    table = report["r1_distills"]
+    roomy = [
+        {**row, "quants": {**row["quants"], "Q4_K_M": {**row["quants"]["Q4_K_M"], "fits": "fits"}}}
+        for row in table
+    ]
+    cpu_two = change(machine, cpus=2, gpu_offload=False)
+    assert recommended_preset(roomy, cpu_two) == "r1-1.5b"  # fits, but a 14B crawls on 2 CPUs
+    assert recommended_preset(roomy, change(machine, cpus=8, gpu_offload=False)) == "r1-7b"
+    assert recommended_preset(roomy, change(machine, gpu_offload=True)) == roomy[-1]["model"]
+
+
+async def test_the_demo_model_is_named_in_the_empty_chat_with_what_to_get(tmp_path):
+    app, _, store = make_app(tmp_path)
+    app.welcome = "This is the demo model. For DeepSeek-R1 on this machine: `r1chat pull r1-1.5b`."
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await ready(pilot)
+        hint = screen.conversation.query_one(".empty-hint")
+        assert "r1chat pull r1-1.5b" in str(hint.render()) and "Enter sends" in str(hint.render())
     store.close()

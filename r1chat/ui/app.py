@@ -79,6 +79,7 @@ class R1ChatApp(App[None]):
         open_conversation: str | None = None,
         remember_settings: bool = True,
         thinking_explicit: dict[str, Any] | None = None,
+        welcome: str = "",
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -89,6 +90,8 @@ class R1ChatApp(App[None]):
         self.model_problem = model_problem
         self.open_conversation = open_conversation
         self.remember_settings = remember_settings
+        self.welcome = welcome
+        """Said in an empty chat (for example: this is the demo model, and what to get)."""
         self.thinking_explicit = dict(thinking_explicit or {})
         """`--think-budget` / `--no-think`: applied to the first chat opened, as `--model` is."""
         self.ui_settings: dict[str, Any] = dict(settings.extra.get("ui", {}))

@@ -225,7 +225,7 @@ class ChatScreen(Screen[None]):
         if self.open_conversation:
             self.open(self.open_conversation, first=True)
             return
-        await self.conversation.show([], empty_hint=EMPTY_HINT)
+        await self.conversation.show([], empty_hint=self.empty_hint)
         if self.model is None:
             self.status.state = "no model"
             self.status.model = "no model"
@@ -434,7 +434,7 @@ class ChatScreen(Screen[None]):
         self.options = self.service.options_for(None, {"model": self.model})
         self.session = self.service.session(self.options, on_save_error=self._save_failed)
         self.editing = False
-        await self.conversation.show([], empty_hint=EMPTY_HINT)
+        await self.conversation.show([], empty_hint=self.empty_hint)
         self.composer.text = self.drafts.get(None, "")
         self.status.tokens_per_second = None
         self.sub_title = ""
@@ -513,6 +513,12 @@ class ChatScreen(Screen[None]):
         self.composer.text = ""
         await self.memory_changed()
         self.notify(f"Remembered (fact {fact.id}): {fact.text}", timeout=5)
+
+    @property
+    def empty_hint(self) -> str:
+        """What an empty chat says: the keys, after any welcome (the demo model's)."""
+        welcome = self.r1app.welcome
+        return f"{welcome}\n\n{EMPTY_HINT}" if welcome else EMPTY_HINT
 
     def action_memory(self) -> None:
         from r1chat.ui.screens.memory import MemoryScreen
@@ -711,7 +717,7 @@ class ChatScreen(Screen[None]):
             opened = await self._io(self.service.open, conversation_id)
             await self._show(opened)
         else:
-            await self.conversation.show([], empty_hint=EMPTY_HINT)
+            await self.conversation.show([], empty_hint=self.empty_hint)
         if done.text and not self.composer.text:
             self.composer.text = done.text
         self.notify(done.error or "The reply could not start.", severity="error", timeout=15)
