@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from r1chat.engine.scripted import Script, ScriptedEngine
 from r1chat.store import ChatStore
