@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from r1chat.console import cell, console
+from r1chat.console import cell, cell_len, console
 from r1chat.domain import NO_ANSWER_NOTE, Conversation, Message
 from r1chat.errors import R1ChatError
 from r1chat.files import write_private
@@ -67,10 +67,20 @@ def list_command(limit: int, as_json: bool) -> None:
     from rich.text import Text
 
     out = console()
-    model_width = min(24, max(len("model"), *(len(c.model or "") for c in conversations)))
+    model_width = max(len("model"), *(cell_len(c.model or "") for c in conversations))
     fixed = SHORT_ID + model_width + 8 + 10 + 8  # id, model, messages, updated, gaps
-    title_width = max(10, out.width - fixed)
-
+    title_width = max(len("title"), *(cell_len(c.title or "New chat") for c in conversations))
+    title_width = min(title_width, out.width - fixed)
+    if title_width < 30:  # too narrow for one line each: two lines, nothing cut short
+        for conversation in conversations:
+            line = Text(no_wrap=True)
+            line.append(conversation.id[:SHORT_ID], style="cyan")
+            line.append("  " + terminal_safe(conversation.title or "New chat"))
+            out.print(line)
+            details = f"{conversation.model or 'unknown model'} · "
+            details += f"{conversation.message_count} messages · {ago(conversation.updated_at)}"
+            out.print(Text(" " * (SHORT_ID + 2) + terminal_safe(details), style="dim"))
+        return
     header = f"{'id':<{SHORT_ID}}  {'title':<{title_width}}  {'model':<{model_width}}  "
     out.print(Text(header + "messages  updated", style="bold"), no_wrap=True, crop=True)
     for conversation in conversations:

@@ -16,6 +16,19 @@ def console(stream: TextIO | None = None) -> Any:
 
 
 def cell(text: str, width: int) -> str:
-    """`text` on one line, control bytes removed, padded or cut (with …) to `width`."""
+    """`text` on one line, control bytes removed, padded or cut (with …) to `width` cells
+    (a wide character such as 日 takes two)."""
+    from rich.cells import cell_len, set_cell_size
+
     text = terminal_safe(" ".join(text.split()))
-    return text.ljust(width) if len(text) <= width else text[: width - 1] + "…"
+    size = cell_len(text)
+    if size <= width:
+        return text + " " * (width - size)
+    return set_cell_size(text, width - 1) + "…"
+
+
+def cell_len(text: str) -> int:
+    """How many terminal cells `text` takes on one line."""
+    from rich.cells import cell_len as measure
+
+    return int(measure(terminal_safe(" ".join(text.split()))))

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from r1chat.config import Settings, load_settings, save_setting
-from r1chat.console import cell, console
+from r1chat.console import cell, cell_len, console
 from r1chat.errors import ModelError, R1ChatError
 from r1chat.models.catalog import ModelInfo, describe_all
 from r1chat.models.discovery import all_models, resolve_model
@@ -96,31 +96,39 @@ def _models_table(infos: list[ModelInfo], machine: Machine) -> None:
         ("fits", 8),
         ("source", 13),
     ]
-    name_width = max(10, min(60, out.width - sum(w + 1 for _, w in fixed) - 1))
+    # Names are what `use` and `--model` take: never cut them. Columns go instead, the
+    # least needed first, until a line fits the terminal.
+    name_width = max([10, *(cell_len(info.name) for info in infos)])
+    for dropped in ("source", "arch", "context", "params", "quant"):
+        if name_width + 1 + sum(w + 1 for _, w in fixed) <= out.width:
+            break
+        fixed = [column for column in fixed if column[0] != dropped]
     header = cell("name", name_width) + " " + " ".join(cell(n, w) for n, w in fixed)
-    out.print(Text(header.rstrip(), style="bold"), no_wrap=True, crop=True)
+    out.print(Text(header.rstrip(), style="bold"), no_wrap=True, overflow="ignore", crop=False)
     styles = {"fits": "green", "tight": "yellow"}
     for info in infos:
         line = Text(cell(info.name, name_width) + " ")
         if info.error:
-            cells = ["", "", "", gb(info.size), "", "", "unusable", info.source]
+            values = {"size": gb(info.size), "fits": "unusable", "source": info.source}
         else:
-            cells = [
-                info.architecture or "?",
-                params_label(info.parameters),
-                info.quantization or "?",
-                gb(info.size),
-                f"{info.context_length:,}" if info.context_length else "?",
-                "yes" if info.reasoning else "",
-                info.fits or "?",
-                info.source,
-            ]
-        for (column, width), value in zip(fixed, cells, strict=True):
+            values = {
+                "arch": info.architecture or "?",
+                "params": params_label(info.parameters),
+                "quant": info.quantization or "?",
+                "size": gb(info.size),
+                "context": f"{info.context_length:,}" if info.context_length else "?",
+                "R1": "yes" if info.reasoning else "",
+                "fits": info.fits or "?",
+                "source": info.source,
+            }
+        for column, width in fixed:
+            value = values.get(column, "")
             style = ""
             if column == "fits":
                 style = styles.get(value, "red") if value else ""
             line.append(cell(value, width) + " ", style=style)
-        out.print(line, no_wrap=True, crop=True)
+        line.rstrip()
+        out.print(line, no_wrap=True, overflow="ignore", crop=False)
     memory = "GPU memory" if machine.gpu_offload and machine.gpus else "free RAM"
     out.print(
         Text(

@@ -136,3 +136,59 @@ async def test_the_demo_model_is_named_in_the_empty_chat_with_what_to_get(tmp_pa
         hint = screen.conversation.query_one(".empty-hint")
         assert "r1chat pull r1-1.5b" in str(hint.render()) and "Enter sends" in str(hint.render())
     store.close()
+
+
+def test_models_never_cuts_a_name_that_use_and_model_take(
+    r1chat_command, cli_env, home, smollm2_path
+):
+    folder = home / "data" / "models"
+    folder.mkdir(parents=True, exist_ok=True)
+    name = "DeepSeek-R1-Distill-Qwen-Extremely-Long-Model-Name-For-Testing-Q4_K_M"
+    (folder / f"{name}.gguf").symlink_to(smollm2_path)
+    for width in ("80", "120"):
+        shown = run(r1chat_command, {**cli_env, "COLUMNS": width}, "models").stdout
+        assert name in shown and "…" not in shown.split(name)[0][-2:]
+
+
+def test_list_cuts_neither_titles_nor_models_at_80_columns(r1chat_command, cli_env, home):
+    from r1chat.paths import Paths
+
+    store = ChatStore.open(Paths.from_env({"R1CHAT_HOME": str(home)}))
+    title = "A rather long title about lighthouse keepers and their logs"
+    chat = store.create_conversation(title, model="DeepSeek-R1-Distill-Qwen-14B-Q4_K_M")
+    store.add_message(chat.id, "user", "hi")
+    store.close()
+    shown = run(r1chat_command, {**cli_env, "COLUMNS": "80"}, "list").stdout
+    assert title in shown and "DeepSeek-R1-Distill-Qwen-14B-Q4_K_M" in shown
+
+
+def test_table_cells_measure_wide_characters():
+    from rich.cells import cell_len
+
+    from r1chat.console import cell
+
+    assert cell_len(cell("日本語のタイトル", 8)) == 8 and cell("日本語のタイトル", 8).endswith("…")
+    assert cell_len(cell("日本", 8)) == 8
+
+
+async def test_enter_on_a_reply_opens_its_thinking_and_notices_stay_off_the_message_box(tmp_path):
+    app, _, store = make_app(tmp_path)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        screen = await ready(pilot)
+        screen.composer.text = "Hi"
+        screen.composer.focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not screen.generating and screen.session.last_reply)
+        reply = screen.conversation.query(AssistantMessage).last()
+        reply.focus()
+        was = reply.reasoning_block.collapsed
+        await pilot.press("enter")
+        assert reply.reasoning_block.collapsed is not was
+        app.notify("A notice")
+        await wait_until(pilot, lambda: app.screen.query("Toast"))
+        await pilot.pause()
+        toast = app.screen.query("Toast").last()
+        composer = screen.composer.region
+        assert not toast.region.overlaps(composer)  # it covers nothing being typed
+        assert toast.region.y < composer.y
+    store.close()

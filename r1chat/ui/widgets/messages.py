@@ -140,6 +140,13 @@ class AssistantMessage(Vertical, can_focus=True):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "copy_answer", "Copy", id="message.copy", tooltip="Copy this answer"),
         Binding(
+            "enter",
+            "toggle_thinking",
+            "Thinking",
+            id="message.toggle_thinking",
+            tooltip="Open or close this reply's thinking block",
+        ),
+        Binding(
             "r",
             "copy_reasoning",
             "Copy reasoning",
@@ -382,6 +389,13 @@ class AssistantMessage(Vertical, can_focus=True):
             return
         self.app.copy_to_clipboard(self.answer)
         self.notify("Answer copied to the clipboard.")
+
+    def action_toggle_thinking(self) -> None:
+        block = self.reasoning_block
+        if block is None or not block.display:
+            self.notify("This reply has no thinking to show.", severity="warning")
+            return
+        block.collapsed = not block.collapsed
 
     def action_copy_reasoning(self) -> None:
         if not self.reasoning.strip():
