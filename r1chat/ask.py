@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,8 +37,6 @@ from r1chat.text import terminal_safe
 DIM, RESET, CLEAR_LINE = "\x1b[2m", "\x1b[0m", "\r\x1b[K"
 NO_ANSWER_EXIT = 3
 """`ask`'s exit code when the model stopped while reasoning and gave no answer."""
-PROGRESS_FROM = 512
-"""Prompts at least this long show `reading prompt` progress on a terminal."""
 
 
 def read_prompt(prompt: str | None, stdin: TextIO) -> str:
@@ -62,13 +61,74 @@ def _color(stream: TextIO) -> bool:
     return stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
+class Spinner:
+    """One line on a terminal's stderr saying what is happening while nothing else shows:
+    loading the model, reading the prompt, thinking (when the reasoning is hidden). It is
+    erased, cleanly, before anything else is written."""
+
+    FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+    INTERVAL = 0.1
+
+    def __init__(self, err: TextIO, enabled: bool) -> None:
+        self.err = err
+        self.enabled = enabled
+        self.lock = threading.Lock()
+        self._phase = ""
+        self._started = time.monotonic()
+        self._shown = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def phase(self, text: str) -> None:
+        """Say this (from now on, with the time since the start)."""
+        if not self.enabled:
+            return
+        self._phase = text
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="r1chat-spinner", daemon=True)
+            self._thread.start()
+
+    def clear(self) -> None:
+        """Erase the line (call with `lock` held, before writing)."""
+        if self._shown:
+            self.err.write(CLEAR_LINE)
+            self.err.flush()
+            self._shown = False
+
+    def pause(self) -> None:
+        """Say nothing until the next `phase` (output is about to stream)."""
+        with self.lock:
+            self._phase = ""
+            self.clear()
+
+    def stop(self) -> None:
+        """Erase the line for good."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        with self.lock:
+            self.clear()
+
+    def _run(self) -> None:
+        frame = 0
+        while not self._stop.wait(self.INTERVAL):
+            with self.lock:
+                if not self._phase:
+                    continue
+                seconds = time.monotonic() - self._started
+                glyph = self.FRAMES[frame % len(self.FRAMES)]
+                self.err.write(f"{CLEAR_LINE}{glyph} {self._phase} · {seconds:.1f} s")
+                self.err.flush()
+                self._shown = True
+                frame += 1
+
+
 class StreamPrinter:
     """Writes deltas as they come: answer to `out`, reasoning dimmed to `err` when shown."""
 
     def __init__(self, out: TextIO, err: TextIO, *, show_reasoning: bool, answer: bool) -> None:
         self.out, self.err = out, err
         self.progress = err.isatty()
-        self._progress_shown = False
         self.show_reasoning = show_reasoning
         self.answer = answer
         self.color = _color(err)
@@ -76,6 +136,8 @@ class StreamPrinter:
         self._answer_tail = "\n"
         self._reasoned = False
         self._answered = False
+        self._reasoning_tokens = 0
+        self.spinner = Spinner(err, err.isatty())
 
     def reasoning_now(self) -> bool:
         """Whether the model is reasoning (it has, and has not started the answer)."""
@@ -93,15 +155,18 @@ class StreamPrinter:
                 self.err.flush()
             return
         if isinstance(event, Progress):
-            if self.progress and event.total >= PROGRESS_FROM:
-                done = event.done >= event.total
-                line = "" if done else f"reading prompt {event.done:,} / {event.total:,} tokens"
-                self.err.write(CLEAR_LINE + line)
-                self.err.flush()
-                self._progress_shown = not done
+            if event.done < event.total:
+                self.spinner.phase(f"reading prompt {event.done:,} / {event.total:,} tokens")
+            else:
+                self.spinner.phase("waiting for the first token")
             return
         if isinstance(event, ReasoningDelta):
             self._reasoned = True
+            self._reasoning_tokens += 1
+            if not self.show_reasoning:
+                self.spinner.phase(f"thinking · {self._reasoning_tokens:,} tokens")
+            else:
+                self.spinner.pause()
             if self.show_reasoning:
                 if not self._in_reasoning:
                     self._in_reasoning = True
@@ -110,6 +175,8 @@ class StreamPrinter:
                 self.err.write(terminal_safe(event.text))
                 self.err.flush()
         elif isinstance(event, AnswerDelta):
+            if not self._answered:
+                self.spinner.stop()
             self._answered = True
             self._end_reasoning()
             if self.answer and event.text:
@@ -118,6 +185,7 @@ class StreamPrinter:
                 self.out.flush()
                 self._answer_tail = text[-1:] or self._answer_tail
         elif isinstance(event, Finished):
+            self.spinner.stop()
             self._end_reasoning()
             if self.answer and self._answer_tail != "\n":
                 self.out.write("\n")
@@ -221,14 +289,12 @@ def run_ask(
     if options.model is None:
         raise R1ChatError("No model found for this chat; pass --model PATH.")
     shown_name = options.model if is_remote(options.model) else Path(options.model).name
-    if stderr.isatty():
-        stderr.write(f"r1chat: loading {terminal_safe(shown_name)}…")
-        stderr.flush()
+    loading = Spinner(stderr, stderr.isatty())
+    loading.phase(f"loading {terminal_safe(shown_name)}")
     try:
         engine = load_engine(options.model, settings, paths, options.n_ctx)
     finally:
-        if stderr.isatty():
-            stderr.write(CLEAR_LINE)
+        loading.stop()
     params = options.params
     info = engine.info
     warning = getattr(engine, "warning", None)

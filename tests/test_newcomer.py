@@ -192,3 +192,65 @@ async def test_enter_on_a_reply_opens_its_thinking_and_notices_stay_off_the_mess
         assert not toast.region.overlaps(composer)  # it covers nothing being typed
         assert toast.region.y < composer.y
     store.close()
+
+
+def _ask_on_a_terminal(r1chat_command, cli_env, model) -> bytes:
+    """Run `ask --hide-thinking` with stderr on a pseudo-terminal; what the terminal got."""
+    import os
+    import pty
+    import subprocess
+
+    main, side = pty.openpty()
+    process = subprocess.Popen(
+        [
+            *r1chat_command,
+            "ask",
+            "--model",
+            str(model),
+            "--hide-thinking",
+            "--no-save",
+            "-n",
+            "60",
+            "--temperature",
+            "0",
+            "Why is the sky blue?",
+        ],
+        env=cli_env,
+        stdout=subprocess.PIPE,
+        stderr=side,
+        stdin=subprocess.DEVNULL,
+    )
+    os.close(side)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    process.wait(timeout=60)
+    os.close(main)
+    return seen
+
+
+def test_ask_shows_a_spinner_on_a_terminal_and_not_when_piped(
+    r1chat_command, cli_env, r1_smol_path
+):
+    seen = _ask_on_a_terminal(r1chat_command, cli_env, r1_smol_path).decode("utf-8", "replace")
+    assert "loading " in seen and "thinking" in seen and " s" in seen  # phase and time
+    assert seen.count("\r\x1b[K") >= 2  # erased before the answer and at the end
+    piped = run(
+        r1chat_command,
+        cli_env,
+        "ask",
+        "--model",
+        str(r1_smol_path),
+        "--hide-thinking",
+        "--no-save",
+        "-n",
+        "20",
+        "Hi",
+    )
+    assert "\r\x1b[K" not in piped.stderr and "thinking ·" not in piped.stderr
