@@ -254,3 +254,21 @@ def test_ask_shows_a_spinner_on_a_terminal_and_not_when_piped(
         "Hi",
     )
     assert "\r\x1b[K" not in piped.stderr and "thinking ·" not in piped.stderr
+
+
+async def test_f1_lists_ids_and_the_footer_keeps_help_at_80_columns(tmp_path):
+    from r1chat.ui.screens.help import HelpScreen
+
+    app, _, store = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        footer = [key.description for key in app.screen.query("FooterKey")]
+        assert footer[0] == "Help"  # first, so it is never the one dropped
+        await pilot.press("f1")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await pilot.pause()
+        lines = [str(line.render()) for line in app.screen.query(".help-line")]
+        assert any("chat.answer_now" in line for line in lines)
+        assert any("message.toggle_thinking" in line for line in lines)
+        assert all(app.screen.query_one("#help-list").region.width <= 80 for _ in lines[:1])
+    store.close()

@@ -40,6 +40,18 @@ KEY_NAME = re.compile(r"[a-z0-9_]+(\+[a-z0-9_]+)*|[^\s,+]", re.IGNORECASE)
 """A key as Textual names it: `ctrl+shift+k`, `f5`, `pageup`, or one printable character."""
 
 
+PLACES = (
+    "anywhere",
+    "chat",
+    "message box",
+    "the conversation",
+    "a focused message",
+    "a focused answer",
+    "conversation list",
+)
+"""The order the help lists places in."""
+
+
 class R1ChatApp(App[None]):
     """r1chat in the terminal: chat with a local model, watch it think, come back later."""
 
@@ -55,7 +67,7 @@ class R1ChatApp(App[None]):
             priority=True,
             tooltip="Quit r1chat (everything is saved)",
         ),
-        Binding("f1", "help", "Help", id="app.help", tooltip="List every key"),
+        Binding("f1", "help", "Help", id="app.help", show=False, tooltip="List every key"),
         Binding(
             "ctrl+c",
             "copy_or_quit",
@@ -294,19 +306,18 @@ class R1ChatApp(App[None]):
             if isinstance(binding, Binding)
         ]
 
-    def help_rows(self) -> list[tuple[str, str, str, str]]:
-        """Every binding the user can press, with where it works and what it does."""
+    def help_rows(self) -> list[tuple[str, str, str, str, str]]:
+        """Every binding the user can press: key, action, where it works, what it does, id."""
         keymap = self._keymap if hasattr(self, "_keymap") else {}
-        rows: list[tuple[str, str, str, str]] = []
+        rows: list[tuple[str, str, str, str, str]] = [
+            ("ctrl+p", "Commands", "anywhere", "Open chats, switch model or theme, and more", "")
+        ]
         for where, binding in self._help_bindings():
             key = keymap.get(binding.id, binding.key) if binding.id else binding.key
-            rows.append((key, binding.description, where, binding.tooltip))
-        rows.append(("enter", "Send", "message box", "Send the message"))
-        rows.append((NEWLINE_HELP[0], "New line", "message box", NEWLINE_HELP[1]))
-        rows.append(
-            ("ctrl+p", "Commands", "anywhere", "Open chats, switch model or theme, and more")
-        )
-        return rows
+            rows.append((key, binding.description, where, binding.tooltip, binding.id or ""))
+        rows.append(("enter", "Send", "message box", "Send the message", ""))
+        rows.append((NEWLINE_HELP[0], "New line", "message box", NEWLINE_HELP[1], ""))
+        return sorted(rows, key=lambda row: PLACES.index(row[2]) if row[2] in PLACES else 99)
 
     def _binding_ids(self) -> set[str]:
         """The ids a `[keymap]` entry may name: every binding, dialogs' too."""

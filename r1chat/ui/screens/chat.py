@@ -59,6 +59,8 @@ class ChatScreen(Screen[None]):
     """The main screen: one conversation at a time, with the saved ones in a sidebar."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        # First, so the footer keeps it however narrow the terminal is.
+        Binding("f1", "app.help", "Help", id="chat.help", tooltip="List every key"),
         Binding(
             "escape",
             "stop",
