@@ -9,11 +9,15 @@ import sqlite3
 import subprocess
 import time
 
+import pytest
+
 from r1chat.store import ChatStore
 
 PROMPT = "Write a very long story about a lighthouse keeper and the sea."
 ARGS = ["--max-tokens", "400", "--temperature", "0", "--seed", "3"]
 KILLS = 20
+
+pytestmark = pytest.mark.slow
 
 
 def test_kill_9_mid_reply_keeps_the_user_turn_and_the_flushed_prefix(

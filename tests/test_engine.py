@@ -270,3 +270,51 @@ def test_the_engine_runs_llama_cpp_on_the_default_threads(smollm2_path, tmp_path
         assert pinned._llm.n_threads == 1
     finally:
         pinned.close()
+
+
+def test_an_untested_llama_cpp_python_is_refused_in_one_sentence():
+    import types
+
+    import pytest
+
+    from r1chat.engine import llama_compat
+    from r1chat.errors import ModelError
+
+    for version in ("0.3.16", "0.2.90", "0.4.0", "1.0.0"):
+        with pytest.raises(ModelError, match=f"llama-cpp-python {version} is not supported"):
+            llama_compat.check_version(types.SimpleNamespace(__version__=version))
+    for version in ("0.3.17", "0.3.36", "0.3.40+cu121"):
+        llama_compat.check_version(types.SimpleNamespace(__version__=version))
+
+
+def test_the_prompt_cache_is_reused_between_turns_and_never_trusts_stale_tokens(
+    smol_engine, monkeypatch
+):
+    from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
+    from r1chat.engine import llama_compat
+
+    params = GenerationParams(max_tokens=8, temperature=0)
+    reads: list[int] = []
+    original = smol_engine._llm.eval
+    monkeypatch.setattr(smol_engine._llm, "eval", lambda t: (reads.append(len(t)), original(t))[1])
+    first = [ChatMessage("user", "Name three rivers of Europe, please.")]
+    events = list(smol_engine.stream(ChatRequest(tuple(first), params)))
+    answer = "".join(getattr(e, "text", "") for e in events[:-1])
+    second = [*first, ChatMessage("assistant", answer), ChatMessage("user", "And of Asia?")]
+    request = ChatRequest(tuple(second), params)
+    prompt = smol_engine.prepare(request).tokens
+    shared = 0
+    for have, want in zip(llama_compat.cached_tokens(smol_engine._llm), prompt, strict=False):
+        if have != want:
+            break
+        shared += 1
+    reads.clear()
+    events = list(smol_engine.stream(request, None))
+    generated = events[-1].stats.completion_tokens
+    # Only the new turn is read (plus one token again, for fresh logits), then one per token.
+    assert shared > 10 and sum(reads) <= len(prompt) - shared + 1 + generated
+    # Tokens beyond what the cache holds are never taken as cached, even if they match.
+    llama_compat.keep_prefix(smol_engine._llm, 5)
+    reads.clear()
+    list(smol_engine.stream(request, None))
+    assert sum(reads) >= len(prompt) - 5

@@ -194,6 +194,7 @@ def test_input_gives_the_ui_thread_its_priority_back_until_it_has_been_quiet(mon
         priority.can_restore.cache_clear()
 
 
+@pytest.mark.slow
 def test_the_terminal_bench_runs_the_real_app_in_a_pseudo_terminal(
     smollm2_path, tmp_path, monkeypatch
 ):

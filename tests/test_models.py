@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import struct
 import subprocess
@@ -264,19 +263,16 @@ def test_reinstall_hint_names_the_exact_command():
     assert reinstall_hint(built) is None and built.model_memory_bytes == 24 * 2**30
 
 
-def test_names_resolve_like_paths(layouts):
+def test_names_resolve_like_paths(layouts, monkeypatch):
     _, env, paths = layouts
-    os.environ["HOME"] = env["HOME"]
-    try:
-        assert resolve_model("tinyllama:latest", paths, Settings()).name.startswith("sha256-")
-        assert resolve_model("bartowski/Tiny-GGUF:Tiny-Q4_K_M.gguf", paths, Settings()).name == (
-            "Tiny-Q4_K_M.gguf"
-        )
-        assert resolve_model("mine", paths, Settings()).name == "mine.gguf"
-        with pytest.raises(ModelError, match="matches several models"):
-            resolve_model("tiny", paths, Settings())
-    finally:
-        os.environ.pop("HOME", None)
+    monkeypatch.setenv("HOME", env["HOME"])  # put back as it was for every later test
+    assert resolve_model("tinyllama:latest", paths, Settings()).name.startswith("sha256-")
+    assert resolve_model("bartowski/Tiny-GGUF:Tiny-Q4_K_M.gguf", paths, Settings()).name == (
+        "Tiny-Q4_K_M.gguf"
+    )
+    assert resolve_model("mine", paths, Settings()).name == "mine.gguf"
+    with pytest.raises(ModelError, match="matches several models"):
+        resolve_model("tiny", paths, Settings())
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from r1chat.engine.scripted import Script, ScriptedEngine
 from r1chat.store import ChatStore
 from r1chat.ui.widgets.messages import AssistantMessage
@@ -235,6 +237,7 @@ def _ask_on_a_terminal(r1chat_command, cli_env, model) -> bytes:
     return seen
 
 
+@pytest.mark.slow
 def test_ask_shows_a_spinner_on_a_terminal_and_not_when_piped(
     r1chat_command, cli_env, r1_smol_path
 ):

@@ -366,6 +366,7 @@ def llama_server(smollm2_path, tmp_path_factory):
         process.wait(10)
 
 
+@pytest.mark.slow
 def test_a_real_server_answers_through_ask_models_and_a_session(
     llama_server, r1chat_command, cli_env, tmp_path
 ):

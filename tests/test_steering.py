@@ -160,6 +160,7 @@ def _ask(r1chat_command, cli_env, model, signals: int) -> tuple[int, str, str]:
     return code, out, b"".join(err).decode()
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_ask_answers_once_and_stops_twice(r1chat_command, cli_env, r1_smol_path):
     code, out, err = _ask(r1chat_command, cli_env, r1_smol_path, signals=1)
     assert code == 0, err

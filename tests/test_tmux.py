@@ -12,6 +12,8 @@ import pytest
 
 PROMPT = "What is the capital of France? Answer briefly."
 
+pytestmark = pytest.mark.slow
+
 
 class Tmux:
     """A private tmux server running one window."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import codecs
 import contextlib
-import ctypes
 import io
 import random
 import re
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
+from r1chat.engine import llama_compat as compat
 from r1chat.engine.base import Emit, EngineInfo, GenerationThread, pump
 from r1chat.engine.context import find_cut, kept_messages, overflow, reply_reserve, turn_starts
 from r1chat.engine.events import (
@@ -86,6 +86,7 @@ class LlamaEngine:
             raise ModelError(
                 "llama-cpp-python is not installed; install r1chat again (see the README)."
             ) from error
+        compat.check_version(llama_cpp)
         self._llama_cpp = llama_cpp
         self.reasoning = is_r1_model(self.header.chat_template, self.header.name)
         template_source = self.header.chat_template or CHATML_TEMPLATE
@@ -108,7 +109,7 @@ class LlamaEngine:
         """Prompt tokens the last reply found in a saved context on disk."""
         self._lock = threading.Lock()
         self._worker = GenerationThread()
-        self._vocab = self._llm._model.vocab
+        self._vocab = compat.vocab(self._llm)
         self._counts: dict[tuple[str, str], int] = {}
         self._overheads: dict[str, int] | None = None
         self._pieces: dict[str, tuple[int, ...]] = {}
@@ -164,7 +165,7 @@ class LlamaEngine:
     def _token_text(self, token: int) -> str:
         if token < 0:
             return ""
-        return str(self._llm._model.token_get_text(token))
+        return compat.token_text(self._llm, token)
 
     @property
     def info(self) -> EngineInfo:
@@ -238,7 +239,7 @@ class LlamaEngine:
         markers = {
             self._token_text(token)
             for token in set(tokens)
-            if self._llama_cpp.llama_vocab_get_attr(self._vocab, token) & special
+            if compat.token_attributes(self._llama_cpp, self._vocab, token) & special
         }
         markers.discard("")
         if not markers:
@@ -397,7 +398,7 @@ class LlamaEngine:
         finish: FinishReason = "length"
         error: str | None = None
         since = self.log.mark()
-        is_eog = self._llama_cpp.llama_vocab_is_eog
+        llama_cpp, vocab = self._llama_cpp, self._vocab
 
         def sample(tokens: list[int]) -> Generator[int, Any, None]:
             # llama-cpp-python finds `tokens` but the last in the KV cache and reads only
@@ -417,7 +418,7 @@ class LlamaEngine:
                 llm.set_seed(params.seed if params.seed >= 0 else random.randrange(2**31))
                 tokens = sample(context)
                 while (token := next(tokens, None)) is not None:
-                    if is_eog(self._vocab, token):
+                    if compat.is_end(llama_cpp, vocab, token):
                         finish = "stop"
                         break
                     context.append(token)
@@ -450,17 +451,11 @@ class LlamaEngine:
         """After a reply (already on screen): keep the context on disk for next time."""
         if self.state_cache is None:
             return
-        llm = self._llm
-        count = int(llm.n_tokens)
-        tokens = [int(token) for token in llm._input_ids[:count]]
-        llama_cpp = self._llama_cpp
+        llm, llama_cpp = self._llm, self._llama_cpp
+        tokens = compat.cached_tokens(llm)
 
         def write(path: Path) -> bool:
-            array_type = llama_cpp.llama_token * count
-            written = llama_cpp.llama_state_seq_save_file(
-                llm._ctx.ctx, str(path).encode(), 0, array_type(*tokens), count
-            )
-            return bool(written)
+            return compat.save_state(llama_cpp, llm, path)[1]
 
         try:
             self.state_cache.save(self._state_key, tokens, write)
@@ -474,26 +469,12 @@ class LlamaEngine:
         found = self.state_cache.best(self._state_key, tokens, cached)
         if found is None:
             return cached
-        llm, llama_cpp = self._llm, self._llama_cpp
-        capacity = self.n_ctx
-        out = (llama_cpp.llama_token * capacity)()
-        count = ctypes.c_size_t(0)
-        llm._ctx.kv_cache_clear()
-        read = llama_cpp.llama_state_seq_load_file(
-            llm._ctx.ctx, str(found.state).encode(), 0, out, capacity, ctypes.byref(count)
-        )
-        if (
-            not read
-            or count.value < found.tokens
-            or list(out[: found.tokens]) != tokens[: found.tokens]
-        ):
+        restored = compat.load_state(self._llama_cpp, self._llm, found.state, self.n_ctx)
+        if restored is None or restored[: found.tokens] != tokens[: found.tokens]:
             self.state_cache.forget(found)
-            llm._ctx.kv_cache_clear()
-            llm.n_tokens = 0
+            compat.forget(self._llm)
             return 0
         self.state_cache.used(found)
-        llm.n_tokens = count.value
-        llm._input_ids[: count.value] = out[: count.value]
         return found.tokens
 
     def _closing_tokens(self) -> list[int]:
@@ -508,16 +489,14 @@ class LlamaEngine:
         """
         llm = self._llm
         cached = 0
-        for have, want in zip(llm._input_ids.tolist(), tokens, strict=False):
+        for have, want in zip(compat.cached_tokens(llm), tokens, strict=False):
             if have != want:
                 break
             cached += 1
         restored = self._restore_state(tokens, cached)
         self.restored_tokens = restored if restored > cached else 0
         cached = min(max(cached, restored), len(tokens) - 1)  # the last token is re-read
-        if cached > 0 and llm._ctx.kv_cache_seq_rm(-1, cached, -1):
-            llm.n_tokens = cached
-        else:
+        if not (cached > 0 and compat.keep_prefix(llm, cached)):
             llm.reset()
             cached = 0
         for start in range(cached, len(tokens), PREFILL_CHUNK):

@@ -1,0 +1,115 @@
+"""Provides every reach into llama-cpp-python below its public `Llama` API, in one place.
+
+r1chat needs a few things the public API does not give: the vocabulary handle (end of
+generation, special-token attributes), the tokens the KV cache holds and cutting it
+back to a prefix (prompt reuse between turns), and the sequence state files (resume
+from disk). They are private attributes of `Llama`, so a new llama-cpp-python may move
+them: `check_version` refuses versions outside the tested range with one sentence, and
+these functions are the only code that touches them.
+
+Tested range: 0.3.17 (the first whose `kv_cache_seq_rm` reports success, so the
+prompt cache is really reused) up to the 0.3 series; 0.4 may rename the internals.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+from typing import Any
+
+from r1chat.errors import ModelError
+
+OLDEST = (0, 3, 17)
+NEWEST_SERIES = (0, 3)
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    """`0.3.36` → (0, 3, 36); anything after the numbers (`.dev0`, `+cu121`) is ignored."""
+    parts: list[int] = []
+    for piece in text.split("+")[0].split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits or not piece[:1].isdigit():
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def check_version(llama_cpp: Any) -> None:
+    """Refuse a llama-cpp-python this module was not written for, in one sentence."""
+    found = str(getattr(llama_cpp, "__version__", "0"))
+    version = version_tuple(found)
+    if version < OLDEST or version[:2] > NEWEST_SERIES:
+        wanted = ".".join(map(str, OLDEST))
+        series = ".".join(map(str, NEWEST_SERIES))
+        raise ModelError(
+            f"llama-cpp-python {found} is not supported: r1chat needs {wanted} or newer in the "
+            f"{series} series; run `pip install 'llama-cpp-python>={wanted},<0.4'`."
+        )
+
+
+def vocab(llm: Any) -> Any:
+    """The model's vocabulary handle (for `is_end` and `token_attributes`)."""
+    return llm._model.vocab
+
+
+def token_text(llm: Any, token: int) -> str:
+    """A token's text as the vocabulary writes it (`<｜Assistant｜>`, `</think>`)."""
+    return str(llm._model.token_get_text(token))
+
+
+def is_end(llama_cpp: Any, handle: Any, token: int) -> bool:
+    """Whether `token` ends generation (end of text, end of turn)."""
+    return bool(llama_cpp.llama_vocab_is_eog(handle, token))
+
+
+def token_attributes(llama_cpp: Any, handle: Any, token: int) -> int:
+    """The token's attribute bits (control, user-defined, …)."""
+    return int(llama_cpp.llama_vocab_get_attr(handle, token))
+
+
+def cached_tokens(llm: Any) -> list[int]:
+    """The tokens the KV cache holds, oldest first."""
+    return [int(token) for token in llm._input_ids[: int(llm.n_tokens)]]
+
+
+def keep_prefix(llm: Any, count: int) -> bool:
+    """Cut the KV cache back to its first `count` tokens; `False` if llama.cpp cannot."""
+    if not llm._ctx.kv_cache_seq_rm(-1, count, -1):
+        return False
+    llm.n_tokens = count
+    return True
+
+
+def save_state(llama_cpp: Any, llm: Any, path: Path) -> tuple[list[int], bool]:
+    """Write the KV cache of sequence 0 to `path`; the tokens it holds, and success."""
+    tokens = cached_tokens(llm)
+    array = (llama_cpp.llama_token * len(tokens))(*tokens)
+    written = llama_cpp.llama_state_seq_save_file(
+        llm._ctx.ctx, str(path).encode(), 0, array, len(tokens)
+    )
+    return tokens, bool(written)
+
+
+def load_state(llama_cpp: Any, llm: Any, path: Path, capacity: int) -> list[int] | None:
+    """Replace the KV cache with the one saved at `path`; its tokens, or `None` (and an
+    empty cache) if llama.cpp could not read it."""
+    out = (llama_cpp.llama_token * capacity)()
+    count = ctypes.c_size_t(0)
+    llm._ctx.kv_cache_clear()
+    read = llama_cpp.llama_state_seq_load_file(
+        llm._ctx.ctx, str(path).encode(), 0, out, capacity, ctypes.byref(count)
+    )
+    if not read:
+        llm._ctx.kv_cache_clear()
+        llm.n_tokens = 0
+        return None
+    tokens = [int(token) for token in out[: count.value]]
+    llm.n_tokens = count.value
+    llm._input_ids[: count.value] = tokens
+    return tokens
+
+
+def forget(llm: Any) -> None:
+    """Empty the KV cache."""
+    llm._ctx.kv_cache_clear()
+    llm.n_tokens = 0
