@@ -169,7 +169,7 @@ def test_models_json_shows_facts_defaults_and_errors(
     assert r1["defaults"]["temperature"] == 0.6 and r1["defaults"]["top_p"] == 0.95
     assert r1["defaults"]["n_ctx"] == 8192 and r1["fits"] in ("fits", "tight", "too big")
     assert "truncated" in listed["broken"]["error"]
-    smol = listed["smollm2-135m (demo)"]
+    smol = listed["SmolLM2-135M-Instruct.Q4_1"]  # the name every screen shows for it
     assert not smol["reasoning"] and smol["defaults"]["temperature"] == 0.7
     table = subprocess.run([*r1chat_command, "models"], capture_output=True, text=True, env=cli_env)
     assert "r1" in table.stdout and "qwen2" in table.stdout and "truncated" in table.stdout

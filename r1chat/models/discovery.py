@@ -218,7 +218,8 @@ def all_models(
     entries += scan_ollama(ollama_dir(env))
     demo = demo_model_path()
     if demo is not None:
-        entries.append(ModelEntry("smollm2-135m (demo)", demo, "demo"))
+        # Listed under the name the app, the chat list and `ask` show for it.
+        entries.append(ModelEntry(demo_display_name(demo), demo, "demo"))
     unique: dict[Path, ModelEntry] = {}
     for entry in entries:
         unique.setdefault(entry.path.resolve(), entry)
@@ -261,6 +262,16 @@ def found_models(paths: Paths, configured: str | None = None) -> list[Path]:
     if configured:
         settings = Settings(model=configured, model_dirs=settings.model_dirs)
     return [entry.path for entry in all_models(paths, settings)]
+
+
+def demo_display_name(path: Path) -> str:
+    """The demo model's one name: the one every screen shows (`SmolLM2-135M-Instruct.Q4_1`)."""
+    from r1chat.models.gguf_header import read_header
+
+    try:
+        return read_header(path).display_name
+    except R1ChatError:
+        return path.stem
 
 
 def choose_model(settings: Settings, paths: Paths, cli_model: str | None = None) -> ModelChoice:
