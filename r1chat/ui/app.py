@@ -109,6 +109,8 @@ class R1ChatApp(App[None]):
         self.ui_settings: dict[str, Any] = dict(settings.extra.get("ui", {}))
         self._themes_ready = False
         self._ctrl_c_at = -CTRL_C_AGAIN
+        self.keymap: dict[str, str] = {}
+        """The `[keymap]` entries in use (binding id → keys), as checked at start-up."""
         self.model_first = ModelFirst()
         """The UI thread's priority while a local CPU model generates (see `ModelFirst`)."""
 
@@ -191,7 +193,8 @@ class R1ChatApp(App[None]):
                 severity="warning",
                 timeout=15,
             )
-        self.set_keymap(self._checked_keymap(self.settings.extra.get("keymap", {})))
+        self.keymap = self._checked_keymap(self.settings.extra.get("keymap", {}))
+        self.set_keymap(self.keymap)
         mode = self.ui_settings.get("thinking", "collapsed")
         thinking: ThinkingMode = mode if mode in THINKING_MODES else "collapsed"
         self.push_screen(
@@ -308,7 +311,7 @@ class R1ChatApp(App[None]):
 
     def help_rows(self) -> list[tuple[str, str, str, str, str]]:
         """Every binding the user can press: key, action, where it works, what it does, id."""
-        keymap = self._keymap if hasattr(self, "_keymap") else {}
+        keymap = self.keymap
         rows: list[tuple[str, str, str, str, str]] = [
             ("ctrl+p", "Commands", "anywhere", "Open chats, switch model or theme, and more", "")
         ]

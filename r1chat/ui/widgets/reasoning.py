@@ -111,10 +111,9 @@ class ReasoningBlock(Collapsible):
         if not self.collapsed:
             self.body.sync()
 
-    def _watch_collapsed(self, collapsed: bool) -> None:
-        super()._watch_collapsed(collapsed)
+    def on_collapsible_expanded(self, event: Collapsible.Expanded) -> None:
         # The text is only turned into widgets once someone opens the block.
-        if not collapsed and self.is_mounted:
+        if event.collapsible is self:
             self.body.sync()
 
     def append(self, text: str) -> None:
