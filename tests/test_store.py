@@ -419,3 +419,29 @@ def test_closing_the_store_while_other_threads_write_never_breaks_them(tmp_path)
     assert errors == []
     assert store.conversation(chat.id).messages[-1].content.startswith("changed")
     store.close()
+
+
+def test_sqlite_errors_are_told_apart_by_sqlite_s_own_name(tmp_path):
+    import sqlite3 as sqlite
+
+    from r1chat.errors import StoreError, StoreFullError
+    from r1chat.store.database import error_name, translate_errors
+
+    locked = sqlite.OperationalError("whatever the message says")
+    locked.sqlite_errorname = "SQLITE_BUSY"  # type: ignore[attr-defined]
+    with pytest.raises(StoreError, match="stayed locked"), translate_errors(tmp_path / "c.db"):
+        raise locked
+    full = sqlite.OperationalError("no words about space here")
+    full.sqlite_errorname = "SQLITE_FULL"  # type: ignore[attr-defined]
+    with pytest.raises(StoreFullError), translate_errors(tmp_path / "c.db"):
+        raise full
+    # A real one from SQLite carries its name.
+    first = sqlite.connect(tmp_path / "real.db", timeout=0)
+    first.execute("CREATE TABLE t (x)")
+    first.execute("BEGIN EXCLUSIVE")
+    second = sqlite.connect(tmp_path / "real.db", timeout=0)
+    with pytest.raises(sqlite.OperationalError) as caught:
+        second.execute("SELECT * FROM t")
+    assert error_name(caught.value).startswith("SQLITE_BUSY")
+    first.close()
+    second.close()

@@ -155,6 +155,12 @@ def _statements(script: str) -> Iterator[str]:
         raise ValueError(f"incomplete SQL statement in a migration: {buffer.strip()[:60]}")
 
 
+def error_name(error: sqlite3.Error) -> str:
+    """SQLite's own name for the error (`SQLITE_FULL`, `SQLITE_BUSY_SNAPSHOT`, …), or ''
+    where it is not given (an error raised by hand, or by Python rather than SQLite)."""
+    return str(getattr(error, "sqlite_errorname", "") or "")
+
+
 @contextlib.contextmanager
 def translate_errors(path: Path) -> Iterator[None]:
     """Turn SQLite's errors into one-sentence r1chat errors that name the file."""
@@ -162,19 +168,24 @@ def translate_errors(path: Path) -> Iterator[None]:
         yield
     except sqlite3.OperationalError as error:
         text = str(error)
-        if "full" in text:
+        name = error_name(error)
+        if name.startswith("SQLITE_FULL") or (not name and "full" in text):
             raise StoreFullError(
                 f"Could not save to {path}: the disk is full; free some space. Nothing already "
                 "saved was lost."
             ) from error
-        if "locked" in text or "busy" in text:
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or (
+            not name and ("locked" in text or "busy" in text)
+        ):
             raise StoreError(
                 f"{path} stayed locked by another r1chat for {BUSY_TIMEOUT_MS // 1000} s; "
                 "try again."
             ) from error
-        if "readonly" in text or "read-only" in text:
+        if name.startswith("SQLITE_READONLY") or (
+            not name and ("readonly" in text or "read-only" in text)
+        ):
             raise StoreError(f"{path} is read-only; r1chat cannot save chats there.") from error
-        if "unable to open" in text:
+        if name.startswith("SQLITE_CANTOPEN") or (not name and "unable to open" in text):
             raise StoreError(f"Cannot open {path}; check the folder's permissions.") from error
         raise StoreError(f"The chat database {path} failed: {text}.") from error
     except sqlite3.IntegrityError as error:
