@@ -391,7 +391,7 @@ def _memory_facts(store: ChatStore | None) -> list[str]:
         return []
     from r1chat.store.memory import Memory
 
-    return [fact.text for fact in Memory(store).facts(enabled_only=True)]
+    return Memory(store).texts()
 
 
 def _chat_options(

@@ -308,7 +308,7 @@ class ChatService:
     def memory_facts(self) -> list[str]:
         """The switched-on memory facts, oldest first (none if the store cannot say)."""
         try:
-            return [fact.text for fact in Memory(self.store).facts(enabled_only=True)]
+            return Memory(self.store).texts()
         except R1ChatError:
             return []
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Any
 
 # Whole escape sequences first (so an OSC 52 or OSC 8 payload goes with its introducer),
 # then any single control character left: C0 but tab and newline, DEL, and C1.
@@ -40,3 +42,13 @@ def reply_markdown(question: str, answer: str, reasoning: str, model: str, note:
         lines += ["## Reasoning", "", terminal_safe(reasoning), ""]
     lines += ["## Answer", "", terminal_safe(answer) if answer.strip() else "*(no answer)*", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def shared_prefix(a: Sequence[Any], b: Sequence[Any]) -> int:
+    """How many items (tokens, characters) `a` and `b` share from their start."""
+    count = 0
+    for left, right in zip(a, b, strict=False):
+        if left != right:
+            break
+        count += 1
+    return count

@@ -148,12 +148,19 @@ def test_the_priority_is_never_lowered_where_it_could_not_be_put_back(monkeypatc
         priority.can_restore.cache_clear()
 
 
-def test_the_priority_is_lowered_and_put_back_where_the_system_allows(monkeypatch):
+def fake_priorities(monkeypatch, start: int) -> dict[int, int]:
+    """Per-thread nice values kept in a dict (every thread starts at `start`), as a Linux
+    that lets them go down and up again would keep them."""
     values: dict[int, int] = {}
     monkeypatch.setattr(priority, "_native_priorities", lambda: True)
-    monkeypatch.setattr(os, "getpriority", lambda which, who: values.get(who, 2))
+    monkeypatch.setattr(os, "getpriority", lambda which, who: values.get(who, start))
     monkeypatch.setattr(os, "setpriority", lambda which, who, value: values.__setitem__(who, value))
     priority.can_restore.cache_clear()
+    return values
+
+
+def test_the_priority_is_lowered_and_put_back_where_the_system_allows(monkeypatch):
+    values = fake_priorities(monkeypatch, 2)
     try:
         guard = ModelFirst()
         guard.lower()
@@ -167,11 +174,7 @@ def test_the_priority_is_lowered_and_put_back_where_the_system_allows(monkeypatc
 
 
 def test_input_gives_the_ui_thread_its_priority_back_until_it_has_been_quiet(monkeypatch):
-    values: dict[int, int] = {}
-    monkeypatch.setattr(priority, "_native_priorities", lambda: True)
-    monkeypatch.setattr(os, "getpriority", lambda which, who: values.get(who, 0))
-    monkeypatch.setattr(os, "setpriority", lambda which, who, value: values.__setitem__(who, value))
-    priority.can_restore.cache_clear()
+    values = fake_priorities(monkeypatch, 0)
     try:
         guard = ModelFirst()
         guard.lower()

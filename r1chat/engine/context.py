@@ -5,8 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import pairwise
 
-from r1chat.domain import ChatMessage
+from r1chat.domain import ChatMessage, ChatRequest
+from r1chat.engine.events import PromptPlan
 from r1chat.errors import ContextOverflowError
+
+CHARS_PER_TOKEN = 4
+"""The rule of thumb for engines without a tokenizer at hand (scripted, remote)."""
+
+
+def estimated_tokens(text: str) -> int:
+    """About how many tokens `text` takes, by `CHARS_PER_TOKEN`."""
+    return len(text) // CHARS_PER_TOKEN
 
 
 def reply_reserve(n_ctx: int, max_tokens: int | None) -> int:
@@ -79,3 +88,15 @@ def overflow(tokens: int, n_ctx: int, reserve: int) -> ContextOverflowError:
         f"{reserve:,} kept for the reply; shorten it, or raise the context with --n-ctx "
         "(or n_ctx in config.toml)."
     )
+
+
+def estimated_plan(request: ChatRequest, n_ctx: int, fixed: int) -> PromptPlan:
+    """Fit `request` as the real engines do, counting `estimated_tokens` per turn (plus a few
+    for its markers) and `fixed` for what every prompt carries."""
+    messages = request.messages
+    reserve = reply_reserve(n_ctx, request.params.max_tokens)
+    costs = [estimated_tokens(m.content) + 4 for m in messages]
+    cut = find_cut(messages, costs, fixed, n_ctx, reserve)
+    _, dropped = kept_messages(messages, cut)
+    kept = sum(cost for i, cost in enumerate(costs) if i >= cut or messages[i].role == "system")
+    return PromptPlan(fixed + kept, n_ctx, reserve, dropped)

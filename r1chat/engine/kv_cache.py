@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from r1chat.text import shared_prefix
+
 DEFAULT_MAX_BYTES = 2 * 1024**3
 SAVE_FROM = 256
 """Contexts shorter than this many tokens are quick to read again: not saved."""
@@ -49,15 +51,6 @@ def model_key(model: Path, n_ctx: int) -> str:
     return hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:20]
 
 
-def _shared(a: Sequence[int], b: Sequence[int]) -> int:
-    count = 0
-    for left, right in zip(a, b, strict=False):
-        if left != right:
-            break
-        count += 1
-    return count
-
-
 class StateCache:
     """A folder of saved llama.cpp contexts; see the module's docstring."""
 
@@ -77,7 +70,7 @@ class StateCache:
             if saved is None or not state.is_file():
                 self._drop(listing)
                 continue
-            shared = _shared(saved, tokens)
+            shared = shared_prefix(saved, tokens)
             if shared >= already + GAIN_FROM and (best is None or shared > best.tokens):
                 best = CachedContext(state, shared)
         return best

@@ -39,6 +39,7 @@ from r1chat.engine.template import (
 )
 from r1chat.errors import ModelError, R1ChatError, TemplateError
 from r1chat.models.gguf_header import GGUFHeader, check_weights, read_header
+from r1chat.text import shared_prefix
 
 PREFILL_CHUNK = 128  # prompt tokens per decode call: the granularity of cancelling a long prompt
 COUNT_CACHE_LIMIT = 100_000
@@ -488,11 +489,7 @@ class LlamaEngine:
         whole prompt cached and samples at once.
         """
         llm = self._llm
-        cached = 0
-        for have, want in zip(compat.cached_tokens(llm), tokens, strict=False):
-            if have != want:
-                break
-            cached += 1
+        cached = shared_prefix(compat.cached_tokens(llm), tokens)
         restored = self._restore_state(tokens, cached)
         self.restored_tokens = restored if restored > cached else 0
         cached = min(max(cached, restored), len(tokens) - 1)  # the last token is re-read

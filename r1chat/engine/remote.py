@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from r1chat.domain import ChatRequest
 from r1chat.engine.base import Emit, EngineInfo, GenerationThread, pump
-from r1chat.engine.context import find_cut, kept_messages, reply_reserve
+from r1chat.engine.context import estimated_plan, estimated_tokens, kept_messages
 from r1chat.engine.events import (
     EngineEvent,
     Finished,
@@ -47,7 +47,6 @@ DEFAULT_CONTEXT = 8192
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 300.0
 """Seconds to wait between two chunks: a reasoning model's first token can take minutes."""
-CHARS_PER_TOKEN = 4
 PREFILL_KINDS = ("vllm", "llama-server", "deepseek")
 """Servers that continue a final assistant message, each in its own way."""
 _WARNED: set[str] = set()
@@ -137,7 +136,8 @@ def is_remote(model: str | None) -> bool:
     )
 
 
-def _client(endpoint: Endpoint) -> Any:
+def client(endpoint: Endpoint) -> Any:
+    """An httpx client for `endpoint`: its connect and between-chunks timeouts, no redirects."""
     import httpx
 
     timeout = httpx.Timeout(CONNECT_TIMEOUT, read=endpoint.read_timeout)
@@ -149,8 +149,8 @@ def list_models(endpoint: Endpoint) -> list[dict[str, Any]]:
     import httpx
 
     try:
-        with _client(endpoint) as client:
-            response = client.get(endpoint.url + "/models", headers=endpoint.headers())
+        with client(endpoint) as http:
+            response = http.get(endpoint.url + "/models", headers=endpoint.headers())
     except httpx.HTTPError as error:
         raise ModelError(_connection_problem(endpoint, error)) from error
     if response.status_code >= 400:
@@ -216,14 +216,7 @@ class RemoteEngine:
 
     def plan(self, request: ChatRequest) -> PromptPlan:
         """Fit `request`, counting about four characters a token (the server has the tokenizer)."""
-        messages = request.messages
-        reserve = reply_reserve(self.n_ctx, request.params.max_tokens)
-        costs = [len(m.content) // CHARS_PER_TOKEN + 4 for m in messages]
-        fixed = len(request.system_prompt) // CHARS_PER_TOKEN + 8
-        cut = find_cut(messages, costs, fixed, self.n_ctx, reserve)
-        _, dropped = kept_messages(messages, cut)
-        kept = sum(cost for i, cost in enumerate(costs) if i >= cut or messages[i].role == "system")
-        return PromptPlan(fixed + kept, self.n_ctx, reserve, dropped)
+        return estimated_plan(request, self.n_ctx, estimated_tokens(request.system_prompt) + 8)
 
     def messages(self, request: ChatRequest, plan: PromptPlan) -> list[dict[str, Any]]:
         """What is sent: the kept turns' answers (never their reasoning), and the system
@@ -368,9 +361,9 @@ class RemoteEngine:
         cancel = tally.cancel
         try:
             with (
-                _client(endpoint) as client,
+                client(endpoint) as http,
                 connect_sse(
-                    client,
+                    http,
                     "POST",
                     endpoint.url + "/chat/completions",
                     json=body,

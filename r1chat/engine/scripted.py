@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from r1chat.domain import ChatRequest
 from r1chat.engine.base import Emit, EngineInfo, GenerationThread, pump
-from r1chat.engine.context import find_cut, kept_messages, reply_reserve
+from r1chat.engine.context import estimated_plan, estimated_tokens
 from r1chat.engine.events import (
     EngineEvent,
     Finished,
@@ -80,16 +80,9 @@ class ScriptedEngine:
 
     def plan(self, request: ChatRequest) -> PromptPlan:
         """Fit `request` as the real engines do, counting about four characters a token."""
-        messages = request.messages
-        reserve = reply_reserve(self.n_ctx, request.params.max_tokens)
-        costs = [len(m.content) // 4 + 4 for m in messages]
-        fixed = len(request.system_prompt) // 4 + len(request.continue_reasoning or "") // 4 + 2
-        cut = find_cut(messages, costs, fixed, self.n_ctx, reserve)
-        _, dropped = kept_messages(messages, cut)
-        kept_cost = sum(
-            cost for i, cost in enumerate(costs) if i >= cut or messages[i].role == "system"
-        )
-        return PromptPlan(fixed + kept_cost, self.n_ctx, reserve, dropped)
+        fixed = estimated_tokens(request.system_prompt)
+        fixed += estimated_tokens(request.continue_reasoning or "") + 2
+        return estimated_plan(request, self.n_ctx, fixed)
 
     def stream(
         self, request: ChatRequest, cancel: threading.Event | None = None

@@ -25,7 +25,7 @@ from r1chat.store.database import (
     writable,
 )
 from r1chat.store.ids import looks_like_id_prefix, new_id
-from r1chat.text import terminal_safe
+from r1chat.text import shared_prefix, terminal_safe
 
 if TYPE_CHECKING:
     from r1chat.store.search import SearchHit
@@ -474,14 +474,8 @@ class ChatStore:
 def unique_length(ids: list[str], index: int) -> int:
     """How much of `ids[index]` tells it from its neighbours in the sorted `ids`."""
     mine = ids[index]
-    shared = 0
-    for other in (ids[index - 1] if index else "", ids[index + 1] if index + 1 < len(ids) else ""):
-        common = 0
-        for left, right in zip(mine, other, strict=False):
-            if left != right:
-                break
-            common += 1
-        shared = max(shared, common)
+    neighbours = [ids[i] for i in (index - 1, index + 1) if 0 <= i < len(ids)]
+    shared = max((shared_prefix(mine, other) for other in neighbours), default=0)
     return min(len(mine), shared + 1)
 
 

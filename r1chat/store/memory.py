@@ -62,6 +62,10 @@ class Memory:
         )
         return [Fact(r[0], r[1], bool(r[2]), r[3], r[4]) for r in rows]
 
+    def texts(self) -> list[str]:
+        """The switched-on facts' texts, oldest first: what goes into a prompt."""
+        return [fact.text for fact in self.facts(enabled_only=True)]
+
     def add(self, text: str) -> Fact:
         """Remember `text`; the same text twice is kept once."""
         text = checked_fact(text)
