@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from r1chat.config import Settings, load_settings
@@ -23,6 +25,16 @@ def llama_engine_factory(settings: Settings, paths: Paths) -> EngineFactory:
         return load_engine(model, settings, paths, n_ctx)
 
     return load
+
+
+def demo_welcome(paths: Paths, settings: Settings) -> str:
+    """What an empty chat on the demo model says: what it is, and which R1 distill to get."""
+    from r1chat.models_cli import recommendation_line
+
+    return (
+        "This is the demo model, SmolLM2-135M: small, quick, and it does not reason. "
+        + recommendation_line(paths, settings)
+    )
 
 
 def run_app(
@@ -59,7 +71,7 @@ def run_app(
             raise R1ChatError("There is no saved conversation to continue; drop -c to start one.")
         open_conversation = latest.id
     problem = None
-    welcome = ""
+    welcome: Callable[[], str] | None = None
     chosen: str | None = None
     explicit = False
     try:
@@ -69,13 +81,8 @@ def run_app(
         else:
             choice = choose_model(settings, paths, model)
             chosen, explicit = str(choice.path), model is not None
-            if choice.source == "demo model":
-                from r1chat.models_cli import recommendation_line
-
-                welcome = (
-                    "This is the demo model, SmolLM2-135M: small, quick, and it does not "
-                    "reason. " + recommendation_line(paths, settings)
-                )
+            if choice.source == "demo model":  # said once the screen is up (it probes the machine)
+                welcome = partial(demo_welcome, paths, settings)
     except ModelError as error:
         problem = str(error)
     from r1chat.ui.app import R1ChatApp

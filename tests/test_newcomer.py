@@ -132,11 +132,13 @@ def test_doctor_recommends_a_distill_the_machine_can_run_at_a_useful_speed():
 
 async def test_the_demo_model_is_named_in_the_empty_chat_with_what_to_get(tmp_path):
     app, _, store = make_app(tmp_path)
-    app.welcome = "This is the demo model. For DeepSeek-R1 on this machine: `r1chat pull r1-1.5b`."
+    app.welcome_source = lambda: "This is the demo model. For R1 here: `r1chat pull r1-1.5b`."
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await ready(pilot)
         hint = screen.conversation.query_one(".empty-hint")
-        assert "r1chat pull r1-1.5b" in str(hint.render()) and "Enter sends" in str(hint.render())
+        # Found off the UI thread after the screen is up, then said in the empty chat.
+        await wait_until(pilot, lambda: "r1chat pull r1-1.5b" in str(hint.render()))
+        assert "Enter sends" in str(hint.render())
     store.close()
 
 

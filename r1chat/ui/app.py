@@ -7,7 +7,7 @@ import contextlib
 import gc
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 from textual import events
@@ -91,7 +91,7 @@ class R1ChatApp(App[None]):
         open_conversation: str | None = None,
         remember_settings: bool = True,
         thinking_explicit: dict[str, Any] | None = None,
-        welcome: str = "",
+        welcome: Callable[[], str] | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -102,8 +102,10 @@ class R1ChatApp(App[None]):
         self.model_problem = model_problem
         self.open_conversation = open_conversation
         self.remember_settings = remember_settings
-        self.welcome = welcome
+        self.welcome = ""
         """Said in an empty chat (for example: this is the demo model, and what to get)."""
+        self.welcome_source = welcome
+        """Where `welcome` comes from: called off the UI thread once the screen is up."""
         self.thinking_explicit = dict(thinking_explicit or {})
         """`--think-budget` / `--no-think`: applied to the first chat opened, as `--model` is."""
         self.ui_settings: dict[str, Any] = dict(settings.extra.get("ui", {}))

@@ -12,9 +12,10 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, TextArea
+from textual.widgets import Footer, Static, TextArea
 from textual.worker import Worker, WorkerState
 
 from r1chat.domain import Conversation
@@ -222,6 +223,8 @@ class ChatScreen(Screen[None]):
     async def on_mount(self) -> None:
         self.conversation.thinking_mode = self.thinking_mode
         self.refresh_sidebar()
+        if self.r1app.welcome_source is not None and not self.r1app.welcome:
+            self._welcome(self.r1app.welcome_source)
         self.composer.focus()
         self._apply_width()
         if self.open_conversation:
@@ -515,6 +518,13 @@ class ChatScreen(Screen[None]):
         self.composer.text = ""
         await self.memory_changed()
         self.notify(f"Remembered (fact {fact.id}): {fact.text}", timeout=5)
+
+    @work(group="welcome", exit_on_error=False, description="find what to welcome with")
+    async def _welcome(self, source: Callable[[], str]) -> None:
+        self.r1app.welcome = await self._io(source)
+        for hint in self.conversation.query(".empty-hint"):  # a chat still empty says it now
+            if isinstance(hint, Static):
+                hint.update(Content(self.empty_hint))
 
     @property
     def empty_hint(self) -> str:
