@@ -26,7 +26,7 @@ from r1chat.engine.events import (
 from r1chat.engine.remote import is_remote
 from r1chat.engine.steering import ReplyControl
 from r1chat.errors import R1ChatError, StoreError
-from r1chat.models.discovery import choose_model
+from r1chat.models.discovery import choose_model, model_name
 from r1chat.paths import Paths
 from r1chat.remotes import load_engine, remote_choice
 from r1chat.service import ChatOptions, chat_options
@@ -422,7 +422,8 @@ def _chat_options(
     if "model" not in explicit and not usable and fallback is None:
         choice = choose_model(settings, paths)
         if not choice.explicit:
-            shown = terminal_safe(f"{choice.source} {choice.path.name} ({choice.path})")
+            name = model_name(choice.path, paths, settings)
+            shown = terminal_safe(f"{choice.source} {name} ({choice.path})")
             stderr.write(f"r1chat: using the {shown}\n")
         fallback = str(choice.path)
     return chat_options(record, settings, fallback, explicit)

@@ -142,11 +142,13 @@ def load_engine(
 
         return RemoteEngine(endpoint_for(model, settings), n_ctx=n_ctx)
     from r1chat.engine.llama import LlamaEngine
-    from r1chat.models.discovery import resolve_model
+    from r1chat.models.discovery import model_name, resolve_model
 
     local.setdefault("state_cache", context_cache(settings, paths))
+    path = resolve_model(model, paths, settings)
+    local.setdefault("name", model_name(path.expanduser(), paths, settings))
     return LlamaEngine(
-        resolve_model(model, paths, settings),
+        path,
         n_ctx=n_ctx,
         threads=settings.threads,
         log_path=paths.llama_log_file,

@@ -20,6 +20,7 @@ from r1chat.store.chats import ChatStore
 from r1chat.store.memory import Fact as Fact
 from r1chat.store.memory import Memory
 from r1chat.store.search import SearchHit as SearchHit
+from r1chat.text import one_line
 
 EngineFactory = Callable[[str, int | None], Engine]
 """Loads a model file with a context size (`None`: the model's default)."""
@@ -74,7 +75,7 @@ def chat_options(
             model = fallback_model
             if recorded:
                 name = record.get("model_name") or Path(recorded).name
-                instead = Path(fallback_model).name if fallback_model else "no model"
+                instead = one_line(Path(fallback_model).stem) if fallback_model else "no model"
                 notice = (
                     f"This chat's model, {name}, is no longer at {recorded}; "
                     f"using {instead} instead."
@@ -153,17 +154,10 @@ class ChatService:
         )
 
     def found_models(self, paths: Paths) -> list[tuple[str, str]]:
-        """(display name, path) of the models on this machine, the running one first."""
+        """(name, path) of the models on this machine, the running one first."""
         from r1chat.models.discovery import found_models
-        from r1chat.models.gguf_header import read_header
 
-        found: list[tuple[str, str]] = []
-        for path in found_models(paths, self.model):
-            try:
-                name = read_header(path).display_name
-            except R1ChatError:
-                name = path.stem
-            found.append((name, str(path)))
+        found = [(name, str(path)) for name, path in found_models(paths, self.model)]
         return found + self.remote_models()
 
     def remote_models(self) -> list[tuple[str, str]]:

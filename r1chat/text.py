@@ -30,6 +30,11 @@ def terminal_safe(text: str) -> str:
     return text
 
 
+def one_line(text: str, empty: str = "model") -> str:
+    """`text` safe to show on one line: no control characters, runs of spaces made one."""
+    return " ".join(terminal_safe(text).split()) or empty
+
+
 def reply_markdown(question: str, answer: str, reasoning: str, model: str, note: str = "") -> str:
     """One reply as Markdown: the question, the reasoning and the answer, each under a
     heading (control characters removed)."""

@@ -29,7 +29,7 @@ def test_ask_streams_an_answer_from_the_demo_model(r1chat_command, cli_env, smol
     assert done.stdout.endswith("\n")
     # The embedded default is named in one line on stderr, and nothing else is printed there.
     assert done.stderr.splitlines()[0] == (
-        f"r1chat: using the demo model {smollm2_path.name} ({smollm2_path})"
+        f"r1chat: using the demo model {smollm2_path.stem} ({smollm2_path})"
     )
     assert "llama" not in done.stderr.lower()
 

@@ -277,3 +277,37 @@ async def test_f1_lists_ids_and_the_footer_keeps_help_at_80_columns(tmp_path):
         assert any("message.toggle_thinking" in line for line in lines)
         assert all(app.screen.query_one("#help-list").region.width <= 80 for _ in lines[:1])
     store.close()
+
+
+def test_a_model_has_one_name_on_every_screen(r1chat_command, cli_env, home, r1_smol_path):
+    """A pulled model whose file says `DeepSeek R1 Smol (old template)` is `r1-smol` in
+    `models`, in `ask`, in the saved chat and `list`, in the app's status bar and switcher:
+    the name `use` and `--model` take."""
+    from r1chat.models.discovery import register_model
+    from r1chat.paths import Paths
+
+    paths = Paths.from_env({"R1CHAT_HOME": str(home)})
+    register_model(paths, "r1-smol", r1_smol_path)
+    listed = json.loads(run(r1chat_command, cli_env, "models", "--json").stdout)
+    assert "r1-smol" in [item["name"] for item in listed]
+    asked = run(
+        r1chat_command,
+        cli_env,
+        "ask",
+        "--model",
+        "r1-smol",
+        "--json",
+        "--no-think",
+        "--max-tokens",
+        "8",
+        "Hi",
+    )
+    assert asked.returncode == 0, asked.stderr
+    assert json.loads(asked.stdout)["model"] == "r1-smol"
+    shown = run(r1chat_command, {**cli_env, "COLUMNS": "120"}, "list").stdout
+    assert "r1-smol" in shown and "DeepSeek R1 Smol" not in shown
+    assert run(r1chat_command, cli_env, "use", "r1-smol").returncode == 0
+    from r1chat.models.discovery import found_models
+
+    names = [name for name, _ in found_models(paths)]
+    assert "r1-smol" in names and not any("DeepSeek R1 Smol" in n for n in names)

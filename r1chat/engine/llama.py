@@ -39,7 +39,7 @@ from r1chat.engine.template import (
 )
 from r1chat.errors import ModelError, R1ChatError, TemplateError
 from r1chat.models.gguf_header import GGUFHeader, check_weights, read_header
-from r1chat.text import shared_prefix
+from r1chat.text import one_line, shared_prefix
 
 PREFILL_CHUNK = 128  # prompt tokens per decode call: the granularity of cancelling a long prompt
 COUNT_CACHE_LIMIT = 100_000
@@ -78,8 +78,11 @@ class LlamaEngine:
         vocab_only: bool = False,
         trust_template: bool = False,
         state_cache: StateCache | None = None,
+        name: str | None = None,
     ) -> None:
         self.path = Path(model_path).expanduser()
+        self.name = name or one_line(self.path.stem)
+        """The model's one name (see `models.discovery.model_name`)."""
         self.header: GGUFHeader = read_header(self.path)
         try:
             import llama_cpp
@@ -173,7 +176,7 @@ class LlamaEngine:
         """The model and backend this engine runs."""
         temperature, top_p = self.default_sampling()
         return EngineInfo(
-            model_name=self.header.display_name,
+            model_name=self.name,
             model_path=str(self.path),
             backend=self.backend,
             n_ctx=self.n_ctx,

