@@ -14,7 +14,11 @@ from r1chat.errors import R1ChatError
 
 app = typer.Typer(
     name="r1chat",
-    help="Chat with DeepSeek-R1 distills and any GGUF chat model, locally.",
+    help=(
+        "Chat with DeepSeek-R1 distills and any GGUF chat model, locally.\n\n"
+        "Add --debug to any command to see the traceback behind an error "
+        "(R1CHAT_DEBUG=1 does the same)."
+    ),
     add_completion=False,
     invoke_without_command=True,
     pretty_exceptions_enable=False,
@@ -30,9 +34,6 @@ TrustOption = Annotated[
     ),
 ]
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-DebugOption = Annotated[
-    bool, typer.Option("--debug", help="Show tracebacks for errors.", show_default=False)
-]
 ThinkBudgetOption = Annotated[
     int | None,
     typer.Option(
@@ -82,7 +83,6 @@ def _root(
     remote: RemoteOption = None,
     remote_model: RemoteModelOption = None,
     trust_template: TrustOption = False,
-    debug: DebugOption = False,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
@@ -150,7 +150,6 @@ def ask(
     remote: RemoteOption = None,
     remote_model: RemoteModelOption = None,
     trust_template: TrustOption = False,
-    debug: DebugOption = False,
 ) -> None:
     """Answer one question, streaming the answer to stdout and the reasoning to stderr.
 
@@ -206,7 +205,6 @@ def bench(
         bool,
         typer.Option("--resume", help="Time continuing a long chat with its saved context."),
     ] = False,
-    debug: DebugOption = False,
 ) -> None:
     """Compare raw llama-cpp-python streaming with r1chat's engine, in one process and run;
     with --remote, a bare client, r1chat's remote engine and the app on a server."""
@@ -242,7 +240,6 @@ def bench_store(
         Path | None, typer.Option("--dir", help="Where to build the store (default: a temp dir).")
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    debug: DebugOption = False,
 ) -> None:
     """Fill a temporary store and time list, opening a long conversation, and search."""
     from r1chat.bench.store import run_store_bench
@@ -255,7 +252,6 @@ def bench_ui(
     model: ModelOption = None,
     tokens: Annotated[int, typer.Option("--tokens", help="Tokens in the scripted reply.")] = 3000,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    debug: DebugOption = False,
 ) -> None:
     """Time the chat app: streaming speed and CPU, start-up, opening a long conversation."""
     from r1chat.bench.ui import run_ui_bench
@@ -267,7 +263,6 @@ def bench_ui(
 def bench_context(
     model: ModelOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    debug: DebugOption = False,
 ) -> None:
     """Time context fitting of 500, 2,000 and 8,000 messages into an 8,192-token window."""
     from r1chat.bench.context import fitting_figures
@@ -301,7 +296,6 @@ def models(
         typer.Option("--remote", help="List the models an OpenAI-compatible server serves."),
     ] = None,
     json_output: JsonOutput = False,
-    debug: DebugOption = False,
 ) -> None:
     """GGUF models on this machine: configured folders, r1chat's, Hugging Face, LM Studio,
     Ollama and the demo model, with what each is and whether it fits; the configured
@@ -324,7 +318,6 @@ def pull(
         str | None, typer.Option("--quant", "-q", help="Quantization (default Q4_K_M).")
     ] = None,
     json_output: JsonOutput = False,
-    debug: DebugOption = False,
 ) -> None:
     """Download a model from the Hugging Face hub (resumable, SHA-256 checked)."""
     from r1chat.models_cli import pull_command
@@ -341,7 +334,6 @@ def doctor(
         ),
     ] = 8192,
     json_output: JsonOutput = False,
-    debug: DebugOption = False,
 ) -> None:
     """This machine, llama.cpp's build, and which R1 distills fit in its memory."""
     from r1chat.models_cli import doctor_command
@@ -352,7 +344,6 @@ def doctor(
 @app.command()
 def use(
     model: Annotated[str, typer.Argument(help="A model name from `r1chat models`, or a path.")],
-    debug: DebugOption = False,
 ) -> None:
     """Make a model the default (written to config.toml)."""
     from r1chat.models_cli import use_command
@@ -369,7 +360,6 @@ ThinkingOption = Annotated[bool, typer.Option("--thinking", help="Include the mo
 def list_(
     limit: Annotated[int, typer.Option("--limit", "-n", help="How many to show.")] = 30,
     json_output: JsonOption = False,
-    debug: DebugOption = False,
 ) -> None:
     """Saved conversations, newest first."""
     from r1chat.chats_cli import list_command
@@ -382,7 +372,6 @@ def show(
     conversation: IdArgument,
     thinking: ThinkingOption = False,
     json_output: JsonOption = False,
-    debug: DebugOption = False,
 ) -> None:
     """Print a saved conversation."""
     from r1chat.chats_cli import show_command
@@ -406,7 +395,6 @@ def export(
     force: Annotated[
         bool, typer.Option("--force", help="Replace the --output file if it exists.")
     ] = False,
-    debug: DebugOption = False,
 ) -> None:
     """Export a conversation as Markdown or JSON (JSON keeps everything and imports back)."""
     from r1chat.chats_cli import export_command
@@ -422,7 +410,6 @@ def memory(
     ] = None,
     json_output: JsonOutput = False,
     yes: Annotated[bool, typer.Option("--yes", help="Clear without asking.")] = False,
-    debug: DebugOption = False,
 ) -> None:
     """Facts r1chat remembers about you, kept on this machine and put into every chat's
     prompt (unless the chat turns memory off): add TEXT, list, edit ID TEXT, rm ID,
@@ -435,7 +422,6 @@ def memory(
 @app.command()
 def cache(
     action: Annotated[str, typer.Argument(help="info or clear.")] = "info",
-    debug: DebugOption = False,
 ) -> None:
     """Saved llama.cpp contexts that let a long conversation continue without reading it
     again: how many and how big (info), or remove them all (clear)."""
@@ -464,7 +450,6 @@ def cache(
 @app.command("import")
 def import_(
     file: Annotated[Path, typer.Argument(help="A JSON file from `r1chat export`.")],
-    debug: DebugOption = False,
 ) -> None:
     """Import conversations from an r1chat JSON export (saved ones are never overwritten)."""
     from r1chat.chats_cli import import_command
@@ -476,7 +461,6 @@ def import_(
 def rm(
     conversation: IdArgument,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
-    debug: DebugOption = False,
 ) -> None:
     """Delete a saved conversation."""
     from r1chat.chats_cli import rm_command
@@ -488,7 +472,6 @@ def rm(
 def rename(
     conversation: IdArgument,
     title: Annotated[str, typer.Argument(help="The new title.")],
-    debug: DebugOption = False,
 ) -> None:
     """Give a saved conversation a new title."""
     from r1chat.chats_cli import rename_command
@@ -502,7 +485,6 @@ def search(
     thinking: Annotated[bool, typer.Option("--thinking", help="Search the reasoning too.")] = False,
     limit: Annotated[int, typer.Option("--limit", "-n", help="Most results.")] = 20,
     json_output: JsonOption = False,
-    debug: DebugOption = False,
 ) -> None:
     """Full-text search over saved answers, messages and titles."""
     from r1chat.chats_cli import search_command
@@ -510,8 +492,13 @@ def search(
     search_command(query, thinking, limit, json_output)
 
 
-def _debug_requested(argv: list[str]) -> bool:
-    return "--debug" in argv or os.environ.get("R1CHAT_DEBUG", "") not in ("", "0")
+def _debug_requested(argv: list[str]) -> tuple[list[str], bool]:
+    """The arguments without `--debug` (taken anywhere before a `--`), and whether it or
+    R1CHAT_DEBUG asked for tracebacks."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    kept = [arg for arg in argv[:end] if arg != "--debug"] + argv[end:]
+    asked = len(kept) != len(argv) or os.environ.get("R1CHAT_DEBUG", "") not in ("", "0")
+    return kept, asked
 
 
 def _fail(message: str, code: int, debug: bool) -> NoReturn:
@@ -532,8 +519,7 @@ def main(argv: list[str] | None = None) -> None:
     Typer handles usage errors, `--help` and Ctrl-C (exit 130) itself; what reaches
     here is r1chat's own errors and anything unexpected.
     """
-    args = sys.argv[1:] if argv is None else argv
-    debug = _debug_requested(args)
+    args, debug = _debug_requested(sys.argv[1:] if argv is None else argv)
     try:
         app(args=args, prog_name="r1chat")
     except R1ChatError as error:

@@ -229,3 +229,24 @@ def test_a_model_whose_weights_are_all_zeros_is_refused(
     assert_one_clear_line(done, "has no weights")
     fine = run_ask(r1chat_command, cli_env, "--model", str(smollm2_path), "-n", "2", "Hi")
     assert fine.returncode in (0, 3), fine.stderr  # a real model passes the same check
+
+
+def test_debug_is_taken_anywhere_and_no_command_declares_it(tmp_path, r1chat_command, cli_env):
+    """`--debug` before or after the command shows the traceback; it is read once, in
+    `main`, so no command carries an option it never reads."""
+    import typer.main
+
+    from r1chat.cli import app
+    from tests.test_cli_chats import run
+
+    empty = str(make_empty(tmp_path))
+    before = run(r1chat_command, cli_env, "--debug", "ask", "hi", "--model", empty)
+    assert "Traceback" in before.stderr and before.returncode == 1
+    plain = run_ask(r1chat_command, cli_env, "hi", "--model", empty)
+    assert "Traceback" not in plain.stderr and plain.returncode == 1
+    commands = [typer.main.get_command(app)]
+    for command in commands:
+        assert "debug" not in [param.name for param in command.params], command.name
+        commands += getattr(command, "commands", {}).values()
+    assert len(commands) > 15
+    assert "--debug" in run(r1chat_command, cli_env, "--help").stdout
