@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -42,13 +43,14 @@ def ago(timestamp: float, now: float | None = None) -> str:
 
 
 def _summary(conversation: Conversation) -> dict[str, Any]:
+    """A conversation for `list --json`, under the names an export uses."""
     return {
         "id": conversation.id,
         "title": conversation.title,
         "model": conversation.model,
-        "messages": conversation.message_count,
-        "created": conversation.created_at,
-        "updated": conversation.updated_at,
+        "message_count": conversation.message_count,
+        "created_at": conversation.created_at,
+        "updated_at": conversation.updated_at,
     }
 
 
@@ -93,18 +95,8 @@ def list_command(limit: int, as_json: bool) -> None:
 
 
 def _message_dict(message: Message) -> dict[str, Any]:
-    return {
-        "id": message.id,
-        "parent_id": message.parent_id,
-        "role": message.role,
-        "answer": message.content,
-        "reasoning": message.reasoning,
-        "status": message.status,
-        "no_answer": message.no_answer,
-        "model": message.model,
-        "stats": message.stats,
-        "created": message.created_at,
-    }
+    """A message for `show --json`: the fields of an export's message, and `no_answer`."""
+    return {**asdict(message), "no_answer": message.no_answer}
 
 
 def show_command(prefix: str, thinking: bool, as_json: bool) -> None:
@@ -112,8 +104,8 @@ def show_command(prefix: str, thinking: bool, as_json: bool) -> None:
     store = open_store()
     conversation = store.conversation(store.resolve(prefix))
     if as_json:
-        document = _summary(conversation)
-        document["params"] = conversation.params
+        # The fields of an export's conversation; `messages` is the current branch.
+        document = asdict(conversation)
         document["messages"] = [_message_dict(m) for m in conversation.messages]
         print(json.dumps(document, ensure_ascii=True, indent=2))
         return
@@ -144,7 +136,7 @@ def render_conversation(
         out.print(Rule(Text(label, style="bold magenta"), align="left", style="magenta"))
         labelled = thinking and bool(message.reasoning)
         if labelled:  # labels keep the two apart where styles do not show (a pipe, a file)
-            out.print(Text("Reasoning:", style="bold dim"))
+            out.print(Text("Thinking:", style="bold dim"))
             out.print(Text(terminal_safe(message.reasoning), style="dim italic"))
             out.print()
             out.print(Text("Answer:", style="bold"))
@@ -343,7 +335,7 @@ def search_command(query: str, thinking: bool, limit: int, as_json: bool) -> Non
             count = len(in_reasoning)
             more = "+" if count >= limit else ""
             print(
-                f"No matches in answers, messages or titles; {count}{more} in the reasoning "
+                f"No matches in answers, messages or titles; {count}{more} in the thinking "
                 "(add --thinking to see them).",
                 file=sys.stderr,
             )
@@ -358,7 +350,7 @@ def search_command(query: str, thinking: bool, limit: int, as_json: bool) -> Non
         line.append(hit.conversation_id[:SHORT_ID], style="cyan")
         line.append("  ")
         line.append(terminal_safe(hit.conversation_title or "New chat"), style="bold")
-        where = "in the reasoning" if hit.field == "reasoning" else hit.field
+        where = "in the thinking" if hit.field == "reasoning" else hit.field
         line.append(f"  ({where}, {ago(hit.updated_at)})", style="dim")
         out.print(line)
         out.print(_highlighted(hit))

@@ -44,7 +44,7 @@ def reply_markdown(question: str, answer: str, reasoning: str, model: str, note:
     if question.strip():
         lines += ["## Question", "", terminal_safe(question), ""]
     if reasoning.strip():
-        lines += ["## Reasoning", "", terminal_safe(reasoning), ""]
+        lines += ["## Thinking", "", terminal_safe(reasoning), ""]
     lines += ["## Answer", "", terminal_safe(answer) if answer.strip() else "*(no answer)*", ""]
     return "\n".join(lines).rstrip() + "\n"
 

@@ -96,14 +96,20 @@ def saved(home):
 def test_list_and_show_json(r1chat_command, cli_env, saved):
     listed = json.loads(run(r1chat_command, cli_env, "list", "--json").stdout)
     assert [item["title"] for item in listed] == ["Hostile", "Bread", "Sky colour"]
-    assert {"id", "title", "model", "messages", "updated"} <= set(listed[0])
-    assert listed[0]["messages"] == 2
+    assert {"id", "title", "model", "message_count", "created_at", "updated_at"} == set(listed[0])
+    assert listed[0]["message_count"] == 2
     shown = json.loads(
         run(r1chat_command, cli_env, "show", saved["Sky colour"][:14], "--json").stdout
     )
     assert [m["role"] for m in shown["messages"]] == ["user", "assistant"]
     assert shown["messages"][1]["reasoning"] == "photons bounce"
-    assert {"answer", "reasoning", "status", "stats"} <= set(shown["messages"][1])
+    assert {"content", "reasoning", "status", "stats"} <= set(shown["messages"][1])
+    # One vocabulary: `show --json` names a message's fields as an export does.
+    exported = json.loads(
+        run(r1chat_command, cli_env, "export", saved["Sky colour"], "--format", "json").stdout
+    )["conversation"]
+    assert set(shown["messages"][1]) == {*exported["messages"][1], "no_answer"}
+    assert set(shown) - {"message_count"} == set(exported)
 
 
 def test_show_renders_markdown_and_dims_reasoning_on_request(r1chat_command, cli_env, saved):
@@ -113,7 +119,7 @@ def test_show_renders_markdown_and_dims_reasoning_on_request(r1chat_command, cli
     thinking = run(r1chat_command, cli_env, "show", saved["Sky colour"], "--thinking").stdout
     assert "photons bounce" in thinking
     # Piped, no style tells them apart: labels do, reasoning first.
-    reasoning_at, answer_at = thinking.index("Reasoning:"), thinking.index("Answer:")
+    reasoning_at, answer_at = thinking.index("Thinking:"), thinking.index("Answer:")
     assert reasoning_at < thinking.index("photons bounce") < answer_at
     assert answer_at < thinking.index("Rayleigh scattering")
 
@@ -128,7 +134,7 @@ def test_search_finds_answers_titles_and_reasoning(r1chat_command, cli_env, save
     )
     assert hits[0]["field"] == "reasoning"
     text = run(r1chat_command, cli_env, "search", "photons", "--thinking").stdout
-    assert "in the reasoning" in text
+    assert "in the thinking" in text
     text = run(r1chat_command, cli_env, "search", "bread").stdout
     assert saved["Bread"][:12] in text and "Bread" in text
 

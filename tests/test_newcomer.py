@@ -38,7 +38,7 @@ def test_search_says_when_the_word_is_only_in_reasoning(r1chat_command, cli_env,
     store.add_message(chat.id, "assistant", "Scattering.", reasoning="photons bounce off air")
     store.close()
     done = run(r1chat_command, cli_env, "search", "photons")
-    assert "1 in the reasoning" in done.stderr and "--thinking" in done.stderr
+    assert "1 in the thinking" in done.stderr and "--thinking" in done.stderr
 
 
 def test_an_ambiguous_id_lists_unique_prefixes_with_titles(r1chat_command, cli_env, home):

@@ -46,7 +46,7 @@ async def test_search_as_you_type_and_open_the_chat_at_the_hit(tmp_path):
         )
         search.query_one("#search-reasoning", Switch).value = True
         await wait_until(pilot, lambda: results.option_count > 0)
-        assert "in the reasoning" in results.get_option_at_index(0).prompt.plain
+        assert "in the thinking" in results.get_option_at_index(0).prompt.plain
         # Enter opens the chat scrolled to the hit, on an older page than the newest.
         search.query_one("#search-input", Input).value = "narwhal"
         await wait_until(

@@ -153,7 +153,7 @@ async def test_copy_reasoning_and_export_one_reply_as_markdown(tmp_path, monkeyp
         await wait_until(pilot, lambda: target.exists())
     text = target.read_text(encoding="utf-8")
     assert "## Question\n\nWhat is the answer?" in text
-    assert "## Reasoning\n\nFirst I look at the question." in text
+    assert "## Thinking\n\nFirst I look at the question." in text
     assert "## Answer\n\nThe answer is **42**." in text
     assert target.stat().st_mode & 0o077 == 0  # private, like every chat file
     store.close()

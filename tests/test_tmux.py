@@ -84,7 +84,7 @@ def test_ask_toggle_quit_and_continue_in_a_real_terminal(tmux, r1chat_command, h
     screen = tmux.wait_for(lambda s: "Paris" in s and " idle " in s and "tok/s" in s)
     assert PROMPT in screen
     tmux.keys("C-t")
-    tmux.wait_for(lambda s: "Reasoning: hidden" in s)
+    tmux.wait_for(lambda s: "Thinking: hidden" in s)
     tmux.keys("C-q")
     tmux.wait_for(lambda s: "EXITED-0" in s, timeout=30)
 

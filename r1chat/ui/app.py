@@ -229,7 +229,7 @@ class R1ChatApp(App[None]):
         if isinstance(screen, ChatScreen):
             yield SystemCommand("New chat", "Start a new conversation", screen.action_new_chat)
             yield SystemCommand(
-                "Toggle reasoning", "Expanded, collapsed or hidden", screen.action_cycle_thinking
+                "Toggle thinking", "Expanded, collapsed or hidden", screen.action_cycle_thinking
             )
             yield SystemCommand(
                 "Copy last answer", "Copy the last answer to the clipboard", screen.action_copy_last
@@ -263,13 +263,13 @@ class R1ChatApp(App[None]):
                 screen.action_memory,
             )
             yield SystemCommand(
-                "Copy reasoning",
-                "Copy the reasoning of the focused (or last) reply",
+                "Copy thinking",
+                "Copy the thinking of the focused (or last) reply",
                 screen.action_copy_reasoning,
             )
             yield SystemCommand(
                 "Export reply as Markdown",
-                "Save the focused (or last) reply, with its reasoning, to a file",
+                "Save the focused (or last) reply, with its thinking, to a file",
                 screen.action_export_reply,
             )
             yield SystemCommand(
@@ -284,8 +284,8 @@ class R1ChatApp(App[None]):
             )
             for mode in THINKING_MODES:
                 yield SystemCommand(
-                    f"Reasoning: {mode}",
-                    f"Show reasoning {mode}",
+                    f"Thinking: {mode}",
+                    f"Show thinking {mode}",
                     lambda mode=mode: screen.set_thinking_mode(mode),
                 )
         yield SystemCommand("Help", "List every key", self.action_help)

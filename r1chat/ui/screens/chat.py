@@ -84,7 +84,7 @@ class ChatScreen(Screen[None]):
             "search",
             "Search",
             id="chat.search",
-            tooltip="Search every chat, as you type (reasoning too, with its switch)",
+            tooltip="Search every chat, as you type (thinking too, with its switch)",
         ),
         Binding(
             "f3",
@@ -99,7 +99,7 @@ class ChatScreen(Screen[None]):
             "cycle_thinking",
             "Thinking",
             id="chat.thinking",
-            tooltip="Show reasoning expanded, collapsed, or hide it (whole chat)",
+            tooltip="Show thinking expanded, collapsed, or hide it (whole chat)",
         ),
         Binding(
             "ctrl+r",
@@ -906,7 +906,7 @@ class ChatScreen(Screen[None]):
         self.thinking_mode = mode
         self.conversation.apply_mode(mode)
         self.r1app.remember("thinking", mode)
-        self.notify(f"Reasoning: {mode}.", timeout=2)
+        self.notify(f"Thinking: {mode}.", timeout=2)
 
     # Messages: versions, deletion, links
 

@@ -31,7 +31,7 @@ def hit_content(hit: SearchHit) -> Content:
     """Title, date and where it matched on one line; the snippet with its matches
     highlighted below (built as `Content` spans: nothing in it is read as markup)."""
     when = datetime.fromtimestamp(hit.updated_at).strftime("%Y-%m-%d")
-    where = {"reasoning": "in the reasoning", "title": "in the title"}.get(hit.field, "")
+    where = {"reasoning": "in the thinking", "title": "in the title"}.get(hit.field, "")
     head = Content.assemble(
         (terminal_safe(hit.conversation_title or "New chat"), "bold"),
         ("  " + when + (f" · {where}" if where else ""), "dim"),
@@ -63,7 +63,7 @@ class SearchScreen(ModalScreen[tuple[str, str | None] | None]):
             with Horizontal(classes="search-row"):
                 yield Input(placeholder="Search every chat", id="search-input")
                 yield Label(Content("reasoning"), classes="search-switch-label")
-                yield Switch(False, id="search-reasoning", tooltip="Search the reasoning too")
+                yield Switch(False, id="search-reasoning", tooltip="Search the thinking too")
             yield OptionList(id="search-results")
             yield Label(Content(""), id="search-status", classes="search-status")
 
@@ -106,7 +106,7 @@ class SearchScreen(ModalScreen[tuple[str, str | None] | None]):
         self.hits = hits
         self._show()
         if not hits:
-            more = "" if thinking else " (switch on reasoning to search it too)"
+            more = "" if thinking else " (switch on thinking to search it too)"
             status.update(Content(f"Nothing matches {terminal_safe(query)!r}{more}."))
         else:
             status.update(Content(f"{len(hits)} match{'es' if len(hits) != 1 else ''}"))

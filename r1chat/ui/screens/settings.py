@@ -74,7 +74,7 @@ class ChatSettingsScreen(ModalScreen[ChatSettingsChoice | None]):
                     id="settings-think-budget",
                     placeholder="no limit",
                     disabled=not self.reasoning,
-                    tooltip="Reasoning tokens before the model is made to answer",
+                    tooltip="Thinking tokens before the model is made to answer",
                 )
             with Horizontal(classes="settings-row"):
                 yield Label(Content("Memory"))

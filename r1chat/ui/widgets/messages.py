@@ -149,16 +149,16 @@ class AssistantMessage(Vertical, can_focus=True):
         Binding(
             "r",
             "copy_reasoning",
-            "Copy reasoning",
+            "Copy thinking",
             id="message.copy_reasoning",
-            tooltip="Copy this reply's reasoning",
+            tooltip="Copy this reply's thinking",
         ),
         Binding(
             "e",
             "export",
             "Export",
             id="message.export",
-            tooltip="Save this reply (question, reasoning and answer) as a Markdown file",
+            tooltip="Save this reply (question, thinking and answer) as a Markdown file",
         ),
         Binding(
             "c",
@@ -402,7 +402,7 @@ class AssistantMessage(Vertical, can_focus=True):
             self.notify("This reply has no reasoning.", severity="warning")
             return
         self.app.copy_to_clipboard(self.reasoning)
-        self.notify("Reasoning copied to the clipboard.")
+        self.notify("Thinking copied to the clipboard.")
 
     def action_export(self) -> None:
         self.post_message(self.ExportRequested(self))
