@@ -16,7 +16,7 @@ from r1chat.errors import R1ChatError
 from r1chat.files import write_private
 from r1chat.paths import Paths
 from r1chat.store.chats import ChatStore
-from r1chat.store.search import HIT_END, HIT_START, SearchHit
+from r1chat.store.search import HIT_END, HIT_START, SearchHit, search
 from r1chat.store.transfer import export_json, export_markdown, import_json
 from r1chat.text import terminal_safe
 
@@ -325,12 +325,12 @@ def rename_command(prefix: str, title: str) -> None:
 def search_command(query: str, thinking: bool, limit: int, as_json: bool) -> None:
     """`r1chat search QUERY`."""
     store = open_store()
-    hits = store.search(query, thinking=thinking, limit=limit)
+    hits = search(store, query, thinking=thinking, limit=limit)
     if as_json:
         print(json.dumps([_hit_dict(hit) for hit in hits], ensure_ascii=True, indent=2))
         return
     if not hits:
-        in_reasoning = [] if thinking else store.search(query, thinking=True, limit=limit)
+        in_reasoning = [] if thinking else search(store, query, thinking=True, limit=limit)
         if in_reasoning:
             count = len(in_reasoning)
             more = "+" if count >= limit else ""

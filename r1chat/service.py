@@ -20,6 +20,7 @@ from r1chat.store.chats import ChatStore
 from r1chat.store.memory import Fact as Fact
 from r1chat.store.memory import Memory
 from r1chat.store.search import SearchHit as SearchHit
+from r1chat.store.search import search
 from r1chat.text import one_line
 
 EngineFactory = Callable[[str, int | None], Engine]
@@ -203,7 +204,7 @@ class ChatService:
             return found
         known = {conversation.id for conversation in found}
         try:
-            hits = self.store.search(text, limit=200, prefix=True)
+            hits = search(self.store, text, limit=200, prefix=True)
         except R1ChatError:
             hits = []
         for hit in hits:
@@ -216,7 +217,7 @@ class ChatService:
     def search(self, query: str, thinking: bool = False, limit: int = 50) -> list[SearchHit]:
         """Full-text search over every chat (reasoning too with `thinking`), best first;
         the last word may be unfinished (search as you type)."""
-        return self.store.search(query, thinking=thinking, limit=limit, prefix=True)
+        return search(self.store, query, thinking=thinking, limit=limit, prefix=True)
 
     def open(self, conversation_id: str, leaf_id: str | None = None) -> OpenedChat:
         """A conversation's current branch (or the one through `leaf_id`, which becomes

@@ -29,7 +29,7 @@ def llama_engine_factory(settings: Settings, paths: Paths) -> EngineFactory:
 
 def demo_welcome(paths: Paths, settings: Settings) -> str:
     """What an empty chat on the demo model says: what it is, and which R1 distill to get."""
-    from r1chat.models_cli import recommendation_line
+    from r1chat.models.advice import recommendation_line
 
     return (
         "This is the demo model, SmolLM2-135M: small, quick, and it does not reason. "

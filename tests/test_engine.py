@@ -239,7 +239,7 @@ def _topology(root, cores: dict[int, tuple[int, int]]):
 
 
 def test_the_default_thread_count_is_the_physical_cores_the_process_may_use(tmp_path):
-    from r1chat.engine.hardware import default_threads
+    from r1chat.models.hardware import default_threads
 
     # Two cores with one thread each (this CI machine's shape): both are used, not one.
     plain = _topology(tmp_path / "plain", {0: (0, 0), 1: (0, 1)})
@@ -256,8 +256,8 @@ def test_the_default_thread_count_is_the_physical_cores_the_process_may_use(tmp_
 
 
 def test_the_engine_runs_llama_cpp_on_the_default_threads(smollm2_path, tmp_path):
-    from r1chat.engine.hardware import default_threads
     from r1chat.engine.llama import LlamaEngine
+    from r1chat.models.hardware import default_threads
 
     engine = LlamaEngine(smollm2_path, n_ctx=256, log_path=tmp_path / "llama.log")
     try:

@@ -111,8 +111,8 @@ async def test_copying_an_empty_answer_says_there_is_nothing_to_copy(tmp_path, m
 def test_doctor_recommends_a_distill_the_machine_can_run_at_a_useful_speed():
     from dataclasses import replace as change
 
+    from r1chat.models.advice import doctor_report, recommended_preset
     from r1chat.models.machine import inspect_machine
-    from r1chat.models_cli import doctor_report, recommended_preset
 
     machine = inspect_machine()
     report = doctor_report(machine, machine_dir := __import__("pathlib").Path("/tmp"), 8192)

@@ -16,7 +16,7 @@ import pytest
 from r1chat.errors import NotFoundError, R1ChatError, StoreError, StoreFullError
 from r1chat.store import ChatStore, title_from
 from r1chat.store.schema import SCHEMA_VERSION
-from r1chat.store.search import HIT_END, HIT_START, fts_query
+from r1chat.store.search import HIT_END, HIT_START, fts_query, search
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -102,27 +102,27 @@ def test_rename_and_delete(store):
     with pytest.raises(NotFoundError):
         store.conversation(cid)
     assert store.connection.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
-    assert store.search("hello") == []
+    assert search(store, "hello") == []
 
 
 def test_search_ranks_and_snippets(store):
     chat(store, ("user", "Tell me about cats"), ("assistant", "Cats purr. Cats nap. Cats."))
     dogs = chat(store, ("user", "And dogs?"), ("assistant", "Dogs bark; some cats visit."))
-    hits = store.search("cats")
+    hits = search(store, "cats")
     assert hits[0].conversation_id != dogs  # three mentions rank above one
     assert any(hit.field == "title" for hit in hits)
     assert all(HIT_START in hit.snippet and HIT_END in hit.snippet for hit in hits)
-    assert store.search("dogs bark")[0].conversation_id == dogs
-    assert store.search('"bark; some cats"')[0].conversation_id == dogs
-    assert store.search('"cats bark"') == []
+    assert search(store, "dogs bark")[0].conversation_id == dogs
+    assert search(store, '"bark; some cats"')[0].conversation_id == dogs
+    assert search(store, '"cats bark"') == []
 
 
 def test_search_reasoning_only_when_asked(store):
     cid = store.create_conversation().id
     store.add_message(cid, "user", "question")
     store.add_message(cid, "assistant", "answer", reasoning="pondering photons deeply")
-    assert store.search("photons") == []
-    hit = store.search("photons", thinking=True)[0]
+    assert search(store, "photons") == []
+    hit = search(store, "photons", thinking=True)[0]
     assert hit.field == "reasoning" and "photons" in hit.plain_snippet
 
 
@@ -133,9 +133,9 @@ def test_search_treats_operators_as_words(store, query):
     chat(store, ("user", f"plain text with {query} inside"))
     if fts_query(query) is None:  # nothing searchable left: a clear error, not an FTS one
         with pytest.raises(R1ChatError, match="search is empty"):
-            store.search(query)
+            search(store, query)
     else:
-        assert store.search(query)  # found as words, never an FTS syntax error
+        assert search(store, query)  # found as words, never an FTS syntax error
 
 
 def test_connection_settings(store):
@@ -179,8 +179,8 @@ def test_migrating_a_version_1_database_keeps_everything(tmp_path):
     assert [m.content for m in conversation.messages][1].startswith("Rayleigh")
     assert conversation.messages[1].stats["reasoning_tokens"] == 40
     assert store.recovered == 1 and conversation.messages[-1].status == "interrupted"
-    assert store.search("rayleigh")[0].conversation_id == conversation.id  # indexed on migration
-    assert store.search("photons", thinking=True)
+    assert search(store, "rayleigh")[0].conversation_id == conversation.id  # indexed on migration
+    assert search(store, "photons", thinking=True)
     store.close()
     assert before != digest(path)
 
@@ -260,10 +260,10 @@ def test_a_very_common_word_ranks_the_newest_matches(store, monkeypatch):
     cid = store.create_conversation(title="Pets").id
     for index in range(30):
         store.add_message(cid, "user", f"note {index}: " + "cats " * (1 + index % 4) + "and dogs")
-    everything = store.search("cats", limit=50)
+    everything = search(store, "cats", limit=50)
     assert len([h for h in everything if h.message_id]) == 30
     monkeypatch.setattr(chats, "RANK_WINDOW", 10)
-    windowed = [h for h in store.search("cats", limit=5) if h.message_id]
+    windowed = [h for h in search(store, "cats", limit=5) if h.message_id]
     newest = {m.id for m in store.all_messages(cid)[-10:]}
     assert len(windowed) == 5 and {h.message_id for h in windowed} <= newest
     assert [h.rank for h in windowed] == sorted(h.rank for h in windowed)
@@ -360,7 +360,7 @@ def test_a_read_only_store_reads_and_refuses_writes_with_one_line(tmp_path):
     assert reader.read_only
     assert [c.title for c in reader.list_conversations()] == ["Kept"]
     assert reader.conversation(chat.id).messages[0].content == "hello"
-    assert reader.search("hello")
+    assert search(reader, "hello")
     with pytest.raises(StoreError, match="read-only"):
         reader.add_message(chat.id, "user", "more")
     with pytest.raises(StoreError, match="read-only"):

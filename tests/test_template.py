@@ -8,8 +8,9 @@ import time
 import pytest
 
 from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
-from r1chat.engine.template import ChatTemplate, is_r1_model, prepare_messages, strip_reasoning
+from r1chat.engine.template import ChatTemplate, prepare_messages, strip_reasoning
 from r1chat.errors import ContextOverflowError, TemplateError
+from r1chat.models.family import is_r1_model
 from tests.conftest import _r1_flavoured
 
 THINK, END_THINK = 151648, 151649

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from r1chat.bench.ui import _app, _wait
+from r1chat.bench.headless import headless_app, wait_for
 from r1chat.engine.scripted import Script, ScriptedEngine
 from r1chat.paths import Paths
 from r1chat.store.chats import DATABASE_NAME, ChatStore
@@ -105,9 +105,9 @@ db.execute("COMMIT")
 async def _until_ready(app: Any, pilot: Any) -> Any:
     from r1chat.ui.screens.chat import ChatScreen
 
-    await _wait(lambda: isinstance(app.screen, ChatScreen), pilot, timeout=60)
+    await wait_for(lambda: isinstance(app.screen, ChatScreen), pilot, timeout=60)
     screen = app.screen
-    await _wait(lambda: screen.engine is not None, pilot, timeout=60)
+    await wait_for(lambda: screen.engine is not None, pilot, timeout=60)
     return screen
 
 
@@ -134,7 +134,7 @@ async def _send_and_show(screen: Any, pilot: Any, text: str) -> float:
     started = time.perf_counter()
     await pilot.press("enter")
     elapsed = await asyncio.wait_for(watcher, 30) - started
-    await _wait(lambda: not screen.generating, pilot, timeout=120)
+    await wait_for(lambda: not screen.generating, pilot, timeout=120)
     return elapsed
 
 
@@ -144,7 +144,7 @@ async def _long_chat_figures(home: Path) -> dict[str, float]:
     big = seed_long_chat(paths, 10_000)
     middle = seed_long_chat(paths, 2_000)
     engine = ScriptedEngine([Script("<think>\nA short thought.\n</think>\n\nDone. " * 20)])
-    app, store = _app(home, None, factory=lambda model, n_ctx: engine)
+    app, store = headless_app(home, None, factory=lambda model, n_ctx: engine)
     figures: dict[str, float] = {}
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await _until_ready(app, pilot)
@@ -171,7 +171,7 @@ async def _rename_under_lock(home: Path) -> dict[str, float]:
     paths = Paths.from_env({"R1CHAT_HOME": str(home)})
     chat = seed_long_chat(paths, 4)
     engine = ScriptedEngine([Script("ok")])
-    app, store = _app(home, None, factory=lambda model, n_ctx: engine)
+    app, store = headless_app(home, None, factory=lambda model, n_ctx: engine)
     figures: dict[str, float] = {}
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await _until_ready(app, pilot)
@@ -197,7 +197,7 @@ async def _rename_under_lock(home: Path) -> dict[str, float]:
             figures["rename_stall"] = probe.worst
         finally:
             await asyncio.to_thread(holder.wait, 30)
-        await _wait(lambda: screen.sub_title == "Renamed while locked", pilot, timeout=10)
+        await wait_for(lambda: screen.sub_title == "Renamed while locked", pilot, timeout=10)
     store.close()
     return figures
 
@@ -217,7 +217,7 @@ async def _switch_mid_reply(home: Path) -> dict[str, float]:
         loaded.append(engine)
         return engine
 
-    app, store = _app(home, None, factory=factory)
+    app, store = headless_app(home, None, factory=factory)
     figures: dict[str, float] = {}
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await _until_ready(app, pilot)
@@ -225,17 +225,17 @@ async def _switch_mid_reply(home: Path) -> dict[str, float]:
         screen.composer.text = "Think for a long time."
         screen.composer.focus()
         await pilot.press("enter")
-        await _wait(lambda: screen.generating, pilot)
+        await wait_for(lambda: screen.generating, pilot)
         await asyncio.sleep(0.5)
         async with StallProbe() as probe:
             started = time.perf_counter()
             screen.switch_model(str(home / "other-model.gguf"))
-            await _wait(lambda: isinstance(app.screen, ConfirmScreen), pilot)
+            await wait_for(lambda: isinstance(app.screen, ConfirmScreen), pilot)
             await pilot.press("y")
-            await _wait(
+            await wait_for(
                 lambda: screen.engine is not first and screen.engine is not None, pilot, timeout=30
             )
-            await _wait(lambda: bool(first.closed), pilot, timeout=30)
+            await wait_for(lambda: bool(first.closed), pilot, timeout=30)
             figures["switch_seconds"] = time.perf_counter() - started
         figures["switch_stall"] = probe.worst
     for engine in loaded:

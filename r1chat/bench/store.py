@@ -16,6 +16,7 @@ from typing import Any
 from r1chat.errors import R1ChatError
 from r1chat.store.chats import ChatStore
 from r1chat.store.ids import new_id
+from r1chat.store.search import search
 
 # A small vocabulary drawn with a Zipf-like skew, so some words are common and some rare.
 _WORDS = [
@@ -224,14 +225,14 @@ def run_store_bench(
         results = {
             "list 30 newest": _time(lambda: store.list_conversations(limit=30)),
             f"open the {big:,}-message conversation": _time(lambda: store.conversation(big_id)),
-            "search a rare word (glacier)": _time(lambda: store.search("glacier")),
-            "search a common word (model)": _time(lambda: store.search("model")),
+            "search a rare word (glacier)": _time(lambda: search(store, "glacier")),
+            "search a common word (model)": _time(lambda: search(store, "model")),
             "search as you type in the app (glaci…)": _time(
-                lambda: store.search("glaci", prefix=True)
+                lambda: search(store, "glaci", prefix=True)
             ),
-            'search a phrase ("prime integer")': _time(lambda: store.search('"prime integer"')),
+            'search a phrase ("prime integer")': _time(lambda: search(store, '"prime integer"')),
             "search two words with --thinking": _time(
-                lambda: store.search("photon entropy", thinking=True)
+                lambda: search(store, "photon entropy", thinking=True)
             ),
         }
         size = os.path.getsize(path)

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from r1chat.engine.hardware import default_threads
 from r1chat.errors import R1ChatError
+from r1chat.models.hardware import default_threads
 
 SIZE = (120, 40)
 TOKENS = 256

@@ -9,18 +9,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from r1chat.bench.headless import headless_app, wait_for
 from r1chat.config import Settings
 from r1chat.engine.base import Engine
 from r1chat.engine.scripted import Script, ScriptedEngine
 from r1chat.paths import Paths
-from r1chat.store.chats import ChatStore
 
 if TYPE_CHECKING:
-    from r1chat.service import EngineFactory
+    pass
 
 SIZE = (120, 40)
 REAL_TOKENS, REAL_ROUNDS = 256, 5
@@ -43,45 +42,6 @@ def bench_reply(tokens: int) -> str:
     return f"<think>\n{reasoning}\n</think>\n\n" + "".join(parts)[: tokens * 2]
 
 
-async def _wait(predicate: Callable[[], bool], pilot: Any, timeout: float = 120) -> None:
-    """Poll gently: the bench must not add work to the UI thread it is measuring."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("the app did not get there in time")
-        await asyncio.sleep(0.05)
-
-
-def _app(
-    home: Path,
-    engine: Engine | None,
-    settings: Settings | None = None,
-    factory: EngineFactory | None = None,
-    **options: Any,
-) -> Any:
-    """The app on a scripted or loaded `engine` (or models from `factory`), store under `home`."""
-    from r1chat.service import ChatService
-    from r1chat.ui.app import R1ChatApp
-
-    paths = Paths.from_env({"R1CHAT_HOME": str(home)})
-    store = ChatStore.open(paths)
-    settings = settings or Settings()
-
-    def load(model: str, n_ctx: int | None) -> Engine:
-        assert engine is not None, "give an engine or a factory"
-        return engine
-
-    app = R1ChatApp(
-        settings,
-        paths,
-        ChatService(store, settings, factory or load),
-        model="bench.gguf",
-        remember_settings=False,
-        **options,
-    )
-    return app, store
-
-
 async def _stream(
     home: Path, engine: Engine, prompt: str, settings: Settings | None = None
 ) -> dict[str, Any]:
@@ -89,19 +49,19 @@ async def _stream(
     from r1chat.ui.screens.chat import ChatScreen
     from r1chat.ui.widgets.messages import AssistantMessage
 
-    app, store = _app(home, engine, settings)
+    app, store = headless_app(home, engine, settings)
     result: dict[str, Any] = {}
     async with app.run_test(size=SIZE) as pilot:
-        await _wait(lambda: isinstance(app.screen, ChatScreen), pilot)
+        await wait_for(lambda: isinstance(app.screen, ChatScreen), pilot)
         screen = app.screen
-        await _wait(lambda: screen.engine is not None, pilot)
+        await wait_for(lambda: screen.engine is not None, pilot)
         screen.composer.text = prompt
         screen.composer.focus()
         cpu_start, wall_start = time.process_time(), time.perf_counter()
         await pilot.press("enter")
-        await _wait(lambda: bool(screen.conversation.query(AssistantMessage)), pilot)
+        await wait_for(lambda: bool(screen.conversation.query(AssistantMessage)), pilot)
         reply = screen.conversation.query_one(AssistantMessage)
-        await _wait(lambda: not reply.streaming, pilot, timeout=600)
+        await wait_for(lambda: not reply.streaming, pilot, timeout=600)
         wall_end, cpu_end = time.perf_counter(), time.process_time()
         stats = screen.session.last_reply.stats if screen.session.last_reply else None
         assert stats is not None
@@ -129,12 +89,12 @@ async def _open_long(home: Path, messages: int) -> float:
     paths = Paths.from_env({"R1CHAT_HOME": str(home)})
     conversation_id = seed_long_chat(paths, messages)
     engine = ScriptedEngine([Script("ok")])
-    app, store = _app(home, engine)
+    app, store = headless_app(home, engine)
     samples = []
     async with app.run_test(size=SIZE) as pilot:
-        await _wait(lambda: isinstance(app.screen, ChatScreen), pilot)
+        await wait_for(lambda: isinstance(app.screen, ChatScreen), pilot)
         screen = app.screen
-        await _wait(lambda: screen.engine is not None, pilot)
+        await wait_for(lambda: screen.engine is not None, pilot)
         from r1chat.ui.widgets.messages import AssistantMessage
 
         for _ in range(5):
@@ -164,9 +124,9 @@ async def _startup_child(home: str) -> None:
     from r1chat.ui.screens.chat import ChatScreen
 
     engine = ScriptedEngine([Script("ok")])
-    app, store = _app(Path(home), engine)
+    app, store = headless_app(Path(home), engine)
     async with app.run_test(size=SIZE) as pilot:
-        await _wait(
+        await wait_for(
             lambda: isinstance(app.screen, ChatScreen) and app.screen.composer.has_focus, pilot
         )
         print(f"INTERACTIVE {time.time():.6f}", flush=True)

@@ -25,7 +25,6 @@ from r1chat.engine.events import (
     Progress,
     PromptPlan,
 )
-from r1chat.engine.hardware import default_threads, llama_backend
 from r1chat.engine.kv_cache import StateCache, model_key
 from r1chat.engine.llama_log import LlamaLog
 from r1chat.engine.steering import CLOSE_REASONING, NO_REASONING, ReplyTally
@@ -33,12 +32,12 @@ from r1chat.engine.template import (
     CHATML_TEMPLATE,
     ChatTemplate,
     RenderedPrompt,
-    default_sampling,
-    is_r1_model,
     strip_reasoning,
 )
 from r1chat.errors import ModelError, R1ChatError, TemplateError
+from r1chat.models.family import default_sampling, is_r1_model
 from r1chat.models.gguf_header import GGUFHeader, check_weights, read_header
+from r1chat.models.hardware import default_threads, llama_backend
 from r1chat.text import one_line, shared_prefix
 
 PREFILL_CHUNK = 128  # prompt tokens per decode call: the granularity of cancelling a long prompt

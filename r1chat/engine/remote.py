@@ -36,9 +36,10 @@ from r1chat.engine.events import (
     ReasoningDelta,
 )
 from r1chat.engine.steering import NO_REASONING, ReplyTally
-from r1chat.engine.template import default_sampling, is_r1_model, strip_reasoning
+from r1chat.engine.template import strip_reasoning
 from r1chat.engine.think import CLOSE, OPEN
 from r1chat.errors import ModelError, R1ChatError
+from r1chat.models.family import default_sampling, is_r1_model
 from r1chat.text import terminal_safe
 
 REMOTE_PREFIX = "remote:"

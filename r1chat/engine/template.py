@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Sequence
@@ -13,6 +12,7 @@ from typing import Any
 from r1chat.domain import ChatMessage
 from r1chat.engine.think import CLOSE, OPEN, prompt_opens_reasoning
 from r1chat.errors import TemplateError
+from r1chat.models.family import hostile_parts
 
 # Used when a GGUF carries no chat template: ChatML, the most common format.
 CHATML_TEMPLATE = (
@@ -22,23 +22,7 @@ CHATML_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
 
-R1_TEMPLATE_MARKERS = ("<｜Assistant｜>", "<｜User｜>")
-R1_NAME_MARKERS = ("deepseek-r1", "deepseek r1", "r1-distill", "r1 distill")
 R1_PREFILL = "<think>\n"
-
-
-def default_sampling(r1: bool) -> tuple[float, float]:
-    """Temperature and top_p when the user sets none: DeepSeek's advice for R1 models."""
-    return (0.6, 0.95) if r1 else (0.7, 0.95)
-
-
-# What no chat template needs: Python's dunder attributes, shell access, Jinja's file loading.
-_HOSTILE = re.compile(
-    r"__\w+__"
-    r"|\bos\s*\.\s*(?:system|popen|environ|exec\w*|spawn\w*)"
-    r"|\bpopen\b|\bsubprocess\b"
-    r"|{%-?\s*(?:import|from|include|extends)\b"
-)
 
 
 def check_jinja() -> None:
@@ -52,19 +36,6 @@ def check_jinja() -> None:
             f"Jinja2 {'.'.join(parts)} has known sandbox escapes; install jinja2>=3.1.6 "
             "before r1chat renders chat templates."
         )
-
-
-def hostile_parts(source: str) -> list[str]:
-    """The parts of a template that try to reach Python internals or the system."""
-    return sorted({match.group(0) for match in _HOSTILE.finditer(source)})
-
-
-def is_r1_model(template: str | None, name: str | None = None) -> bool:
-    """Whether a model follows DeepSeek-R1's conventions, judged from its template and name."""
-    if template and any(marker in template for marker in R1_TEMPLATE_MARKERS):
-        return True
-    lowered = (name or "").lower()
-    return any(marker in lowered for marker in R1_NAME_MARKERS)
 
 
 def strip_reasoning(text: str) -> str:

@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from r1chat.engine.template import default_sampling, hostile_parts, is_r1_model
 from r1chat.errors import R1ChatError
 from r1chat.models.discovery import ModelEntry
+from r1chat.models.family import default_sampling, hostile_parts, is_r1_model
 from r1chat.models.fit import ModelShape, default_context, fit, needed_bytes
 from r1chat.models.gguf_header import read_header
 

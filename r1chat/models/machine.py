@@ -108,7 +108,7 @@ def inspect_machine() -> Machine:
     try:
         import llama_cpp
 
-        from r1chat.engine.hardware import llama_backend
+        from r1chat.models.hardware import llama_backend
 
         version = llama_cpp.__version__
         backend = llama_backend()

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from r1chat.domain import Conversation, Message, MessageStatus, Role
 from r1chat.errors import NotFoundError, R1ChatError, StoreError, StoreFullError
@@ -26,9 +26,6 @@ from r1chat.store.database import (
 )
 from r1chat.store.ids import looks_like_id_prefix, new_id
 from r1chat.text import shared_prefix, terminal_safe
-
-if TYPE_CHECKING:
-    from r1chat.store.search import SearchHit
 
 DATABASE_NAME = "chats.db"
 AFTER_LEAF: Literal["leaf"] = "leaf"
@@ -456,19 +453,6 @@ class ChatStore:
                     (message_id,),
                 )
             return len(gone)
-
-    # Search
-
-    def search(
-        self, query: str, *, thinking: bool = False, limit: int = 20, prefix: bool = False
-    ) -> list[SearchHit]:
-        """Full-text search over answers and titles (and reasoning with `thinking`), best first.
-
-        See `r1chat.store.search.search`.
-        """
-        from r1chat.store.search import search
-
-        return search(self, query, thinking=thinking, limit=limit, prefix=prefix)
 
 
 def unique_length(ids: list[str], index: int) -> int:

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, cast
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -27,9 +27,10 @@ from r1chat.files import write_private
 from r1chat.service import ChatOptions, ChatService, OpenedChat
 from r1chat.session import FINISH_STATUS, ChatSession
 from r1chat.text import reply_markdown, terminal_safe
-from r1chat.ui.links import offer_links
+from r1chat.ui.host import AppHost
 from r1chat.ui.reply_stream import ReplyDone, ReplyStream
 from r1chat.ui.screens.dialogs import ConfirmScreen, TextPromptScreen
+from r1chat.ui.screens.links import offer_links
 from r1chat.ui.widgets.composer import Composer
 from r1chat.ui.widgets.conversation import ConversationView
 from r1chat.ui.widgets.messages import AssistantMessage, UserMessage, VersionRequested, Versions
@@ -38,7 +39,6 @@ from r1chat.ui.widgets.sidebar import Sidebar
 from r1chat.ui.widgets.status import StatusBar
 
 if TYPE_CHECKING:
-    from r1chat.ui.app import R1ChatApp
     from r1chat.ui.screens.settings import ChatSettingsChoice
 
 NARROW = 80
@@ -188,11 +188,9 @@ class ChatScreen(Screen[None]):
         self._memory_warned: tuple[int, int] = (0, 0)
 
     @property
-    def r1app(self) -> R1ChatApp:
-        from r1chat.ui.app import R1ChatApp
-
-        assert isinstance(self.app, R1ChatApp)
-        return self.app
+    def r1app(self) -> AppHost:
+        """The app, as far as this screen needs it (`R1ChatApp` in practice)."""
+        return cast("AppHost", self.app)
 
     @property
     def engine(self) -> Engine | None:
@@ -535,7 +533,7 @@ class ChatScreen(Screen[None]):
     def action_memory(self) -> None:
         from r1chat.ui.screens.memory import MemoryScreen
 
-        self.app.push_screen(MemoryScreen(self.service))
+        self.app.push_screen(MemoryScreen(self.service, on_change=self.memory_changed))
 
     async def memory_changed(self) -> None:
         """The facts changed (here or on the memory screen): the next prompt uses them."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -35,9 +36,13 @@ class MemoryScreen(ModalScreen[None]):
         Binding("d,delete", "delete", "Delete", id="memory.delete", tooltip="Forget this fact"),
     ]
 
-    def __init__(self, service: ChatService) -> None:
+    def __init__(
+        self, service: ChatService, on_change: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         super().__init__(classes="dialog-screen")
         self.service = service
+        self.on_change = on_change
+        """Called after every change, so the chat's next prompt uses the facts."""
         self.facts: list[Fact] = []
 
     def compose(self) -> ComposeResult:
@@ -86,11 +91,8 @@ class MemoryScreen(ModalScreen[None]):
             self.notify(str(error), severity="error")
             return
         self.reload()
-        from r1chat.ui.screens.chat import ChatScreen
-
-        for screen in self.app.screen_stack:
-            if isinstance(screen, ChatScreen):
-                await screen.memory_changed()
+        if self.on_change is not None:
+            await self.on_change()
 
     def action_add(self) -> None:
         def chosen(text: str | None) -> None:
