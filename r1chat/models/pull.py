@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -191,6 +192,18 @@ def pull(target: PullTarget, paths: Paths, *, progress: bool = True) -> Pulled:
     return Pulled(target.name, local, local.stat().st_size, digest, verified)
 
 
+RESUME_ATTEMPTS = 5
+"""How often one `pull` goes on after a dropped connection before it gives up."""
+
+
+def _dropped(error: BaseException) -> bool:
+    """Whether `error` is the network letting go (worth going on from the partial file)."""
+    if isinstance(error, ConnectionError | TimeoutError):
+        return True
+    network = ("httpx", "httpcore", "h11", "requests", "urllib3")
+    return type(error).__module__.split(".")[0] in network
+
+
 def _download(target: PullTarget, metadata: Any, cache: Path) -> Path:
     """Fetch into the hub cache's own layout, resumable across runs.
 
@@ -211,19 +224,28 @@ def _download(target: PullTarget, metadata: Any, cache: Path) -> Path:
     if not blob.exists():
         blob.parent.mkdir(parents=True, exist_ok=True)
         partial = blob.with_name(f"{etag}.r1chat-partial")
-        resume = partial.stat().st_size if partial.exists() else 0
-        if metadata.size is not None and resume > metadata.size:
-            partial.unlink()
-            resume = 0
-        with partial.open("ab") as handle:
-            http_get(
-                metadata.location,
-                handle,
-                resume_size=resume,
-                headers=build_hf_headers(),
-                expected_size=metadata.size,
-                displayed_filename=target.filename,
-            )
+        for attempt in range(RESUME_ATTEMPTS):
+            resume = partial.stat().st_size if partial.exists() else 0
+            if metadata.size is not None and resume > metadata.size:
+                partial.unlink()
+                resume = 0
+            try:
+                with partial.open("ab") as handle:
+                    http_get(
+                        metadata.location,
+                        handle,
+                        resume_size=resume,
+                        headers=build_hf_headers(),
+                        expected_size=metadata.size,
+                        displayed_filename=target.filename,
+                    )
+                break
+            except Exception as error:
+                # A dropped connection: go on from what arrived (whatever the hub library
+                # does about it itself; not every version resumes within a run).
+                if attempt + 1 == RESUME_ATTEMPTS or not _dropped(error):
+                    raise
+                time.sleep(min(0.5 * 2**attempt, 4.0))
         partial.replace(blob)
     if not pointer.exists():
         pointer.parent.mkdir(parents=True, exist_ok=True)
