@@ -352,14 +352,13 @@ def use(
 
 
 IdArgument = Annotated[str, typer.Argument(help="Conversation id, or a unique start of it.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 ThinkingOption = Annotated[bool, typer.Option("--thinking", help="Include the model's reasoning.")]
 
 
 @app.command("list")
 def list_(
     limit: Annotated[int, typer.Option("--limit", "-n", help="How many to show.")] = 30,
-    json_output: JsonOption = False,
+    json_output: JsonOutput = False,
 ) -> None:
     """Saved conversations, newest first."""
     from r1chat.chats_cli import list_command
@@ -371,7 +370,7 @@ def list_(
 def show(
     conversation: IdArgument,
     thinking: ThinkingOption = False,
-    json_output: JsonOption = False,
+    json_output: JsonOutput = False,
 ) -> None:
     """Print a saved conversation."""
     from r1chat.chats_cli import show_command
@@ -484,12 +483,53 @@ def search(
     query: Annotated[str, typer.Argument(help='Words to find (all of them); "a phrase" works.')],
     thinking: Annotated[bool, typer.Option("--thinking", help="Search the reasoning too.")] = False,
     limit: Annotated[int, typer.Option("--limit", "-n", help="Most results.")] = 20,
-    json_output: JsonOption = False,
+    json_output: JsonOutput = False,
 ) -> None:
     """Full-text search over saved answers, messages and titles."""
     from r1chat.chats_cli import search_command
 
     search_command(query, thinking, limit, json_output)
+
+
+@app.command()
+def stats(
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="From this day (YYYY-MM-DD) or this far back (7d, 4w)."),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Only this model (as `list` names it).")
+    ] = None,
+    by: Annotated[
+        str | None,
+        typer.Option("--by", help="day or week (default: days for a month or less)."),
+    ] = None,
+    price: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--price",
+            help="Compare with this hosted price (a key in prices or config; again for more).",
+        ),
+    ] = None,
+    json_output: JsonOutput = False,
+) -> None:
+    """Tokens, time and speed over time, and what the same tokens would have cost on a
+    hosted API."""
+    from r1chat.stats_cli import stats_command
+
+    stats_command(since, model, by, price, json_output)
+
+
+@app.command()
+def tokens(
+    text: Annotated[str, typer.Argument(help="The text; '-' reads it from stdin.")],
+    model: ModelOption = None,
+    json_output: JsonOutput = False,
+) -> None:
+    """How the model splits text into tokens: each piece with its id, special ones marked."""
+    from r1chat.tokens_cli import tokens_command
+
+    tokens_command(text, model, json_output)
 
 
 def _debug_requested(argv: list[str]) -> tuple[list[str], bool]:

@@ -15,12 +15,17 @@ from r1chat.engine.events import PromptPlan
 from r1chat.engine.remote import is_remote
 from r1chat.errors import R1ChatError
 from r1chat.paths import Paths
+from r1chat.prices import Price as Price
+from r1chat.prices import compared_prices
 from r1chat.session import ChatSession, record_chat_settings
 from r1chat.store.chats import ChatStore
 from r1chat.store.memory import Fact as Fact
 from r1chat.store.memory import Memory
 from r1chat.store.search import SearchHit as SearchHit
 from r1chat.store.search import search
+from r1chat.store.usage import Usage as Usage
+from r1chat.store.usage import UsageReport as UsageReport
+from r1chat.store.usage import conversation_usage, natural_grouping, usage_report
 from r1chat.text import one_line
 
 EngineFactory = Callable[[str, int | None], Engine]
@@ -297,6 +302,18 @@ class ChatService:
         )
         session.load_branch(branch or [])
         return session
+
+    # Usage
+
+    def usage(self) -> tuple[UsageReport, list[Price]]:
+        """Usage per model and per day (a week a bar past a month), and the hosted prices
+        to compare it with (`[stats] compare`, or DeepSeek's API and OpenAI o1)."""
+        prices = compared_prices(self.settings)
+        return usage_report(self.store, by=natural_grouping(self.store)), prices
+
+    def chat_usage(self, conversation_id: str) -> tuple[Usage, list[Price]]:
+        """One chat's tokens and times, and the prices to compare them with."""
+        return conversation_usage(self.store, conversation_id), compared_prices(self.settings)
 
     # Memory
 

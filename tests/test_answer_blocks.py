@@ -67,6 +67,7 @@ def rendered(view: AnswerView) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("piece", [1, 3, 7, 40])
+@pytest.mark.slow
 async def test_streaming_in_pieces_renders_what_one_pass_renders(piece):
     whole = AnswerView(ANSWER)
     async with Host(whole).run_test(size=(100, 60)) as pilot:

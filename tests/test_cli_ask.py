@@ -7,6 +7,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 SHORT = ["--max-tokens", "12", "--temperature", "0"]
 
 
@@ -22,6 +24,7 @@ def ask(command, env, *args, stdin: str | None = None, timeout: float = 120):
     )
 
 
+@pytest.mark.slow
 def test_ask_streams_an_answer_from_the_demo_model(r1chat_command, cli_env, smollm2_path):
     done = ask(r1chat_command, cli_env, "What is the capital of France? Answer briefly.", *SHORT)
     assert done.returncode == 0, done.stderr
@@ -34,6 +37,7 @@ def test_ask_streams_an_answer_from_the_demo_model(r1chat_command, cli_env, smol
     assert "llama" not in done.stderr.lower()
 
 
+@pytest.mark.slow
 def test_ask_json_prints_one_object_with_stats(r1chat_command, cli_env, smollm2_path):
     done = ask(
         r1chat_command, cli_env, "Name a colour.", "--json", "--model", str(smollm2_path), *SHORT
@@ -53,6 +57,7 @@ def test_ask_json_prints_one_object_with_stats(r1chat_command, cli_env, smollm2_
     )
 
 
+@pytest.mark.slow
 def test_ask_reads_the_prompt_from_stdin(r1chat_command, cli_env, smollm2_path):
     text = "What is the capital of France? Answer briefly."
     dash = ask(r1chat_command, cli_env, "-", "--json", *SHORT, stdin=text)
@@ -62,6 +67,7 @@ def test_ask_reads_the_prompt_from_stdin(r1chat_command, cli_env, smollm2_path):
     assert answers[0] == answers[1] == answers[2] and "Paris" in answers[0]
 
 
+@pytest.mark.slow
 def test_settings_flags_and_environment_pick_the_model(
     r1chat_command, cli_env, home, tmp_path, smollm2_path
 ):
@@ -80,6 +86,7 @@ def test_settings_flags_and_environment_pick_the_model(
     assert from_flag.returncode == 1 and "flag.gguf" in from_flag.stderr
 
 
+@pytest.mark.slow
 def test_config_generation_settings_apply_and_flags_override(r1chat_command, cli_env, home):
     config = home / "config" / "config.toml"
     config.parent.mkdir(parents=True)
@@ -90,6 +97,7 @@ def test_config_generation_settings_apply_and_flags_override(r1chat_command, cli
     assert json.loads(done.stdout)["stats"]["completion_tokens"] == 5
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_keeps_what_was_printed(r1chat_command, cli_env, smollm2_path):
     process = subprocess.Popen(
         [
@@ -123,6 +131,7 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_was_printed(r1chat_command, cli_env
     assert b"Traceback" not in err
 
 
+@pytest.mark.slow
 def test_bench_prints_ratios_from_one_run(r1chat_command, cli_env, smollm2_path):
     done = subprocess.run(
         [

@@ -35,6 +35,7 @@ def open_store(home):
     return ChatStore(home / "data" / "chats.db")
 
 
+@pytest.mark.slow
 def test_ask_saves_continues_and_resumes(r1chat_command, cli_env, home):
     first = run(r1chat_command, cli_env, "ask", "My name is Ada.", *SHORT)
     assert first.returncode == 0, first.stderr
@@ -124,6 +125,7 @@ def test_show_renders_markdown_and_dims_reasoning_on_request(r1chat_command, cli
     assert answer_at < thinking.index("Rayleigh scattering")
 
 
+@pytest.mark.slow
 def test_search_finds_answers_titles_and_reasoning(r1chat_command, cli_env, saved):
     hits = json.loads(run(r1chat_command, cli_env, "search", "rayleigh", "--json").stdout)
     assert hits[0]["conversation_id"] == saved["Sky colour"] and hits[0]["field"] == "answer"
@@ -150,6 +152,7 @@ def test_rename_and_rm(r1chat_command, cli_env, saved, home):
     store.close()
 
 
+@pytest.mark.slow
 def test_bad_ids_are_clear(r1chat_command, cli_env, saved):
     for args, expected in (
         (["show", "ZZZZZZZZ"], "No conversation with an id starting 'ZZZZZZZZ'"),
@@ -164,6 +167,7 @@ def test_bad_ids_are_clear(r1chat_command, cli_env, saved):
         assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_json_export_import_round_trips_exactly(r1chat_command, cli_env, saved, home, tmp_path):
     store = open_store(home)
     question = store.conversation(saved["Bread"]).messages[0]
@@ -210,6 +214,7 @@ def test_single_markdown_and_json_exports(r1chat_command, cli_env, saved, tmp_pa
         ["show", "{Hostile}", "--json"],
     ],
 )
+@pytest.mark.slow
 def test_hostile_text_never_reaches_the_terminal_raw(r1chat_command, cli_env, saved, args):
     args = [arg.replace("{Hostile}", saved["Hostile"]) for arg in args]
     done = run(r1chat_command, cli_env, *args)
@@ -221,6 +226,7 @@ def test_hostile_text_never_reaches_the_terminal_raw(r1chat_command, cli_env, sa
         assert "[@click=app.quit]quit[/]" in output and "[/INST]" in output
 
 
+@pytest.mark.slow
 def test_bad_import_files(r1chat_command, cli_env, tmp_path):
     cases = {
         "missing.json": (None, "No file at"),
@@ -298,6 +304,7 @@ def _message(message_id: str, parent: str | None, **fields) -> dict:
         ([_message(A, None, stats={"tokens": {"deep": [1]}})], {}, "not plain numbers"),
     ],
 )
+@pytest.mark.slow
 def test_import_refuses_loops_strays_and_impossible_values_before_writing(
     messages, conversation, expected, r1chat_command, cli_env, tmp_path
 ):

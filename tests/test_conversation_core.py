@@ -131,6 +131,7 @@ def test_a_prompt_tokenized_by_turns_is_the_prompt_tokenized_whole(engine_name, 
     assert engine._splitter is not None  # the turn-by-turn path was checked and is in use
 
 
+@pytest.mark.slow
 def test_a_stream_says_first_which_old_turns_it_leaves_out(smol_engine):
     request = ChatRequest((*history(40, words=60), ChatMessage("user", "Summarise.")), GREEDY)
     events = list(smol_engine.stream(request))
@@ -148,6 +149,7 @@ def test_a_stream_says_first_which_old_turns_it_leaves_out(smol_engine):
 # The "no answer" state, on R1-flavoured SmolLM2
 
 
+@pytest.mark.slow
 def test_a_reply_that_never_closes_its_reasoning_is_no_answer_and_can_think_on(r1_smol, store):
     assert r1_smol.info.reasoning
     session = ChatSession(
@@ -176,6 +178,7 @@ def test_a_reply_that_never_closes_its_reasoning_is_no_answer_and_can_think_on(r
     assert messages[-1].reasoning == continued.reasoning
 
 
+@pytest.mark.slow
 def test_the_newer_r1_template_starts_the_reply_inside_reasoning(r1_smol_new_path, tmp_path):
     engine = LlamaEngine(r1_smol_new_path, n_ctx=512, log_path=tmp_path / "llama.log")
     try:
@@ -188,6 +191,7 @@ def test_the_newer_r1_template_starts_the_reply_inside_reasoning(r1_smol_new_pat
         engine.close()
 
 
+@pytest.mark.slow
 def test_ask_says_no_answer_and_exits_3(r1chat_command, cli_env, r1_smol_path):
     done = subprocess.run(
         [
@@ -234,6 +238,7 @@ def test_ask_says_no_answer_and_exits_3(r1chat_command, cli_env, r1_smol_path):
 # Each chat keeps its own model and settings
 
 
+@pytest.mark.slow
 def test_resume_runs_the_chats_own_model_and_sampling(
     r1chat_command, cli_env, r1_smol_path, smollm2_path, tmp_path
 ):

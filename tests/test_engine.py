@@ -64,6 +64,7 @@ def test_max_tokens_ends_with_length(smol_engine):
     assert finished.stats.completion_tokens == 5
 
 
+@pytest.mark.slow
 def test_greedy_output_is_the_same_with_and_without_the_prompt_cache(smol_engine):
     first, _ = collect(smol_engine.stream(request(STORY)))
     second, _ = collect(smol_engine.stream(request(STORY)))  # whole prompt cached now
@@ -128,6 +129,7 @@ def test_one_reply_at_a_time(smol_engine):
         assert isinstance(collect_rest[-1], Finished)
 
 
+@pytest.mark.slow
 def test_long_history_is_fitted_to_a_small_context(smollm2_path, tmp_path):
     from r1chat.engine.llama import LlamaEngine
 
@@ -182,6 +184,7 @@ def test_a_prompt_that_opens_think_streams_reasoning_with_its_own_stats(smollm2_
         engine.close()
 
 
+@pytest.mark.slow
 def test_cancel_while_reading_a_long_prompt_stops_at_the_next_chunk(smol_engine, monkeypatch):
     from r1chat.engine.llama import PREFILL_CHUNK
 

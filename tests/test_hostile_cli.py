@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+
 from tests.conftest import _r1_flavoured
 
 EVIL_NAME = "Evil \x1b]52;c;aGk=\x07model \x9b31m\u202etxt.exe"
@@ -17,6 +19,7 @@ def assert_clean(text: str) -> None:
     assert not [c for c in RAW if c in text], repr(text[:400])
 
 
+@pytest.mark.slow
 def test_hostile_model_and_file_names_print_clean(
     smollm2_path, r1_template, home, r1chat_command, cli_env
 ):

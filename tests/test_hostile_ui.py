@@ -48,6 +48,7 @@ def hostile(tmp_path) -> str:
     return HOSTILE.format(target=tmp_path / "written-by-markup.svg")
 
 
+@pytest.mark.slow
 async def test_hostile_titles_models_themes_and_errors_are_plain_everywhere(tmp_path, hostile):
     paths = Paths.from_env({"R1CHAT_HOME": str(tmp_path)})
     themes = paths.config_dir / "themes"
@@ -128,6 +129,7 @@ async def test_hostile_titles_models_themes_and_errors_are_plain_everywhere(tmp_
     assert not (tmp_path / "written-by-markup.svg").exists()
 
 
+@pytest.mark.slow
 async def test_a_model_whose_load_error_is_hostile_gives_a_plain_notice(tmp_path, hostile):
     app, _, store = make_app(tmp_path, failing=ModelError(hostile))
     async with app.run_test(size=SIZE, notifications=True) as pilot:
@@ -235,6 +237,7 @@ async def test_ctrl_c_copies_a_selection_and_quits_when_pressed_twice(tmp_path):
     store.close()
 
 
+@pytest.mark.slow
 async def test_copying_puts_what_is_shown_on_the_clipboard(tmp_path, hostile):
     answer = f"Here: {hostile}\n\n```sh\necho {hostile}\n```\n"
     app, _, store = make_app(tmp_path, [Script(f"<think>hm</think>{answer}")])

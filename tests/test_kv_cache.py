@@ -35,6 +35,7 @@ def engine(path: Path, tmp_path: Path, cache: StateCache | None) -> LlamaEngine:
     return LlamaEngine(path, n_ctx=2048, log_path=tmp_path / "llama.log", state_cache=cache)
 
 
+@pytest.mark.slow
 def test_a_fresh_engine_resumes_from_disk_with_the_same_greedy_text(smollm2_path, tmp_path):
     # The reference is the same conversation continued in the process that wrote the
     # context: its cache holds the reply's tokens as they were generated, one at a time.
@@ -69,6 +70,7 @@ def test_a_fresh_engine_resumes_from_disk_with_the_same_greedy_text(smollm2_path
     assert warm.prompt_tokens - restored < warm.prompt_tokens / 3  # only the new turn was read
 
 
+@pytest.mark.slow
 def test_damaged_or_foreign_files_are_ignored_and_removed(smollm2_path, tmp_path):
     cache = StateCache(tmp_path / "kv")
     turns = [*history(8), ChatMessage("user", "Go on.")]

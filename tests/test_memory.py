@@ -83,6 +83,7 @@ def test_memory_never_pushes_out_history_the_oldest_facts_go_first(smol_engine):
     assert replace(GenerationParams(), memory=True).memory
 
 
+@pytest.mark.slow
 def test_memory_command_and_export_import(r1chat_command, cli_env, tmp_path):
     assert run(r1chat_command, cli_env, "memory", "add", "I live in Lyon.").returncode == 0
     assert run(r1chat_command, cli_env, "memory", "add", "Reply in English.").returncode == 0

@@ -3,6 +3,7 @@ chat that turns memory off (scripted engine, real store)."""
 
 from __future__ import annotations
 
+import pytest
 from textual.widgets import DataTable, Input, Switch
 
 from r1chat.store.memory import Memory
@@ -14,6 +15,7 @@ from tests.tui_helpers import make_app, wait_until
 SIZE = (110, 32)
 
 
+@pytest.mark.slow
 async def test_remember_then_see_switch_off_and_forget_facts(tmp_path):
     app, engine, store = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
@@ -54,6 +56,7 @@ async def test_remember_then_see_switch_off_and_forget_facts(tmp_path):
     store.close()
 
 
+@pytest.mark.slow
 async def test_a_chat_can_turn_memory_off_in_its_settings(tmp_path):
     app, engine, store = make_app(tmp_path)
     Memory(store).add("Call me Captain.")

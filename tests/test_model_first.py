@@ -33,6 +33,7 @@ def expected_lowered(start: int) -> int:
 
 
 @pytest.mark.skipif(not LINUX, reason="per-thread priorities are Linux's")
+@pytest.mark.slow
 async def test_the_ui_thread_gives_way_while_a_cpu_reply_streams_and_gets_its_priority_back(
     tmp_path,
 ):
@@ -104,6 +105,7 @@ async def test_a_gpu_model_keeps_full_frame_rates_and_the_ui_its_priority(tmp_pa
     assert MODEL_FIRST_BUDGET < UI_CPU_BUDGET
 
 
+@pytest.mark.slow
 async def test_typing_works_while_a_reply_streams(tmp_path):
     slow = Script(
         "<think>" + "thinking " * 200 + "</think>" + "answer " * 200, tokens_per_second=60

@@ -147,6 +147,7 @@ def test_listing_reads_headers_only_and_fifty_models_are_quick(
     )
 
 
+@pytest.mark.slow
 def test_models_json_shows_facts_defaults_and_errors(
     tmp_path, r1chat_command, cli_env, home, r1_vocab_path
 ):
@@ -195,6 +196,7 @@ def test_kv_cache_and_fit_for_the_real_r1_7b_header(r1_vocab_path):
     )
 
 
+@pytest.mark.slow
 def test_doctor_reports_machine_and_the_distill_table(r1chat_command, cli_env):
     done = subprocess.run(
         [*r1chat_command, "doctor", "--json", "--n-ctx", "4096"],
@@ -294,6 +296,7 @@ def run(command, env, *args):
     return subprocess.run([*command, *args], capture_output=True, text=True, env=env, timeout=120)
 
 
+@pytest.mark.slow
 def test_pull_downloads_verifies_registers_and_use_sets_the_default(
     tmp_path, r1chat_command, cli_env, hub, home
 ):
@@ -321,6 +324,7 @@ def test_pull_downloads_verifies_registers_and_use_sets_the_default(
     )
 
 
+@pytest.mark.slow
 def test_a_pull_killed_midway_resumes_where_it_stopped(tmp_path, r1chat_command, cli_env, hub):
     model = tiny(tmp_path / "src" / "m.gguf", tensor_elements=6_000_000)  # 24 MB
     data = model.read_bytes()
@@ -351,6 +355,7 @@ def test_a_pull_killed_midway_resumes_where_it_stopped(tmp_path, r1chat_command,
     assert Path(json.loads(second.stdout)["path"]).read_bytes() == data
 
 
+@pytest.mark.slow
 def test_a_dropped_connection_is_resumed_within_the_same_pull(
     tmp_path, r1chat_command, cli_env, hub
 ):
@@ -364,6 +369,7 @@ def test_a_dropped_connection_is_resumed_within_the_same_pull(
     assert Path(json.loads(done.stdout)["path"]).read_bytes() == data
 
 
+@pytest.mark.slow
 def test_a_hash_mismatch_is_reported_and_the_file_kept(tmp_path, r1chat_command, cli_env, hub):
     model = tiny(tmp_path / "src" / "m.gguf")
     hub.files["someone/Bad-GGUF/bad.gguf"] = HostedFile(
@@ -380,6 +386,7 @@ def test_a_hash_mismatch_is_reported_and_the_file_kept(tmp_path, r1chat_command,
     assert not any(m["source"] == "pulled" for m in listed)  # not registered
 
 
+@pytest.mark.slow
 def test_pull_errors_are_one_line(tmp_path, r1chat_command, cli_env, hub):
     hub.files["someone/Real-GGUF/real.gguf"] = HostedFile(b"GGUF")
     env = pull_env(cli_env, tmp_path, hub)

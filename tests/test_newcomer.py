@@ -142,6 +142,7 @@ async def test_the_demo_model_is_named_in_the_empty_chat_with_what_to_get(tmp_pa
     store.close()
 
 
+@pytest.mark.slow
 def test_models_never_cuts_a_name_that_use_and_model_take(
     r1chat_command, cli_env, home, smollm2_path
 ):
@@ -279,6 +280,7 @@ async def test_f1_lists_ids_and_the_footer_keeps_help_at_80_columns(tmp_path):
     store.close()
 
 
+@pytest.mark.slow
 def test_a_model_has_one_name_on_every_screen(r1chat_command, cli_env, home, r1_smol_path):
     """A pulled model whose file says `DeepSeek R1 Smol (old template)` is `r1-smol` in
     `models`, in `ask`, in the saved chat and `list`, in the app's status bar and switcher:

@@ -267,6 +267,7 @@ def test_remotes_in_config_are_checked(tmp_path):
 # ask --remote, and the key never leaks
 
 
+@pytest.mark.slow
 def test_ask_remote_streams_saves_and_never_leaks_the_key(server, r1chat_command, cli_env, home):
     secret = "sk-test-very-secret-4242"
     server.scenario = lambda h, body: h.stream(
@@ -420,6 +421,7 @@ def test_a_real_server_answers_through_ask_models_and_a_session(
 # The app on a remote
 
 
+@pytest.mark.slow
 async def test_the_app_streams_from_a_remote_and_survives_its_faults(server, tmp_path):
     from r1chat.config import Settings
     from r1chat.paths import Paths

@@ -3,6 +3,7 @@ reasoning switch, and Enter opening the chat at the hit (even on an older page).
 
 from __future__ import annotations
 
+import pytest
 from textual.widgets import Input, OptionList, Switch
 
 from r1chat.ui.screens.search import SearchScreen
@@ -25,6 +26,7 @@ def seed(store) -> str:
     return long.id
 
 
+@pytest.mark.slow
 async def test_search_as_you_type_and_open_the_chat_at_the_hit(tmp_path):
     app, _, store = make_app(tmp_path)
     long_id = seed(store)

@@ -102,6 +102,7 @@ def before(theme: str, mode: str | None = None):
 
 
 @pytest.mark.parametrize("theme", THEMES)
+@pytest.mark.slow
 def test_conversation_with_reasoning_collapsed(theme, tmp_path, snap_compare):
     """You should see the sidebar with two chats (the open one highlighted), the question in
     a tinted box, a collapsed "Thought for 12.4 s · 312 tokens" block, the Markdown answer
@@ -144,4 +145,62 @@ def test_help_screen(tmp_path, snap_compare):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    store.close()
+
+
+def with_usage(tmp_path):
+    """The seeded app, with ten days of replies from two models (fixed times and speeds)."""
+    app, store = seeded(tmp_path)
+    chat = next(c.id for c in store.list_conversations() if c.title.startswith("Sourdough"))
+    for day in range(10):
+        for model, speed in (("r1-7b", 9.0 + day % 3), ("SmolLM2-135M-Instruct.Q4_1", 80.0)):
+            if model != "r1-7b" and day % 2:
+                continue
+            message = store.add_message(
+                chat,
+                "assistant",
+                "ok",
+                model=model,
+                stats={
+                    "prompt_tokens": 400 + 50 * day,
+                    "reasoning_tokens": 300 + 40 * day if model == "r1-7b" else 0,
+                    "answer_tokens": 120 + 10 * day,
+                    "reasoning_seconds": 30.0,
+                    "generation_seconds": 45.0,
+                    "tokens_per_second": speed,
+                    "time_to_first_token": 1.5,
+                },
+            )
+            with store.transaction() as db:
+                db.execute(
+                    "UPDATE messages SET created_at = ? WHERE id = ?",
+                    (NOW - (9 - day) * 86_400, message.id),
+                )
+    with store.transaction() as db:  # where `seeded` left it in the chat list
+        db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (NOW - 50_000, chat))
+    return app, store
+
+
+def usage_before(size):
+    async def run_before(pilot) -> None:
+        from r1chat.ui.screens.stats import StatsScreen
+
+        await before("r1-dark")(pilot)
+        await pilot.press("f4")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, StatsScreen))
+        await wait_until(pilot, lambda: pilot.app.screen.report is not None)
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_usage_screen(size, tmp_path, snap_compare):
+    """You should see a "Usage" dialog: a line with 17 replies, tokens read, thinking and
+    answer, then what they would have cost on DeepSeek's API and on OpenAI o1 with each
+    price's date; tabs "Tokens per day", "Speed" and "API bill not paid"; and under the
+    first tab ten stacked bars (thinking and answer in two colours) labelled by day, with
+    a legend; the key line "←/→ switch plots · Esc close" at the bottom."""
+    app, store = with_usage(tmp_path)
+    assert snap_compare(app, terminal_size=size, run_before=usage_before(size))
     store.close()

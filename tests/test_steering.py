@@ -45,6 +45,7 @@ class EvalCounter:
         monkeypatch.setattr(llm, "eval", counted)
 
 
+@pytest.mark.slow
 def test_answer_now_closes_the_reasoning_and_answers_without_reading_the_prompt_again(
     r1_engine_both, monkeypatch
 ):
@@ -77,6 +78,7 @@ def test_answer_now_closes_the_reasoning_and_answers_without_reading_the_prompt_
     assert closing + 1 in after
 
 
+@pytest.mark.slow
 def test_a_reasoning_budget_stops_reasoning_at_exactly_n_tokens(r1_engine_both):
     params = GenerationParams(max_tokens=80, temperature=0, think_budget=17)
     events = list(r1_engine_both.stream(ChatRequest(tuple(QUESTION), params)))
@@ -95,6 +97,7 @@ def test_thinking_off_answers_at_once_with_no_reasoning_tokens(r1_engine_both):
     assert not any(isinstance(e, ReasoningDelta) for e in events)
 
 
+@pytest.mark.slow
 def test_the_saved_reply_keeps_both_parts_and_says_the_reasoning_was_cut(r1_smol_path, tmp_path):
     engine = LlamaEngine(r1_smol_path, n_ctx=1024, log_path=tmp_path / "llama.log")
     store = ChatStore(tmp_path / "chats.db")

@@ -391,6 +391,7 @@ def test_a_disk_too_full_to_open_for_writing_opens_read_only(tmp_path, monkeypat
     reader.close()
 
 
+@pytest.mark.slow
 def test_closing_the_store_while_other_threads_write_never_breaks_them(tmp_path):
     # Quitting the app closes the store while a reply may still be saving on its thread:
     # closing a connection under a running statement crashed the process.

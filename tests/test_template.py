@@ -178,6 +178,7 @@ LOOPING = {
 
 
 @pytest.mark.parametrize("case", list(LOOPING))
+@pytest.mark.slow
 def test_a_looping_or_growing_template_gives_up_with_one_line(case):
     source, expected = LOOPING[case]
     template = ChatTemplate(source)
@@ -189,6 +190,7 @@ def test_a_looping_or_growing_template_gives_up_with_one_line(case):
     assert expected in message and "\n" not in message
 
 
+@pytest.mark.slow
 def test_a_looping_template_in_a_real_model_ends_ask_with_one_line(
     smollm2_path, tmp_path, r1chat_command, cli_env
 ):
@@ -208,6 +210,7 @@ def test_a_looping_template_in_a_real_model_ends_ask_with_one_line(
     assert len(done.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_use_refuses_a_looping_or_hostile_template_before_saving_it(
     smollm2_path, tmp_path, r1chat_command, cli_env, home
 ):

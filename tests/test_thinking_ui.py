@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from textual.widgets import Input, Switch
 
 from r1chat.domain import GenerationParams
@@ -94,6 +95,7 @@ async def test_answer_now_ends_the_reasoning_and_the_reply_says_it_was_cut(tmp_p
     store.close()
 
 
+@pytest.mark.slow
 async def test_a_budget_and_thinking_off_from_the_chat_settings(tmp_path):
     app, engine, store = make_app(tmp_path, [Script(THOUGHT)])
     async with app.run_test(size=SIZE) as pilot:
@@ -134,6 +136,7 @@ async def test_a_budget_and_thinking_off_from_the_chat_settings(tmp_path):
     store.close()
 
 
+@pytest.mark.slow
 async def test_copy_reasoning_and_export_one_reply_as_markdown(tmp_path, monkeypatch):
     app, _, store = make_app(tmp_path, [Script(THOUGHT)])
     copied: list[str] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 
+import pytest
 from textual.widgets import Static
 
 from r1chat.engine.scripted import Script
@@ -77,6 +78,7 @@ async def test_send_streams_reasoning_then_answer_and_saves(tmp_path):
     store.close()
 
 
+@pytest.mark.slow
 async def test_thinking_toggle_cycles_the_whole_conversation_and_persists(tmp_path):
     app, _, store = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
@@ -129,6 +131,7 @@ async def test_escape_stops_and_the_partial_answer_is_saved_as_cancelled(tmp_pat
     store.close()
 
 
+@pytest.mark.slow
 async def test_regenerate_keeps_both_versions_and_arrows_flip_between_them(tmp_path):
     scripts = [Script("<think>a</think>First answer"), Script("<think>b</think>Second answer")]
     app, _, store = make_app(tmp_path, scripts)
@@ -163,6 +166,7 @@ async def test_regenerate_keeps_both_versions_and_arrows_flip_between_them(tmp_p
     store.close()
 
 
+@pytest.mark.slow
 async def test_edit_and_resend_the_last_message(tmp_path):
     app, engine, store = make_app(tmp_path, [Script("Answer one"), Script("Answer two")])
     async with app.run_test(size=SIZE) as pilot:
@@ -244,6 +248,7 @@ async def test_replies_without_reasoning_show_no_block_and_empty_ones_say_so(tmp
     store.close()
 
 
+@pytest.mark.slow
 async def test_sidebar_lists_filters_opens_renames_and_deletes(tmp_path):
     _, _, seed = make_app(tmp_path)
     ids = {}
@@ -350,6 +355,7 @@ async def test_a_model_that_fails_to_load_leaves_the_app_usable(tmp_path):
     store.close()
 
 
+@pytest.mark.slow
 async def test_long_conversations_render_lazily(tmp_path):
     _, _, seed = make_app(tmp_path)
     conversation = seed.create_conversation(title="Long")
@@ -401,6 +407,7 @@ async def test_model_text_is_never_markup(tmp_path):
     store.close()
 
 
+@pytest.mark.slow
 async def test_links_open_only_http_and_only_after_asking(tmp_path):
     opened: list[str] = []
     answer = (
@@ -450,6 +457,7 @@ async def test_copy_answer_and_code_block(tmp_path):
     store.close()
 
 
+@pytest.mark.slow
 async def test_delete_a_message_after_confirming(tmp_path):
     app, _, store = make_app(tmp_path, [Script("first"), Script("second")])
     async with app.run_test(size=SIZE) as pilot:
@@ -508,6 +516,7 @@ async def test_sidebar_toggles_and_hides_on_narrow_terminals(tmp_path):
     store.close()
 
 
+@pytest.mark.slow
 async def test_composer_keys(tmp_path):
     app, engine, store = make_app(tmp_path, [Script("ok")])
     async with app.run_test(size=SIZE) as pilot:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from r1chat.config import Settings
 from r1chat.engine.llama import LlamaEngine
 from r1chat.paths import Paths
@@ -13,6 +15,7 @@ from r1chat.ui.widgets.messages import AssistantMessage
 from tests.tui_helpers import wait_until
 
 
+@pytest.mark.slow
 async def test_the_app_answers_with_the_real_model(tmp_path, smollm2_path):
     paths = Paths.from_env({"R1CHAT_HOME": str(tmp_path)})
     store = ChatStore.open(paths)

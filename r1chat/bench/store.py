@@ -17,6 +17,7 @@ from r1chat.errors import R1ChatError
 from r1chat.store.chats import ChatStore
 from r1chat.store.ids import new_id
 from r1chat.store.search import search
+from r1chat.store.usage import natural_grouping, usage_report
 
 # A small vocabulary drawn with a Zipf-like skew, so some words are common and some rare.
 _WORDS = [
@@ -143,6 +144,38 @@ def _sentence(rng: random.Random, words: int) -> str:
     return " ".join(rng.choices(_WORDS, _WEIGHTS, k=words)).capitalize() + "."
 
 
+def _reply_stats(rng: random.Random) -> str:
+    """A reply's stats as the app saves them: tokens, times and speed."""
+    reasoning, answer = rng.randint(100, 1500), rng.randint(50, 600)
+    speed = rng.uniform(8, 40)
+    return json.dumps(
+        {
+            "finish_reason": "stop",
+            "prompt_tokens": rng.randint(20, 6000),
+            "reasoning_tokens": reasoning,
+            "answer_tokens": answer,
+            "time_to_first_token": rng.uniform(0.2, 4.0),
+            "reasoning_seconds": reasoning / speed,
+            "generation_seconds": (reasoning + answer) / speed,
+            "tokens_per_second": speed,
+        }
+    )
+
+
+def _usage_screen(store: ChatStore) -> None:
+    """What opening the usage screen does off the UI thread (the report), and the three
+    plots drawn from it at 120x40."""
+    from textual_plotext import Plot
+
+    report = usage_report(store, by=natural_grouping(store))
+    periods = sorted({entry.period for entry in report.periods})
+    figure = Plot()
+    figure.plotsize(110, 30)
+    totals = [sum(e.usage.written for e in report.periods if e.period == p) for p in periods]
+    figure.bar(list(range(len(periods))), totals)
+    figure.build()
+
+
 def build(path: Path, conversations: int, messages: int, big: int, seed: int = 7) -> str:
     """Fill a new store; return the id of its one long conversation."""
     rng = random.Random(seed)
@@ -176,6 +209,7 @@ def build(path: Path, conversations: int, messages: int, big: int, seed: int = 7
                 _sentence(rng, rng.randint(6, 20) if user else rng.randint(30, 90)),
                 "" if user else _sentence(rng, rng.randint(20, 60)),
                 "complete",
+                None if user else _reply_stats(rng),
                 base + index,
                 base + index,
             )
@@ -183,7 +217,7 @@ def build(path: Path, conversations: int, messages: int, big: int, seed: int = 7
 
     insert = (
         "INSERT INTO messages (id, conversation_id, parent_id, role, content, reasoning, "
-        "status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        "status, stats, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )
     batch: list[tuple[Any, ...]] = []
     for index, conversation_id in enumerate(conversation_ids):
@@ -234,6 +268,10 @@ def run_store_bench(
             "search two words with --thinking": _time(
                 lambda: search(store, "photon entropy", thinking=True)
             ),
+            "stats: per model and week, medians": _time(
+                lambda: usage_report(store, by=natural_grouping(store))
+            ),
+            "open the usage screen (report and plot)": _time(lambda: _usage_screen(store)),
         }
         size = os.path.getsize(path)
         store.close()

@@ -45,6 +45,11 @@ class Engine(Protocol):
         how many of the oldest messages fitting leaves out."""
         ...
 
+    def count_tokens(self, text: str) -> int:
+        """How many tokens `text` takes on its own: exact where the engine holds the
+        model's tokenizer, estimated otherwise."""
+        ...
+
     def stream(
         self, request: ChatRequest, cancel: threading.Event | None = None
     ) -> Iterator[EngineEvent]:

@@ -59,6 +59,16 @@ class PreparedPrompt:
         return PromptPlan(len(self.tokens), n_ctx, self.reserve, self.dropped_messages)
 
 
+@dataclass(frozen=True, slots=True)
+class TokenPiece:
+    """One token of some text: its id, the bytes it stands for, and whether it is special
+    (a control or added token such as `<think>` or `<｜Assistant｜>`)."""
+
+    id: int
+    data: bytes
+    special: bool
+
+
 class LlamaEngine:
     """A GGUF chat model run in-process by llama.cpp.
 
@@ -196,6 +206,24 @@ class LlamaEngine:
     def tokenize(self, text: str) -> list[int]:
         """Tokens of a rendered prompt: special tokens parsed, no BOS added (templates write it)."""
         return list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def count_tokens(self, text: str) -> int:
+        """How many tokens `text` takes on its own (exact: the model's tokenizer)."""
+        return len(self.tokenize(text)) if text else 0
+
+    def pieces(self, text: str) -> list[TokenPiece]:
+        """How the model splits `text` (special tokens parsed, no BOS added)."""
+        special = (
+            self._llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | self._llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
+        )
+        return [
+            TokenPiece(
+                token,
+                compat.token_bytes(self._llm, token),
+                bool(compat.token_attributes(self._llama_cpp, self._vocab, token) & special),
+            )
+            for token in self.tokenize(text)
+        ]
 
     def tokenize_prompt(self, text: str) -> list[int]:
         """Tokens of a rendered prompt, reusing the tokens of turns seen in earlier prompts.

@@ -70,6 +70,11 @@ def token_text(llm: Any, token: int) -> str:
     return str(llm._model.token_get_text(token))
 
 
+def token_bytes(llm: Any, token: int) -> bytes:
+    """The bytes a token stands for (a piece of a UTF-8 character, sometimes)."""
+    return bytes(llm.detokenize([token], special=True))
+
+
 def is_end(llama_cpp: Any, handle: Any, token: int) -> bool:
     """Whether `token` ends generation (end of text, end of turn)."""
     return bool(llama_cpp.llama_vocab_is_eog(handle, token))

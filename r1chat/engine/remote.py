@@ -215,6 +215,10 @@ class RemoteEngine:
             local_cpu=self.endpoint.loopback,
         )
 
+    def count_tokens(self, text: str) -> int:
+        """About how many tokens `text` takes (no tokenizer here: an estimate)."""
+        return estimated_tokens(text)
+
     def plan(self, request: ChatRequest) -> PromptPlan:
         """Fit `request`, counting about four characters a token (the server has the tokenizer)."""
         return estimated_plan(request, self.n_ctx, estimated_tokens(request.system_prompt) + 8)

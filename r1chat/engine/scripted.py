@@ -78,6 +78,10 @@ class ScriptedEngine:
             local_cpu=self.backend == "CPU",
         )
 
+    def count_tokens(self, text: str) -> int:
+        """About how many tokens `text` takes (no tokenizer here: an estimate)."""
+        return estimated_tokens(text)
+
     def plan(self, request: ChatRequest) -> PromptPlan:
         """Fit `request` as the real engines do, counting about four characters a token."""
         fixed = estimated_tokens(request.system_prompt)

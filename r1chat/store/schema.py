@@ -2,6 +2,36 @@
 
 from __future__ import annotations
 
+
+def _stat(row: str, key: str, kind: str) -> str:
+    # Damaged JSON reads as NULL here: json_extract would fail the write that saves it.
+    valid = f"CASE WHEN json_valid({row}.stats) THEN {row}.stats END"
+    return f"CAST(json_extract({valid}, '$.{key}') AS {kind})"
+
+
+def _usage_row(row: str) -> str:
+    """The `usage` columns of a message row (`m` in a query, `NEW` in a trigger)."""
+    return (
+        f"{row}.id, {row}.conversation_id, COALESCE({row}.model, (SELECT model FROM "
+        f"conversations WHERE id = {row}.conversation_id), ''), {row}.created_at, "
+        f"COALESCE({_stat(row, 'prompt_tokens', 'INTEGER')}, 0), "
+        f"COALESCE({_stat(row, 'reasoning_tokens', 'INTEGER')}, 0), "
+        f"COALESCE({_stat(row, 'answer_tokens', 'INTEGER')}, 0), "
+        f"{_stat(row, 'reasoning_seconds', 'REAL')}, {_stat(row, 'generation_seconds', 'REAL')}, "
+        f"{_stat(row, 'tokens_per_second', 'REAL')}, {_stat(row, 'time_to_first_token', 'REAL')}"
+    )
+
+
+def _counted(row: str) -> str:
+    """Whether a message row is a finished reply with token counts (damaged JSON is not)."""
+    return (
+        f"{row}.role = 'assistant' AND {row}.status != 'streaming' AND json_valid({row}.stats) "
+        f"AND COALESCE({_stat(row, 'prompt_tokens', 'INTEGER')}, 0) + "
+        f"COALESCE({_stat(row, 'reasoning_tokens', 'INTEGER')}, 0) + "
+        f"COALESCE({_stat(row, 'answer_tokens', 'INTEGER')}, 0) > 0"
+    )
+
+
 # Each entry moves the schema from version N to N + 1, and runs in one transaction.
 # Never edit a released entry: add a new one.
 MIGRATIONS: tuple[str, ...] = (
@@ -90,6 +120,42 @@ MIGRATIONS: tuple[str, ...] = (
         created_at REAL NOT NULL,
         updated_at REAL NOT NULL
     );
+    """,
+    # 5: usage: one row a finished reply (tokens, times, speed), so `stats` reads a narrow
+    # table instead of every message's JSON; triggers keep it in step with every write.
+    f"""
+    CREATE TABLE usage (
+        message_id TEXT PRIMARY KEY,
+        conversation_id TEXT NOT NULL,
+        model TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        prompt_tokens INTEGER NOT NULL DEFAULT 0,
+        reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+        answer_tokens INTEGER NOT NULL DEFAULT 0,
+        reasoning_seconds REAL,
+        generation_seconds REAL,
+        tokens_per_second REAL,
+        time_to_first_token REAL
+    );
+    CREATE INDEX usage_by_time ON usage (created_at);
+    CREATE INDEX usage_by_conversation ON usage (conversation_id);
+    CREATE INDEX usage_speed ON usage (model, tokens_per_second, created_at);
+    CREATE INDEX usage_first_token ON usage (model, time_to_first_token, created_at);
+
+    INSERT INTO usage SELECT {_usage_row("m")} FROM messages m
+        WHERE {_counted("m")};
+
+    CREATE TRIGGER usage_insert AFTER INSERT ON messages WHEN {_counted("NEW")} BEGIN
+        INSERT OR REPLACE INTO usage SELECT {_usage_row("NEW")};
+    END;
+    CREATE TRIGGER usage_update AFTER UPDATE OF stats, status, model, created_at ON messages
+    BEGIN
+        DELETE FROM usage WHERE message_id = NEW.id;
+        INSERT INTO usage SELECT {_usage_row("NEW")} WHERE {_counted("NEW")};
+    END;
+    CREATE TRIGGER usage_delete AFTER DELETE ON messages BEGIN
+        DELETE FROM usage WHERE message_id = OLD.id;
+    END;
     """,
 )
 

@@ -263,6 +263,16 @@ class R1ChatApp(App[None]):
                 screen.action_memory,
             )
             yield SystemCommand(
+                "Count draft tokens",
+                "How many tokens the message box holds, and its share of the window",
+                screen.action_count_draft,
+            )
+            yield SystemCommand(
+                "Usage stats",
+                "Tokens, speed and the API bill not paid, over time (F4)",
+                screen.action_stats,
+            )
+            yield SystemCommand(
                 "Copy thinking",
                 "Copy the thinking of the focused (or last) reply",
                 screen.action_copy_reasoning,

@@ -87,6 +87,14 @@ class ChatScreen(Screen[None]):
             tooltip="Search every chat, as you type (thinking too, with its switch)",
         ),
         Binding(
+            "f4",
+            "stats",
+            "Usage",
+            id="chat.stats",
+            show=False,
+            tooltip="Tokens, speed and the API bill not paid, over time",
+        ),
+        Binding(
             "f3",
             "memory",
             "Memory",
@@ -530,6 +538,27 @@ class ChatScreen(Screen[None]):
         welcome = self.r1app.welcome
         return f"{welcome}\n\n{EMPTY_HINT}" if welcome else EMPTY_HINT
 
+    @work(thread=True, group="count-draft", exit_on_error=False, description="count the draft")
+    def action_count_draft(self) -> None:
+        """Say how many tokens the draft in the message box is, and its share of the window."""
+        engine = self.engine
+        if engine is None:
+            self.notify("No model yet: the draft is counted by the model's own tokenizer.")
+            return
+        draft = self.app.call_from_thread(lambda: self.composer.text)
+        count = engine.count_tokens(draft)
+        n_ctx = engine.info.n_ctx
+        about = "about " if engine.info.backend == "remote" else ""  # no tokenizer there
+        self.notify(
+            f"Your draft: {about}{count:,} token{'s' if count != 1 else ''}, "
+            f"{count * 100 / n_ctx:.1f}% of the {n_ctx:,}-token window."
+        )
+
+    def action_stats(self) -> None:
+        from r1chat.ui.screens.stats import StatsScreen
+
+        self.app.push_screen(StatsScreen(self.service))
+
     def action_memory(self) -> None:
         from r1chat.ui.screens.memory import MemoryScreen
 
@@ -836,7 +865,8 @@ class ChatScreen(Screen[None]):
             self.app.call_from_thread(self.status.show_overflow, str(error))
             return
         if plan is not None:
-            self.app.call_from_thread(self.status.show_plan, plan)
+            draft_tokens = session.engine.count_tokens(draft) if session.engine else 0
+            self.app.call_from_thread(self.status.show_plan, plan, draft_tokens)
             used, tokens = session.memory_used, session.memory_tokens
             wanted = len(session.memory) if session.params.memory else 0
             self.app.call_from_thread(self._show_memory, used, wanted, tokens)
@@ -873,8 +903,30 @@ class ChatScreen(Screen[None]):
             system_prompt=self.session.system_prompt,
             params=replace(params, temperature=temperature, top_p=top_p),
             reasoning=info.reasoning if info else True,
+            usage=self._usage_line,
         )
         self.app.push_screen(screen, self._settings_chosen)
+
+    def _usage_line(self) -> str:
+        """This chat's tokens, thinking time and API-price equivalent (off the UI thread)."""
+        conversation_id = self.session.conversation_id
+        if conversation_id is None:
+            return "This chat: nothing sent yet."
+        usage, prices = self.service.chat_usage(conversation_id)
+        if not usage.replies:
+            return "This chat: no replies counted yet."
+        line = (
+            f"This chat: {usage.replies:,} replies · {usage.read:,} tokens read · "
+            f"{usage.reasoning:,} thinking · {usage.answer:,} answer · thought for "
+            f"{usage.thinking_seconds:,.0f} s"
+        )
+        if prices:
+            price = prices[0]
+            line += (
+                f" · ${price.cost(usage.read, usage.written):,.4f} on {price.name} "
+                f"({price.date} prices)"
+            )
+        return line
 
     def _settings_chosen(self, chosen: ChatSettingsChoice | None) -> None:
         if chosen is not None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -37,9 +39,17 @@ class ChatSettingsScreen(ModalScreen[ChatSettingsChoice | None]):
     ]
 
     def __init__(
-        self, *, model: str, system_prompt: str, params: GenerationParams, reasoning: bool = True
+        self,
+        *,
+        model: str,
+        system_prompt: str,
+        params: GenerationParams,
+        reasoning: bool = True,
+        usage: Callable[[], str] | None = None,
     ) -> None:
         super().__init__(classes="dialog-screen")
+        self.usage = usage
+        """This chat's totals as one line, read off the UI thread once the dialog is up."""
         self.model_name = model
         self.system_prompt = system_prompt
         self.params = params
@@ -51,6 +61,8 @@ class ChatSettingsScreen(ModalScreen[ChatSettingsChoice | None]):
         with Vertical(classes="dialog settings-dialog"):
             yield Label(Content("Settings of this chat"), classes="dialog-question")
             yield Label(plain(f"Model: {self.model_name}"))
+            if self.usage is not None:
+                yield Label(Content("This chat: counting…"), id="settings-usage")
             yield Label(Content("System prompt (R1 models get it inside your first message)"))
             yield TextArea(self.system_prompt, id="settings-system", soft_wrap=True)
             with Horizontal(classes="settings-row"):
@@ -103,6 +115,15 @@ class ChatSettingsScreen(ModalScreen[ChatSettingsChoice | None]):
 
     def action_save(self) -> None:
         self._save(switch_model=False)
+
+    def on_mount(self) -> None:
+        if self.usage is not None:
+            self._load_usage(self.usage)
+
+    @work(group="settings-usage", exit_on_error=False, description="count this chat's usage")
+    async def _load_usage(self, usage: Callable[[], str]) -> None:
+        line = await asyncio.to_thread(usage)
+        self.query_one("#settings-usage", Label).update(plain(line))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -25,6 +25,7 @@ REDRAWN_BY = (
     "tokens_per_second",
     "state",
     "memory",
+    "draft_tokens",
 )
 """The bar is drawn again when any of these change."""
 STATE_WIDTH = len("answering")
@@ -48,6 +49,8 @@ class StatusBar(Horizontal):
     """`loading model`, `reading prompt …`, `thinking`, `answering`, `idle`, or a failure."""
     overflow: reactive[str] = reactive("", init=False)
     """Set when the draft cannot fit at all."""
+    draft_tokens: reactive[int] = reactive(0, init=False)
+    """Tokens of what is in the message box, on its own (shown in the meter's tooltip)."""
     memory: reactive[tuple[int, int, int]] = reactive((0, 0, 0), init=False)
     """Memory facts in the next prompt, facts switched on, and their tokens."""
 
@@ -64,8 +67,11 @@ class StatusBar(Horizontal):
             self.watch(self, name, self._refresh_all, init=False)
         self._refresh_all()
 
-    def show_plan(self, plan: PromptPlan) -> None:
-        """Show the next (or current) prompt's size against the window."""
+    def show_plan(self, plan: PromptPlan, draft_tokens: int | None = None) -> None:
+        """Show the next (or current) prompt's size against the window (and, measured
+        before a send, the draft's own tokens)."""
+        if draft_tokens is not None:
+            self.draft_tokens = draft_tokens
         self.n_ctx = plan.n_ctx
         self.context_used = plan.tokens
         self.dropped_turns = plan.dropped_turns
@@ -88,6 +94,19 @@ class StatusBar(Horizontal):
             text += f" · {turns:,} old turn{'s' if turns != 1 else ''} left out"
         return text
 
+    def context_tooltip(self) -> str | None:
+        """What the meter counts, and what the draft in the message box takes of it."""
+        if not self.n_ctx:
+            return None
+        draft = self.draft_tokens
+        share = draft * 100 / self.n_ctx
+        return (
+            f"The next prompt: {self.context_used + self.generated:,} of the model's "
+            f"{self.n_ctx:,}-token window (history as it will be sent, and your draft).\n"
+            f"Your draft: {draft:,} token{'s' if draft != 1 else ''}, "
+            f"{share:.1f}% of the window. `r1chat tokens` shows how text splits."
+        )
+
     def _refresh_all(self) -> None:
         if not self.is_mounted:
             return
@@ -107,6 +126,7 @@ class StatusBar(Horizontal):
         full = bool(self.overflow) or share >= FULL_AT
         context.set_class(full, "full")
         context.set_class(not full and (share >= WARN_AT or self.dropped_turns > 0), "warn")
+        context.tooltip = self.context_tooltip()
         used, wanted, tokens = self.memory
         text = ""
         if wanted:

@@ -1,0 +1,190 @@
+"""Provides the usage screen: tokens per day, speed per model over time, and the API bill a
+local model saved, as plots in the app's colours."""
+
+from __future__ import annotations
+
+import asyncio
+from itertools import accumulate
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.color import Color
+from textual.containers import Vertical
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Static, TabbedContent, TabPane
+from textual_plotext import PlotextPlot
+
+from r1chat.text import one_line
+
+if TYPE_CHECKING:
+    from r1chat.service import ChatService, Price, UsageReport
+
+MAX_BARS = 31
+"""Days shown as bars; longer spans are shown a week a bar."""
+
+
+def short(count: float) -> str:
+    """`950`, `12.3k`, `4.5M`."""
+    if count >= 1_000_000:
+        return f"{count / 1_000_000:.1f}M"
+    if count >= 1_000:
+        return f"{count / 1_000:.1f}k"
+    return f"{count:.0f}"
+
+
+def summary(report: UsageReport, prices: list[Price]) -> str:
+    """The line above the plots: totals, and the bill at each compared price."""
+    total = report.total
+    if not total.replies:
+        return "No replies yet: usage is counted as replies are saved."
+    parts = [
+        f"{total.replies:,} replies",
+        f"{short(total.read)} tokens read",
+        f"{short(total.reasoning)} thinking",
+        f"{short(total.answer)} answer",
+    ]
+    bills = [
+        f"${price.cost(total.read, total.written):,.2f} on {price.name} ({price.date} prices)"
+        for price in prices
+    ]
+    return " · ".join(parts) + "\nNot paid: " + "; ".join(bills)
+
+
+class StatsScreen(ModalScreen[None]):
+    """Usage over time, with what the same tokens would have cost on hosted APIs."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,f4", "dismiss", "Close", id="stats.close", tooltip="Close the usage"),
+    ]
+
+    def __init__(self, service: ChatService) -> None:
+        super().__init__(classes="dialog-screen")
+        self.service = service
+        self.report: UsageReport | None = None
+        self.prices: list[Price] = []
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog stats-dialog") as dialog:
+            dialog.border_title = "Usage"
+            dialog.border_subtitle = "←/→ switch plots · Esc close"
+            yield Static(Content("Counting…"), id="stats-summary")
+            with TabbedContent(id="stats-tabs"):
+                with TabPane("Tokens", id="stats-tokens"):
+                    yield PlotextPlot(id="plot-tokens")
+                with TabPane("Speed", id="stats-speed"):
+                    yield PlotextPlot(id="plot-speed")
+                with TabPane("API bill not paid", id="stats-bill"):
+                    yield PlotextPlot(id="plot-bill")
+
+    def on_mount(self) -> None:
+        self.load()
+
+    @work(group="stats-load", exclusive=True, exit_on_error=False, description="load usage")
+    async def load(self) -> None:
+        report, self.prices = await asyncio.to_thread(self.service.usage)
+        self.report = report
+        self.query_one("#stats-summary", Static).update(Content(summary(report, self.prices)))
+        self.draw()
+
+    def on_resize(self) -> None:
+        if self.report is not None:
+            self.draw()
+
+    def _colour(self, name: str, fallback: str) -> tuple[int, int, int]:
+        value = self.app.theme_variables.get(name, fallback)
+        try:
+            return Color.parse(value).rgb
+        except Exception:
+            return Color.parse(fallback).rgb
+
+    def draw(self) -> None:
+        """Draw the three plots from the loaded report."""
+        if self.report is None:
+            return
+        report = self.report
+        by_period: dict[str, list[int]] = {}
+        for entry in report.periods:
+            thinking, answer = by_period.setdefault(entry.period, [0, 0])
+            by_period[entry.period] = [
+                thinking + entry.usage.reasoning,
+                answer + entry.usage.answer,
+            ]
+        periods = sorted(by_period)
+        thinking_colour = self._colour("secondary", "#8a8f9c")
+        answer_colour = self._colour("primary", "#4f9dde")
+
+        tokens = self.query_one("#plot-tokens", PlotextPlot)
+        plt = tokens.plt
+        plt.clear_data()
+        plt.clear_figure()
+        if periods:
+            labels = [period[5:] for period in periods[-MAX_BARS:]]
+            values = [by_period[period] for period in periods[-MAX_BARS:]]
+            stacked: Any = plt.stacked_bar  # plotext takes `labels`; its stub says `label`
+            stacked(
+                labels,
+                [[v[0] for v in values], [v[1] for v in values]],
+                labels=["thinking", "answer"],
+                color=[thinking_colour, answer_colour],
+            )
+            plt.title(f"Tokens written per {report.by} (thinking and answer)")
+        else:
+            plt.title("No replies yet")
+        tokens.refresh()
+
+        speed = self.query_one("#plot-speed", PlotextPlot)
+        plt = speed.plt
+        plt.clear_data()
+        plt.clear_figure()
+        palette = [answer_colour, thinking_colour, self._colour("accent", "#e0a84f")]
+        for index, model in enumerate(report.models[:6]):
+            points = [
+                (periods.index(entry.period), entry.usage.tokens_per_second)
+                for entry in report.periods
+                if entry.model == model.model and entry.usage.tokens_per_second
+            ]
+            if points:
+                plt.plot(
+                    [x for x, _ in points],
+                    [y or 0.0 for _, y in points],
+                    label=one_line(model.model)[:30],
+                    marker="braille",
+                    color=palette[index % len(palette)],
+                )
+        if periods:
+            step = max(1, len(periods) // 6)
+            ticks = [float(i) for i in range(0, len(periods), step)]
+            plt.xticks(ticks, [periods[int(i)][5:] for i in ticks])
+        plt.title(f"Tokens per second, per model and {report.by}")
+        speed.refresh()
+
+        bill = self.query_one("#plot-bill", PlotextPlot)
+        plt = bill.plt
+        plt.clear_data()
+        plt.clear_figure()
+        for index, price in enumerate(self.prices[:3]):
+            per_period = [
+                sum(
+                    price.cost(e.usage.read, e.usage.written)
+                    for e in report.periods
+                    if e.period == period
+                )
+                for period in periods
+            ]
+            if per_period:
+                plt.plot(
+                    list(range(len(periods))),
+                    list(accumulate(per_period)),
+                    label=one_line(price.name)[:40],
+                    marker="braille",
+                    color=palette[index % len(palette)],
+                )
+        if periods:
+            step = max(1, len(periods) // 6)
+            ticks = [float(i) for i in range(0, len(periods), step)]
+            plt.xticks(ticks, [periods[int(i)][5:] for i in ticks])
+        plt.title("What the same tokens would have cost, running total in US$")
+        bill.refresh()
