@@ -20,6 +20,7 @@ def test_use_of_a_preset_not_downloaded_says_how_to_pull_it(r1chat_command, cli_
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_pull_says_offline_mode_or_an_unreachable_hub(r1chat_command, cli_env):
     offline = run(r1chat_command, {**cli_env, "HF_HUB_OFFLINE": "1"}, "pull", "r1-1.5b")
     assert offline.returncode == 1 and "Offline mode is on" in offline.stderr
@@ -176,6 +177,7 @@ def test_table_cells_measure_wide_characters():
     assert cell_len(cell("日本", 8)) == 8
 
 
+@pytest.mark.slow
 async def test_enter_on_a_reply_opens_its_thinking_and_notices_stay_off_the_message_box(tmp_path):
     app, _, store = make_app(tmp_path)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:

@@ -167,6 +167,7 @@ def test_prices_ship_as_data_and_config_changes_them(tmp_path):
     assert chosen[0].date == "2026-01-01"
 
 
+@pytest.mark.slow
 def test_stats_command_prints_tables_costs_and_json(r1chat_command, cli_env, home):
     store, _, _ = seeded(home)
     store.close()
@@ -213,6 +214,7 @@ def test_stats_with_nothing_saved_says_so(r1chat_command, cli_env):
     assert done.returncode == 0 and "No replies yet" in done.stdout
 
 
+@pytest.mark.slow
 def test_tokens_on_the_real_smollm2_counts_and_shows_pieces(r1chat_command, cli_env):
     done = run(r1chat_command, cli_env, "tokens", "--json", "Hello world\n日")
     assert done.returncode == 0, done.stderr
@@ -240,6 +242,7 @@ def test_tokens_on_the_r1_header_keep_think_as_one_special_token(r1_vocab_path):
     assert not any(piece.special for piece in pieces[1:-1])
 
 
+@pytest.mark.slow
 async def test_the_usage_screen_opens_with_f4_and_the_chat_settings_show_totals(tmp_path, tokyo):
     from r1chat.ui.screens.settings import ChatSettingsScreen
     from r1chat.ui.screens.stats import StatsScreen

@@ -87,6 +87,7 @@ def test_a_reasoning_budget_stops_reasoning_at_exactly_n_tokens(r1_engine_both):
     assert stats.answer_tokens > 0 and any(isinstance(e, AnswerDelta) for e in events)
 
 
+@pytest.mark.slow
 def test_thinking_off_answers_at_once_with_no_reasoning_tokens(r1_engine_both):
     params = GenerationParams(max_tokens=20, temperature=0, thinking=False)
     request = ChatRequest(tuple(QUESTION), params)

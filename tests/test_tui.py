@@ -230,6 +230,7 @@ async def test_resume_a_saved_conversation_and_continue_it(tmp_path):
     store.close()
 
 
+@pytest.mark.slow
 async def test_replies_without_reasoning_show_no_block_and_empty_ones_say_so(tmp_path):
     scripts = [Script("Plain answer."), Script("<think>\n\n</think>\n\nQuick answer.")]
     app, _, store = make_app(tmp_path, scripts)
@@ -442,6 +443,7 @@ async def test_links_open_only_http_and_only_after_asking(tmp_path):
     store.close()
 
 
+@pytest.mark.slow
 async def test_copy_answer_and_code_block(tmp_path):
     app, _, store = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
@@ -478,6 +480,7 @@ async def test_delete_a_message_after_confirming(tmp_path):
     store.close()
 
 
+@pytest.mark.slow
 async def test_help_lists_every_binding_and_keymap_applies(tmp_path):
     (tmp_path / "config").mkdir(parents=True)
     (tmp_path / "config" / "config.toml").write_text('[keymap]\n"chat.thinking" = "f5"\n')

@@ -94,6 +94,7 @@ async def test_an_edit_is_a_version_of_the_question_and_stays_after_a_restart(tm
     store.close()
 
 
+@pytest.mark.slow
 async def test_a_reply_cut_off_while_reasoning_says_no_answer_and_thinks_on(tmp_path):
     scripts = [
         Script("<think>\nLet me think about the sky and its colour for a while", piece_size=4),
