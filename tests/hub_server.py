@@ -42,7 +42,7 @@ class FakeHub:
     def endpoint(self) -> str:
         assert self.server is not None
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> FakeHub:
         hub = self

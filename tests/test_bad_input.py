@@ -89,7 +89,7 @@ def run_ask(command, env, *args, stdin=None):
     )
 
 
-def assert_one_clear_line(done: subprocess.CompletedProcess, expected: str) -> None:
+def assert_one_clear_line(done: subprocess.CompletedProcess[str], expected: str) -> None:
     assert done.returncode == 1, (done.stdout, done.stderr)
     assert done.stdout == ""
     lines = done.stderr.strip().splitlines()

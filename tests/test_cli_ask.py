@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -120,7 +121,7 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_was_printed(r1chat_command, cli_env
     seen = b""
     deadline = time.monotonic() + 60
     while len(seen) < 40 and time.monotonic() < deadline:
-        seen += process.stdout.read1(64)
+        seen += os.read(process.stdout.fileno(), 64)
     process.send_signal(signal.SIGINT)
     rest, err = process.communicate(timeout=60)
     assert process.returncode == 130, err

@@ -265,7 +265,7 @@ def test_a_corrupt_database_is_named_and_kept(r1chat_command, cli_env, home):
 A, B, GHOST = ("01M8AAAAAAAAAAAAAAAAAAAAA" + c for c in "129")
 
 
-def _export_with(messages: list[dict], **conversation) -> str:
+def _export_with(messages: list[dict[str, object]], **conversation) -> str:
     document = {
         "id": "01M8AAAAAAAAAAAAAAAAAAAAAA",
         "title": "Imported",
@@ -277,7 +277,7 @@ def _export_with(messages: list[dict], **conversation) -> str:
     return json.dumps({"format": "r1chat-conversation", "version": 1, "conversation": document})
 
 
-def _message(message_id: str, parent: str | None, **fields) -> dict:
+def _message(message_id: str, parent: str | None, **fields) -> dict[str, object]:
     return {
         "id": message_id,
         "role": "user",

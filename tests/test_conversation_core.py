@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,7 @@ from r1chat.engine.llama import LlamaEngine
 from r1chat.session import ChatSession
 from r1chat.store import ChatStore
 from r1chat.store.transfer import export_markdown
+from tests.tui_helpers import last_reply
 
 GREEDY = GenerationParams(max_tokens=6, temperature=0)
 
@@ -53,8 +55,10 @@ def test_an_edit_is_a_sibling_and_the_replaced_turn_is_gone_after_a_restart(smol
     list(session.reply("Waht is 2+2?"))
     list(session.reply("And 3+3?"))
     replaced = session.message_ids[2]
+    assert replaced is not None
     list(session.edit_last("And what is 3+3?"))
     conversation_id = session.conversation_id
+    assert conversation_id is not None
     store.close()
 
     store = ChatStore(path)  # a restart
@@ -104,7 +108,7 @@ def test_fitting_keeps_the_newest_turns_that_fit_and_counts_each_turn_once(r1_en
     # A second prompt on the same history tokenizes only the new text, not the prompt again.
     calls: list[str] = []
     tokenize = r1_engine.tokenize
-    r1_engine.tokenize = lambda text: calls.append(text) or tokenize(text)  # type: ignore[method-assign]
+    r1_engine.tokenize = lambda text: calls.append(text) or tokenize(text)  # type: ignore[func-returns-value]
     try:
         again = ChatRequest((*turns, ChatMessage("user", "And the second?")), params)
         r1_engine.prepare(again)
@@ -156,7 +160,8 @@ def test_a_reply_that_never_closes_its_reasoning_is_no_answer_and_can_think_on(r
         r1_smol, params=GenerationParams(max_tokens=12, temperature=0), store=store
     )
     list(session.reply("Why is the sky blue?"))
-    reply = session.last_reply
+    reply = last_reply(session)
+    assert reply.stats is not None
     assert reply.no_answer and reply.stats.reasoning_open
     assert reply.stats.finish_reason == "length" and reply.reasoning
     saved = store.conversation(session.conversation_id).messages[-1]
@@ -169,9 +174,10 @@ def test_a_reply_that_never_closes_its_reasoning_is_no_answer_and_can_think_on(r
     events = list(session.continue_reply())
     progress = [e for e in events if isinstance(e, Progress)]
     assert progress[0].done >= first_prompt  # nothing before the old reasoning is read again
-    continued = session.last_reply
+    continued = last_reply(session)
     assert continued.reasoning.startswith(reply.reasoning)
     assert len(continued.reasoning) > len(reply.reasoning)
+    assert continued.stats is not None
     assert continued.stats.reasoning_tokens > reply.stats.reasoning_tokens
     messages = store.conversation(session.conversation_id).messages
     assert len(messages) == 2 and messages[-1].id == saved.id  # the same reply, grown
@@ -186,7 +192,7 @@ def test_the_newer_r1_template_starts_the_reply_inside_reasoning(r1_smol_new_pat
         assert prompt.text.endswith("<｜Assistant｜><think>\n") and not prompt.prefilled
         session = ChatSession(engine, params=GenerationParams(max_tokens=8, temperature=0))
         list(session.reply("Hi"))
-        assert session.last_reply.no_answer and session.last_reply.reasoning
+        assert last_reply(session).no_answer and last_reply(session).reasoning
     finally:
         engine.close()
 
@@ -246,7 +252,7 @@ def test_resume_runs_the_chats_own_model_and_sampling(
     own.parent.mkdir()
     shutil.copyfile(r1_smol_path, own)
 
-    def ask(*args: str) -> tuple[subprocess.CompletedProcess, dict]:
+    def ask(*args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
         done = subprocess.run(
             [*r1chat_command, "ask", "--json", *args],
             env=cli_env,

@@ -176,6 +176,7 @@ def test_a_prompt_that_opens_think_streams_reasoning_with_its_own_stats(smollm2_
         engine.template = ChatTemplate(CHATML_TEMPLATE + "<think>\n")
         events = list(engine.stream(request(STORY, GenerationParams(max_tokens=12, temperature=0))))
         reasoning = "".join(e.text for e in events if isinstance(e, ReasoningDelta))
+        assert isinstance(events[-1], Finished)
         stats = events[-1].stats
         assert reasoning and stats.reasoning_tokens == 12 and stats.answer_tokens == 0
         assert stats.had_reasoning and stats.reasoning_seconds is not None
@@ -299,7 +300,12 @@ def test_the_prompt_cache_is_reused_between_turns_and_never_trusts_stale_tokens(
     params = GenerationParams(max_tokens=8, temperature=0)
     reads: list[int] = []
     original = smol_engine._llm.eval
-    monkeypatch.setattr(smol_engine._llm, "eval", lambda t: (reads.append(len(t)), original(t))[1])
+
+    def counted(tokens: list[int]) -> None:
+        reads.append(len(tokens))
+        original(tokens)
+
+    monkeypatch.setattr(smol_engine._llm, "eval", counted)
     first = [ChatMessage("user", "Name three rivers of Europe, please.")]
     events = list(smol_engine.stream(ChatRequest(tuple(first), params)))
     answer = "".join(getattr(e, "text", "") for e in events[:-1])

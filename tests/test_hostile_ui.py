@@ -21,7 +21,7 @@ from r1chat.ui.screens.chat import ChatScreen
 from r1chat.ui.screens.dialogs import ConfirmScreen, TextPromptScreen
 from r1chat.ui.screens.help import HelpScreen
 from r1chat.ui.widgets.status import StatusBar
-from tests.tui_helpers import make_app, wait_until
+from tests.tui_helpers import chat_screen, make_app, wait_until
 
 SIZE = (110, 36)
 # Each piece once crashed the app or ran an action: an unbalanced close tag, a click
@@ -34,7 +34,7 @@ FILE_SAFE = "[@click=app.quit]q [link=x]l [b]"
 
 
 def shown_text(app) -> str:
-    return app.export_screenshot()
+    return str(app.export_screenshot())
 
 
 def assert_literal(svg: str) -> None:
@@ -63,7 +63,7 @@ async def test_hostile_titles_models_themes_and_errors_are_plain_everywhere(tmp_
     store.add_message(chat.id, "assistant", hostile)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
-        screen = app.screen
+        screen = chat_screen(app)
         await wait_until(pilot, lambda: screen.engine is not None)
         # The theme was refused with a notice, the status bar shows the model's name.
         notices = [str(n.message) for n in app._notifications]
@@ -134,7 +134,7 @@ async def test_a_model_whose_load_error_is_hostile_gives_a_plain_notice(tmp_path
     app, _, store = make_app(tmp_path, failing=ModelError(hostile))
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
-        screen = app.screen
+        screen = chat_screen(app)
         await wait_until(pilot, lambda: screen.status.state == "model failed")
         await pilot.pause(0.5)
         notices = [n for n in app._notifications if n.severity == "error"]
@@ -208,7 +208,7 @@ async def test_quit_leaves_within_a_second_while_a_model_is_still_loading(tmp_pa
     app.service._load = slow
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
-        await wait_until(pilot, lambda: app.screen.status.state == "loading model")
+        await wait_until(pilot, lambda: chat_screen(app).status.state == "loading model")
         started = time.monotonic()
         await pilot.press("ctrl+q")
         await wait_until(pilot, lambda: not app.is_running, timeout=5)
@@ -221,7 +221,7 @@ async def test_ctrl_c_copies_a_selection_and_quits_when_pressed_twice(tmp_path):
     app, _, store = make_app(tmp_path)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
-        screen = app.screen
+        screen = chat_screen(app)
         screen.composer.focus()
         screen.composer.text = "copy me"
         screen.composer.select_all()
@@ -243,7 +243,7 @@ async def test_copying_puts_what_is_shown_on_the_clipboard(tmp_path, hostile):
     app, _, store = make_app(tmp_path, [Script(f"<think>hm</think>{answer}")])
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
-        screen = app.screen
+        screen = chat_screen(app)
         await wait_until(pilot, lambda: screen.engine is not None)
         screen.composer.focus()
         screen.composer.text = "Go"

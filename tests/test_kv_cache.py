@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
-from r1chat.engine.events import AnswerDelta, Finished, ReasoningDelta
+from r1chat.engine.events import AnswerDelta, Finished, GenerationStats, ReasoningDelta
 from r1chat.engine.kv_cache import GAIN_FROM, SAVE_FROM, StateCache, model_key
 from r1chat.engine.llama import LlamaEngine
 
@@ -24,7 +24,7 @@ def history(turns: int) -> list[ChatMessage]:
     return messages
 
 
-def reply(engine: LlamaEngine, messages: list[ChatMessage]) -> tuple[str, object]:
+def reply(engine: LlamaEngine, messages: list[ChatMessage]) -> tuple[str, GenerationStats]:
     events = list(engine.stream(ChatRequest(tuple(messages), GREEDY)))
     text = "".join(e.text for e in events if isinstance(e, AnswerDelta | ReasoningDelta))
     assert isinstance(events[-1], Finished)

@@ -10,7 +10,7 @@ from r1chat.store.memory import Memory
 from r1chat.ui.screens.memory import MemoryScreen
 from r1chat.ui.screens.settings import ChatSettingsScreen
 from tests.test_tui_core import ready
-from tests.tui_helpers import make_app, wait_until
+from tests.tui_helpers import latest_id, make_app, wait_until
 
 SIZE = (110, 32)
 
@@ -66,8 +66,10 @@ async def test_a_chat_can_turn_memory_off_in_its_settings(tmp_path):
         screen.action_chat_settings()
         await wait_until(pilot, lambda: isinstance(app.screen, ChatSettingsScreen))
         await pilot.pause()
-        app.screen.query_one("#settings-memory", Switch).value = False
-        app.screen.action_save()
+        dialog = app.screen
+        assert isinstance(dialog, ChatSettingsScreen)
+        dialog.query_one("#settings-memory", Switch).value = False
+        dialog.action_save()
         await wait_until(pilot, lambda: not screen.session.params.memory)
         screen.composer.focus()
         screen.composer.text = "Who am I?"
@@ -75,6 +77,6 @@ async def test_a_chat_can_turn_memory_off_in_its_settings(tmp_path):
         await wait_until(pilot, lambda: not screen.generating and engine.requests)
         assert "Captain" not in engine.requests[-1].system_prompt
         await wait_until(pilot, lambda: screen.status.memory == (0, 0, 0))
-    record = store.conversation(store.latest().id, messages=False).params
+    record = store.conversation(latest_id(store), messages=False).params
     assert record["memory"] is False
     store.close()

@@ -236,8 +236,8 @@ def test_reinstall_hint_names_the_exact_command():
         "CPU",
         False,
     )
-    assert 'CMAKE_ARGS="-DGGML_CUDA=on"' in reinstall_hint(cuda)
-    assert "--force-reinstall --no-cache-dir llama-cpp-python" in reinstall_hint(cuda)
+    assert 'CMAKE_ARGS="-DGGML_CUDA=on"' in str(reinstall_hint(cuda))
+    assert "--force-reinstall --no-cache-dir llama-cpp-python" in str(reinstall_hint(cuda))
     assert cuda.model_memory_bytes == 30 * 10**9  # no offload: RAM decides
     metal = Machine(
         "3.11",
@@ -250,7 +250,7 @@ def test_reinstall_hint_names_the_exact_command():
         "CPU",
         False,
     )
-    assert 'CMAKE_ARGS="-DGGML_METAL=on"' in reinstall_hint(metal)
+    assert 'CMAKE_ARGS="-DGGML_METAL=on"' in str(reinstall_hint(metal))
     built = Machine(
         "3.11",
         "Linux x86_64",

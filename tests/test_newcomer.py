@@ -11,7 +11,7 @@ from r1chat.store import ChatStore
 from r1chat.ui.widgets.messages import AssistantMessage
 from tests.test_cli_chats import run
 from tests.test_tui_core import ready
-from tests.tui_helpers import make_app, wait_until
+from tests.tui_helpers import block_of, make_app, wait_until
 
 
 def test_use_of_a_preset_not_downloaded_says_how_to_pull_it(r1chat_command, cli_env):
@@ -77,7 +77,7 @@ async def test_a_model_that_does_not_reason_is_answering_not_thinking(tmp_path):
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await ready(pilot)
         original = screen._set_state
-        screen._set_state = lambda state: (states.append(state), original(state))  # type: ignore[method-assign]
+        screen._set_state = lambda state: (states.append(state), original(state))  # type: ignore[method-assign,assignment,func-returns-value]
         screen._stream = None
         screen.composer.text = "Hi"
         screen.composer.focus()
@@ -85,7 +85,7 @@ async def test_a_model_that_does_not_reason_is_answering_not_thinking(tmp_path):
         await wait_until(pilot, lambda: not screen.generating and screen.session.last_reply)
         assert "answering" in states and "thinking" not in states
         reply = screen.conversation.query(AssistantMessage).last()
-        assert reply.reasoning_block is None or not reply.reasoning_block.display
+        assert reply.reasoning_block is None or not block_of(reply).display
     store.close()
 
 
@@ -188,9 +188,9 @@ async def test_enter_on_a_reply_opens_its_thinking_and_notices_stay_off_the_mess
         await wait_until(pilot, lambda: not screen.generating and screen.session.last_reply)
         reply = screen.conversation.query(AssistantMessage).last()
         reply.focus()
-        was = reply.reasoning_block.collapsed
+        was = block_of(reply).collapsed
         await pilot.press("enter")
-        assert reply.reasoning_block.collapsed is not was
+        assert block_of(reply).collapsed is not was
         app.notify("A notice")
         await wait_until(pilot, lambda: app.screen.query("Toast"))
         await pilot.pause()
@@ -265,12 +265,14 @@ def test_ask_shows_a_spinner_on_a_terminal_and_not_when_piped(
 
 
 async def test_f1_lists_ids_and_the_footer_keeps_help_at_80_columns(tmp_path):
+    from textual.widgets._footer import FooterKey
+
     from r1chat.ui.screens.help import HelpScreen
 
     app, _, store = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
-        footer = [key.description for key in app.screen.query("FooterKey")]
+        footer = [key.description for key in app.screen.query(FooterKey)]
         assert footer[0] == "Help"  # first, so it is never the one dropped
         await pilot.press("f1")
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))

@@ -19,6 +19,7 @@ from r1chat.errors import ConfigError, R1ChatError
 from r1chat.session import ChatSession
 from r1chat.store import ChatStore
 from tests.sse_server import FINISH, chunk, free_port, scripted_server
+from tests.tui_helpers import latest_id
 
 QUESTION = (ChatMessage("user", "Why is the sky blue?"),)
 
@@ -185,7 +186,7 @@ def test_cancelling_closes_the_stream_at_once(server):
         events.append(event)
         if isinstance(event, AnswerDelta):
             control.set()
-    assert events[-1].stats.finish_reason == "cancelled"
+    assert isinstance(events[-1], Finished) and events[-1].stats.finish_reason == "cancelled"
     assert time.monotonic() - started < 5  # the server would have streamed for 10 s
 
 
@@ -238,7 +239,7 @@ def test_a_server_that_cannot_continue_says_so(server):
 
 def test_plain_http_to_another_host_warns_once():
     far = Endpoint.parse("http://10.20.30.40:8000")
-    assert "unencrypted" in far.plain_http_warning() and far.plain_http_warning() is None
+    assert "unencrypted" in str(far.plain_http_warning()) and far.plain_http_warning() is None
     assert Endpoint.parse("http://127.0.0.1:8000").plain_http_warning() is None
     assert Endpoint.parse("https://api.example.org").plain_http_warning() is None
 
@@ -410,7 +411,7 @@ def test_a_real_server_answers_through_ask_models_and_a_session(
             engine, params=GenerationParams(max_tokens=12, temperature=0), store=store
         )
         list(session.reply("Say hello."))
-        saved = store.conversation(session.conversation_id)
+        saved = store.conversation(latest_id(store))
         assert saved.messages[-1].content.strip() and saved.messages[-1].status == "complete"
         assert saved.params["model_path"].startswith(llama_server + "#")
     finally:
@@ -470,7 +471,7 @@ async def test_the_app_streams_from_a_remote_and_survives_its_faults(server, tmp
         notices = lambda: [n.message for n in app._notifications]  # noqa: E731
         await wait_until(pilot, lambda: any("the text so far is kept" in n for n in notices()))
         assert screen.is_mounted and app.is_running
-    saved = store.conversation(store.latest().id).messages
+    saved = store.conversation(latest_id(store)).messages
     assert saved[-1].content == "Half an ans" and saved[-1].status == "interrupted"
     assert saved[1].content == "Blue scatters most."
     store.close()

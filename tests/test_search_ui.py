@@ -4,6 +4,8 @@ reasoning switch, and Enter opening the chat at the hit (even on an older page).
 from __future__ import annotations
 
 import pytest
+from rich.text import Text
+from textual.content import Content
 from textual.widgets import Input, OptionList, Switch
 
 from r1chat.ui.screens.search import SearchScreen
@@ -23,7 +25,7 @@ def seed(store) -> str:
     other = store.create_conversation("Bread", model="scripted")
     store.add_message(other.id, "user", "How long to proof dough?")
     store.add_message(other.id, "assistant", "About an hour.")
-    return long.id
+    return str(long.id)
 
 
 @pytest.mark.slow
@@ -39,6 +41,7 @@ async def test_search_as_you_type_and_open_the_chat_at_the_hit(tmp_path):
         results = search.query_one("#search-results", OptionList)
         await wait_until(pilot, lambda: results.option_count == 1)
         shown = results.get_option_at_index(0).prompt
+        assert isinstance(shown, Content | Text)
         assert "[bold]Lighthouse[/] notes" in shown.plain  # a title is text, not markup
         assert any("reverse" in str(span.style) for span in shown.spans)  # the hit stands out
         # The reasoning switch.
@@ -48,19 +51,20 @@ async def test_search_as_you_type_and_open_the_chat_at_the_hit(tmp_path):
         )
         search.query_one("#search-reasoning", Switch).value = True
         await wait_until(pilot, lambda: results.option_count > 0)
-        assert "in the thinking" in results.get_option_at_index(0).prompt.plain
+        assert "in the thinking" in str(results.get_option_at_index(0).prompt)
         # Enter opens the chat scrolled to the hit, on an older page than the newest.
         search.query_one("#search-input", Input).value = "narwhal"
         await wait_until(
             pilot,
             lambda: (
                 results.option_count == 1
-                and "narwhal" in results.get_option_at_index(0).prompt.plain
+                and "narwhal" in str(results.get_option_at_index(0).prompt)
             ),
         )
         await pilot.press("enter", "enter")
         await wait_until(pilot, lambda: screen.session.conversation_id == long_id)
         await wait_until(pilot, lambda: isinstance(app.focused, AssistantMessage))
+        assert isinstance(app.focused, AssistantMessage)
         assert app.focused.answer == "The keeper saw a narwhal."
         assert any(
             isinstance(w, UserMessage) and "Question 3 " in w.text

@@ -10,6 +10,7 @@ from r1chat.domain import ChatMessage, GenerationParams
 from r1chat.engine.events import AnswerDelta, Finished
 from r1chat.errors import R1ChatError
 from r1chat.session import ChatSession
+from tests.tui_helpers import last_reply
 
 
 def drain(events) -> Finished:
@@ -51,8 +52,8 @@ def test_a_stopped_reply_keeps_its_partial_text(smol_engine):
             if len(seen) == 4:
                 cancel.set()
     assert session.last_reply is not None
-    assert session.last_reply.stats.finish_reason == "cancelled"
-    assert session.messages[-1].content == "".join(seen) == session.last_reply.answer
+    assert (stats := last_reply(session).stats) and stats.finish_reason == "cancelled"
+    assert session.messages[-1].content == "".join(seen) == last_reply(session).answer
 
 
 def test_empty_prompt_adds_nothing(smol_engine):

@@ -10,6 +10,7 @@ from r1chat.domain import GenerationParams
 from r1chat.engine.events import AnswerDelta
 from r1chat.session import ChatSession
 from r1chat.store import ChatStore
+from tests.tui_helpers import last_reply
 
 STORY = "Write a long story about a lighthouse."
 
@@ -39,7 +40,7 @@ def test_reply_is_saved_while_it_streams_then_completed(smol_engine, store):
     conversation = store.conversation(session.conversation_id)
     user, reply = conversation.messages
     assert user.content == STORY and conversation.title == STORY.rstrip(".") + "."
-    assert reply.status == "complete" and reply.content == session.last_reply.answer
+    assert reply.status == "complete" and reply.content == last_reply(session).answer
     assert reply.parent_id == user.id and reply.model == smol_engine.info.model_name
     assert reply.stats["answer_tokens"] == 24 and reply.stats["finish_reason"] == "length"
     assert conversation.params["temperature"] == 0
@@ -56,7 +57,8 @@ def test_a_stopped_reply_is_saved_as_cancelled(smol_engine, store):
         ("assistant", "cancelled"),
     ]
     assert (
-        store.conversation(session.conversation_id).messages[1].content == session.last_reply.answer
+        store.conversation(session.conversation_id).messages[1].content
+        == last_reply(session).answer
     )
 
 
@@ -66,6 +68,7 @@ def test_resume_continues_from_stored_history(smol_engine, store):
     )
     list(first.reply("My name is Ada."))
     cid = first.conversation_id
+    assert cid is not None
     store.update_message(
         store.conversation(cid).messages[1].id, reasoning="PRIVATE-THOUGHT about Ada"
     )
@@ -109,5 +112,5 @@ def test_disk_full_while_streaming_is_reported_once_and_recovers(smol_engine, st
     assert session.conversation_id is not None  # saved once there was room
     user, reply = store.conversation(session.conversation_id).messages
     assert user.content == STORY
-    assert reply.status == "complete" and reply.content == session.last_reply.answer
+    assert reply.status == "complete" and reply.content == last_reply(session).answer
     assert store.conversation(earlier.id).messages[0].content == "keep this"

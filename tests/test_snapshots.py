@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from r1chat.ui.screens.chat import ChatScreen
-from tests.tui_helpers import make_app, wait_until
+from r1chat.ui.widgets.reasoning import ThinkingMode
+from tests.tui_helpers import chat_screen, make_app, wait_until
 
 SIZE = (110, 34)
 THEMES = ["r1-dark", "r1-light", "r1-high-contrast"]
@@ -81,11 +82,11 @@ def seeded(tmp_path, title="Why is the sky blue?"):
     return app, store
 
 
-def before(theme: str, mode: str | None = None):
+def before(theme: str, mode: ThinkingMode | None = None):
     async def run_before(pilot) -> None:
         app = pilot.app
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
-        screen = app.screen
+        screen = chat_screen(app)
         await wait_until(pilot, lambda: screen.engine is not None)
         # The chat list and the context meter fill in from workers: wait for both.
         await wait_until(pilot, lambda: len(screen.sidebar.conversation_ids()) == 2)

@@ -257,6 +257,7 @@ async def test_the_usage_screen_opens_with_f4_and_the_chat_settings_show_totals(
         await pilot.press("f4")
         await wait_until(pilot, lambda: isinstance(app.screen, StatsScreen))
         stats = app.screen
+        assert isinstance(stats, StatsScreen)
         await wait_until(pilot, lambda: stats.report is not None)
         summary = str(stats.query_one("#stats-summary").render())
         assert "5 replies" in summary and "DeepSeek-R1 on DeepSeek's API" in summary

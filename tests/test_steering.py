@@ -18,6 +18,7 @@ from r1chat.engine.llama import LlamaEngine
 from r1chat.engine.steering import CLOSE_REASONING, ReplyControl
 from r1chat.session import ChatSession
 from r1chat.store import ChatStore
+from tests.tui_helpers import latest_id
 
 QUESTION = [ChatMessage("user", "Why is the sky blue?")]
 
@@ -110,8 +111,8 @@ def test_the_saved_reply_keeps_both_parts_and_says_the_reasoning_was_cut(r1_smol
         for event in session.reply("Why is the sky blue?", control):
             if isinstance(event, ReasoningDelta):
                 control.answer_now()
-        saved = store.conversation(session.conversation_id).messages[-1]
-        assert saved.reasoning and saved.content.strip()
+        saved = store.conversation(latest_id(store)).messages[-1]
+        assert saved.reasoning and saved.content.strip() and saved.stats is not None
         assert saved.stats["reasoning_cut"] == "user" and not saved.no_answer
     finally:
         store.close()
@@ -146,9 +147,11 @@ def _ask(r1chat_command, cli_env, model, signals: int) -> tuple[int, str, str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+    stdout, stderr = process.stdout, process.stderr
+    assert stdout is not None and stderr is not None
     err: list[bytes] = []
     reader = threading.Thread(
-        target=lambda: err.extend(iter(lambda: os.read(process.stderr.fileno(), 4096), b""))
+        target=lambda: err.extend(iter(lambda: os.read(stderr.fileno(), 4096), b""))
     )
     reader.start()
     deadline = time.monotonic() + 60
@@ -158,7 +161,7 @@ def _ask(r1chat_command, cli_env, model, signals: int) -> tuple[int, str, str]:
     for _ in range(signals):
         process.send_signal(signal.SIGINT)
         time.sleep(0.05)
-    out = process.stdout.read().decode()
+    out = stdout.read().decode()
     code = process.wait(timeout=60)
     reader.join()
     return code, out, b"".join(err).decode()

@@ -17,6 +17,7 @@ from r1chat.errors import NotFoundError, R1ChatError, StoreError, StoreFullError
 from r1chat.store import ChatStore, title_from
 from r1chat.store.schema import SCHEMA_VERSION
 from r1chat.store.search import HIT_END, HIT_START, fts_query, search
+from tests.tui_helpers import latest_id
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -68,7 +69,7 @@ def test_list_is_newest_first_with_counts(store):
     listed = store.list_conversations()
     assert [c.id for c in listed] == [first, second]
     assert [c.message_count for c in listed] == [2, 2]
-    assert store.latest().id == first
+    assert latest_id(store) == first
 
 
 def test_id_prefixes(store):
@@ -177,7 +178,7 @@ def test_migrating_a_version_1_database_keeps_everything(tmp_path):
     old.close()
     conversation = store.conversation("01JB0000000000000000000001")
     assert [m.content for m in conversation.messages][1].startswith("Rayleigh")
-    assert conversation.messages[1].stats["reasoning_tokens"] == 40
+    assert (conversation.messages[1].stats or {})["reasoning_tokens"] == 40
     assert store.recovered == 1 and conversation.messages[-1].status == "interrupted"
     assert search(store, "rayleigh")[0].conversation_id == conversation.id  # indexed on migration
     assert search(store, "photons", thinking=True)
@@ -311,6 +312,7 @@ def test_a_start_leaves_another_live_process_reply_alone(tmp_path):
         text=True,
     )
     try:
+        assert child.stdout is not None
         live_writer = json.loads(child.stdout.readline())
         live = store.add_message(
             chat.id,
@@ -429,11 +431,11 @@ def test_sqlite_errors_are_told_apart_by_sqlite_s_own_name(tmp_path):
     from r1chat.store.database import error_name, translate_errors
 
     locked = sqlite.OperationalError("whatever the message says")
-    locked.sqlite_errorname = "SQLITE_BUSY"  # type: ignore[attr-defined]
+    locked.sqlite_errorname = "SQLITE_BUSY"
     with pytest.raises(StoreError, match="stayed locked"), translate_errors(tmp_path / "c.db"):
         raise locked
     full = sqlite.OperationalError("no words about space here")
-    full.sqlite_errorname = "SQLITE_FULL"  # type: ignore[attr-defined]
+    full.sqlite_errorname = "SQLITE_FULL"
     with pytest.raises(StoreFullError), translate_errors(tmp_path / "c.db"):
         raise full
     # A real one from SQLite carries its name.

@@ -10,10 +10,11 @@ from textual.widgets import Input, Switch
 
 from r1chat.domain import GenerationParams
 from r1chat.engine.scripted import Script, ScriptedEngine
+from r1chat.ui.screens.chat import ChatScreen
 from r1chat.ui.screens.settings import ChatSettingsScreen
 from r1chat.ui.widgets.messages import AssistantMessage
 from tests.test_tui_core import ready
-from tests.tui_helpers import make_app, wait_until
+from tests.tui_helpers import block_of, latest_id, make_app, wait_until
 
 SIZE = (100, 30)
 THOUGHT = (
@@ -27,12 +28,12 @@ def footer_keys(app) -> set[str]:
     return {key.description for key in app.screen.query("FooterKey")}
 
 
-async def start(pilot, screen, text: str = "Why?") -> AssistantMessage:
+async def start(pilot, screen: ChatScreen, text: str = "Why?") -> AssistantMessage:
     screen.composer.focus()
     screen.composer.text = text
     await pilot.press("enter")
     await wait_until(pilot, lambda: bool(screen.conversation.query(AssistantMessage)))
-    return screen.conversation.query(AssistantMessage).last()
+    return screen.conversation.query(AssistantMessage).last(AssistantMessage)
 
 
 async def test_the_collapsed_block_previews_the_newest_line_and_counts_tokens(tmp_path):
@@ -42,7 +43,7 @@ async def test_the_collapsed_block_previews_the_newest_line_and_counts_tokens(tm
             screen = await ready(pilot)
             reply = await start(pilot, screen)
             await wait_until(pilot, lambda: reply.preview.display)
-            title = str(reply.reasoning_block.title)
+            title = str(block_of(reply).title)
             assert title.startswith("Thinking… ") and " · " in title and title.endswith(" tokens")
             assert reply.live_tokens > 0 and f"{reply.live_tokens:,} tokens" in title
             preview = str(reply.preview.render())
@@ -52,7 +53,7 @@ async def test_the_collapsed_block_previews_the_newest_line_and_counts_tokens(tm
             engine.gate.set()
             await wait_until(pilot, lambda: not screen.generating)
             assert not reply.preview.display
-            assert str(reply.reasoning_block.title).startswith("Thought for ")
+            assert str(block_of(reply).title).startswith("Thought for ")
             await wait_until(pilot, lambda: "Answer now" not in footer_keys(app))
     finally:
         engine.gate.set()
@@ -67,7 +68,7 @@ async def test_hidden_mode_shows_a_one_line_indicator_until_the_answer(tmp_path)
             screen.set_thinking_mode("hidden")
             reply = await start(pilot, screen)
             await wait_until(pilot, lambda: reply.preview.display)
-            assert not reply.reasoning_block.display
+            assert not block_of(reply).display
             assert str(reply.preview.render()).startswith("Thinking… ")
             engine.gate.set()
             await wait_until(pilot, lambda: not screen.generating)
@@ -88,10 +89,12 @@ async def test_answer_now_ends_the_reasoning_and_the_reply_says_it_was_cut(tmp_p
         await wait_until(pilot, lambda: not screen.generating)
         assert "42" in reply.answer
         assert reply.stats["reasoning_cut"] == "user"
-        assert str(reply.reasoning_block.title).endswith("· cut short")
+        assert str(block_of(reply).title).endswith("· cut short")
         assert "More thinking here. " * 30 not in reply.reasoning  # it did not think it all
-    saved = store.conversation(store.latest().id).messages[-1]
-    assert saved.stats["reasoning_cut"] == "user" and saved.reasoning and "42" in saved.content
+    saved = store.conversation(latest_id(store)).messages[-1]
+    assert (
+        (saved.stats or {})["reasoning_cut"] == "user" and saved.reasoning and "42" in saved.content
+    )
     store.close()
 
 
@@ -104,12 +107,14 @@ async def test_a_budget_and_thinking_off_from_the_chat_settings(tmp_path):
         await wait_until(pilot, lambda: isinstance(app.screen, ChatSettingsScreen))
         await pilot.pause()
         dialog = app.screen
+        assert isinstance(dialog, ChatSettingsScreen)
         dialog.query_one("#settings-max-tokens", Input).value = "10"
         dialog.query_one("#settings-think-budget", Input).value = "50"
         dialog.action_save()
         await pilot.pause()
         problem = str(dialog.query_one("#settings-problem").render())
         assert "larger than max_tokens" in problem and app.screen is dialog  # refused
+        assert isinstance(dialog, ChatSettingsScreen)
         dialog.query_one("#settings-max-tokens", Input).value = ""
         dialog.query_one("#settings-think-budget", Input).value = "6"
         dialog.action_save()
@@ -117,7 +122,7 @@ async def test_a_budget_and_thinking_off_from_the_chat_settings(tmp_path):
         reply = await start(pilot, screen)
         await wait_until(pilot, lambda: not screen.generating)
         assert reply.stats["reasoning_tokens"] == 6 and reply.stats["reasoning_cut"] == "budget"
-        assert str(reply.reasoning_block.title).endswith("· budget reached")
+        assert str(block_of(reply).title).endswith("· budget reached")
         assert "42" in reply.answer
         # Thinking off: the switch in the same dialog.
         screen.action_chat_settings()
@@ -129,9 +134,9 @@ async def test_a_budget_and_thinking_off_from_the_chat_settings(tmp_path):
         reply = await start(pilot, screen, "Again")
         await wait_until(pilot, lambda: not screen.generating)
         assert reply.stats["thinking_off"] and not reply.reasoning
-        assert str(reply.reasoning_block.title) == "No reasoning (off)"
+        assert str(block_of(reply).title) == "No reasoning (off)"
         assert engine.requests[-1].params.thinking is False
-    record = store.conversation(store.latest().id, messages=False).params
+    record = store.conversation(latest_id(store), messages=False).params
     assert record["thinking"] is False and record["think_budget"] == 6  # saved with the chat
     store.close()
 
@@ -169,7 +174,7 @@ async def test_a_model_that_does_not_reason_says_so_when_asked_to_stop_thinking(
     async with app.run_test(size=SIZE) as pilot:
         screen = await ready(pilot)
         monkey = app.notify
-        app.notify = lambda message, **kw: (notices.append(str(message)), monkey(message, **kw))
+        app.notify = lambda message, **kw: (notices.append(str(message)), monkey(message, **kw))  # type: ignore[method-assign,assignment,func-returns-value]
         screen.action_toggle_think()
         assert any("does not reason" in n for n in notices)
         assert screen.session.params == replace(screen.session.params, thinking=True)

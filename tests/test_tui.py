@@ -5,7 +5,8 @@ from __future__ import annotations
 import tomllib
 
 import pytest
-from textual.widgets import Static
+from textual.binding import Binding
+from textual.widgets import Input, OptionList, Static
 
 from r1chat.engine.scripted import Script
 from r1chat.errors import ModelError
@@ -15,13 +16,20 @@ from r1chat.ui.screens.help import HelpScreen
 from r1chat.ui.widgets.answer import CodeBlock, ProseBlock
 from r1chat.ui.widgets.conversation import PAGE
 from r1chat.ui.widgets.messages import AssistantMessage, UserMessage
-from tests.tui_helpers import REASONING_REPLY, make_app, wait_until
+from tests.tui_helpers import (
+    REASONING_REPLY,
+    block_of,
+    chat_screen,
+    latest_id,
+    make_app,
+    wait_until,
+)
 
 SIZE = (110, 36)
 
 
 def chat(app) -> ChatScreen:
-    screen = app.screen
+    screen = chat_screen(app)
     assert isinstance(screen, ChatScreen)
     return screen
 
@@ -66,14 +74,13 @@ async def test_send_streams_reasoning_then_answer_and_saves(tmp_path):
         assert len(code) == 1 and code.first().code == "print('hi')"
         assert screen.composer.text == ""
         assert screen.status.context_used > 0 and screen.status.tokens_per_second
-    conversation = store.latest()
-    messages = store.conversation(conversation.id).messages
+    messages = store.conversation(latest_id(store)).messages
     assert [(m.role, m.status) for m in messages] == [
         ("user", "complete"),
         ("assistant", "complete"),
     ]
     assert messages[1].reasoning.startswith("The user wants a greeting.")
-    assert messages[1].stats["reasoning_tokens"] > 0
+    assert messages[1].stats is not None and messages[1].stats["reasoning_tokens"] > 0
     assert engine.requests[0].messages[-1].content == "Say hello"
     store.close()
 
@@ -89,15 +96,16 @@ async def test_thinking_toggle_cycles_the_whole_conversation_and_persists(tmp_pa
         blocks = [r.reasoning_block for r in replies(screen)]
         assert all(b is not None and b.display and b.collapsed for b in blocks)
         await pilot.press("ctrl+t")
-        assert screen.thinking_mode == "hidden" and not any(b.display for b in blocks)
+        assert screen.thinking_mode == "hidden" and not any(b and b.display for b in blocks)
         await pilot.press("ctrl+t")
-        assert screen.thinking_mode == "expanded"
-        assert all(b.display and not b.collapsed for b in blocks)
+        assert str(screen.thinking_mode) == "expanded"
+        assert all(b and b.display and not b.collapsed for b in blocks)
         # One block can still be closed on its own.
+        assert blocks[0] and blocks[1]
         blocks[0].collapsed = True
         assert not blocks[1].collapsed
         await pilot.press("ctrl+t")
-        assert screen.thinking_mode == "collapsed" and all(b.collapsed for b in blocks)
+        assert str(screen.thinking_mode) == "collapsed" and all(b and b.collapsed for b in blocks)
     config = tomllib.loads((tmp_path / "config" / "config.toml").read_text())
     assert config["ui"]["thinking"] == "collapsed"
     # The next start uses the saved mode.
@@ -126,7 +134,7 @@ async def test_escape_stops_and_the_partial_answer_is_saved_as_cancelled(tmp_pat
         assert "stopped" in str(reply.footer.render())
         partial = reply.answer
         assert partial and "on and on" not in partial
-    saved = store.conversation(store.latest().id).messages[-1]
+    saved = store.conversation(latest_id(store)).messages[-1]
     assert saved.status == "cancelled" and saved.content == partial
     store.close()
 
@@ -160,7 +168,7 @@ async def test_regenerate_keeps_both_versions_and_arrows_flip_between_them(tmp_p
         # Continuing from the older version makes it part of the saved branch.
         await send(pilot, "Follow-up")
         await wait_until(pilot, lambda: not screen.generating and len(replies(screen)) == 2)
-    conversation = store.conversation(store.latest().id)
+    conversation = store.conversation(latest_id(store))
     assert [m.content for m in conversation.messages][:2] == ["Question", "First answer"]
     assert len(store.all_messages(conversation.id)) == 5
     store.close()
@@ -184,7 +192,7 @@ async def test_edit_and_resend_the_last_message(tmp_path):
         users = list(screen.conversation.query(UserMessage))
         assert [u.text for u in users] == ["What is 2+2?"]
     assert [m.content for m in engine.requests[1].messages] == ["What is 2+2?"]
-    everything = store.all_messages(store.latest().id)
+    everything = store.all_messages(latest_id(store))
     assert [m.content for m in everything if m.role == "user"] == ["Waht is 2+2?", "What is 2+2?"]
     store.close()
 
@@ -211,10 +219,7 @@ async def test_resume_a_saved_conversation_and_continue_it(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         screen = await ready(pilot)
         old = replies(screen)[0]
-        assert (
-            old.answer == "Noted."
-            and str(old.reasoning_block.title) == "Thought for 2.5 s · 9 tokens"
-        )
+        assert old.answer == "Noted." and str(block_of(old).title) == "Thought for 2.5 s · 9 tokens"
         # The meter shows the next prompt: the history as it will be sent.
         expected = engine.plan(screen.session.request("")).tokens
         await wait_until(pilot, lambda: screen.status.context_used == expected)
@@ -239,12 +244,12 @@ async def test_replies_without_reasoning_show_no_block_and_empty_ones_say_so(tmp
         await send(pilot, "one")
         await wait_until(pilot, lambda: not screen.generating and bool(replies(screen)))
         plain = replies(screen)[0]
-        assert plain.reasoning_block is None or not plain.reasoning_block.display
+        assert plain.reasoning_block is None or not block_of(plain).display
         await send(pilot, "two")
         await wait_until(pilot, lambda: not screen.generating and len(replies(screen)) == 2)
         empty = replies(screen)[1]
-        assert empty.reasoning_block is not None and empty.reasoning_block.display
-        assert str(empty.reasoning_block.title) == "No reasoning"
+        assert empty.reasoning_block is not None and block_of(empty).display
+        assert str(block_of(empty).title) == "No reasoning"
         assert empty.answer == "Quick answer."
     store.close()
 
@@ -261,12 +266,12 @@ async def test_sidebar_lists_filters_opens_renames_and_deletes(tmp_path):
     app, _, store = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         screen = await ready(pilot)
-        listing = screen.sidebar.query_one("#sidebar-list")
+        listing = screen.sidebar.query_one("#sidebar-list", OptionList)
         listed = screen.sidebar.conversation_ids
         await wait_until(pilot, lambda: len(listed()) == 3)
         assert listing.get_option_at_index(0).disabled  # the "Today" heading
         assert "Today" in str(listing.get_option_at_index(0).prompt)
-        filter_box = screen.sidebar.query_one("#sidebar-filter")
+        filter_box = screen.sidebar.query_one("#sidebar-filter", Input)
         filter_box.focus()
         await pilot.press(*"bread")
         await wait_until(pilot, lambda: len(listed()) == 2)
@@ -308,10 +313,10 @@ async def test_the_filter_finds_chats_by_what_was_said_not_only_titles(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         screen = await ready(pilot)
         await wait_until(pilot, lambda: len(screen.sidebar.conversation_ids()) == 2)
-        listing = screen.sidebar.query_one("#sidebar-list")
+        listing = screen.sidebar.query_one("#sidebar-list", OptionList)
         shown = str(listing.get_option_at_index(listing.get_option_index(chat.id)).prompt)
         assert "Weekend plans" in shown and "R1 Smol" in shown  # its model under the title
-        screen.sidebar.query_one("#sidebar-filter").value = "puff"
+        screen.sidebar.query_one("#sidebar-filter", Input).value = "puff"
         await wait_until(pilot, lambda: screen.sidebar.conversation_ids() == [chat.id])
     store.close()
 
@@ -377,7 +382,7 @@ async def test_long_conversations_render_lazily(tmp_path):
         await view.load_earlier()
         await pilot.pause()
         assert shown() == first_shown + PAGE
-        first = view.query(".user-message").first()
+        first = view.query(".user-message").first(UserMessage)
         assert first.text.startswith(f"question {500 - (first_shown + PAGE) // 2}\n")
     store.close()
 
@@ -396,15 +401,15 @@ async def test_model_text_is_never_markup(tmp_path):
         assert "[bold]not bold[/]" in rendered and "[@click=app.quit]q[/]" in rendered
         assert "\x1b" not in rendered
         reply = replies(screen)[0]
-        assert not reply.reasoning_block.body.query(Static)  # collapsed: not rendered yet
-        reply.reasoning_block.collapsed = False
+        assert not block_of(reply).body.query(Static)  # collapsed: not rendered yet
+        block_of(reply).collapsed = False
         await pilot.pause()
-        paragraph = reply.reasoning_block.body.query(Static).first()
+        paragraph = block_of(reply).body.query(Static).first()
         assert "[link=file:///etc/passwd]x[/link]" in str(paragraph.render())
         rendered_answer = " ".join(str(b.render()) for b in reply.answer_view.query(ProseBlock))
         assert "\x1b" not in rendered_answer
         assert app.is_running  # the [@click=app.quit] text did nothing
-    assert store.all_messages(store.latest().id)[0].content == hostile  # stored raw
+    assert store.all_messages(latest_id(store))[0].content == hostile  # stored raw
     store.close()
 
 
@@ -423,6 +428,7 @@ async def test_links_open_only_http_and_only_after_asking(tmp_path):
         replies(screen)[0].focus()
         await pilot.press("o")
         await wait_until(pilot, lambda: isinstance(app.screen, LinkChooserScreen))
+        assert isinstance(app.screen, LinkChooserScreen)
         assert app.screen.urls == ["https://example.org", "https://example.com/a"]  # no file://
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
@@ -472,7 +478,7 @@ async def test_delete_a_message_after_confirming(tmp_path):
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")
         await wait_until(pilot, lambda: len(replies(screen)) == 1)
-        assert [m.content for m in store.conversation(store.latest().id).messages] == [
+        assert [m.content for m in store.conversation(latest_id(store)).messages] == [
             "q1",
             "first",
             "q2",
@@ -493,6 +499,7 @@ async def test_help_lists_every_binding_and_keymap_applies(tmp_path):
         assert screen.thinking_mode == "hidden"
         await pilot.press("f1")
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        assert isinstance(app.screen, HelpScreen)
         rows = app.screen.rows
         keys = {row[0] for row in rows}
         assert {"ctrl+q", "escape", "ctrl+n", "f5", "ctrl+r", "ctrl+j", "enter"} <= keys
@@ -500,7 +507,7 @@ async def test_help_lists_every_binding_and_keymap_applies(tmp_path):
         await pilot.press("escape")
         assert isinstance(app.screen, ChatScreen)
     for binding in ChatScreen.BINDINGS + list(type(app).BINDINGS):
-        assert binding.id and binding.tooltip
+        assert isinstance(binding, Binding) and binding.id and binding.tooltip
     store.close()
 
 
@@ -543,6 +550,6 @@ async def test_quit_while_answering_saves_the_partial_reply(tmp_path):
         await wait_until(pilot, lambda: bool(replies(screen)) and bool(replies(screen)[0].answer))
         await pilot.press("ctrl+q")
         await wait_until(pilot, lambda: not app.is_running)
-    saved = store.conversation(store.latest().id).messages
+    saved = store.conversation(latest_id(store)).messages
     assert saved[-1].status == "cancelled" and saved[-1].content.startswith("word")
     store.close()

@@ -17,7 +17,7 @@ from r1chat.ui.screens.chat import ChatScreen
 from r1chat.ui.screens.dialogs import ConfirmScreen
 from r1chat.ui.widgets.conversation import PAGE
 from r1chat.ui.widgets.messages import AssistantMessage, UserMessage
-from tests.tui_helpers import make_app, wait_until
+from tests.tui_helpers import chat_screen, latest_id, make_app, wait_until
 
 SIZE = (110, 36)
 
@@ -48,7 +48,7 @@ def test_every_worker_is_described_so_its_arguments_are_never_repr_ed():
 
 async def ready(pilot) -> ChatScreen:
     await wait_until(pilot, lambda: isinstance(pilot.app.screen, ChatScreen))
-    screen = pilot.app.screen
+    screen = chat_screen(pilot.app)
     await wait_until(pilot, lambda: screen.engine is not None)
     return screen
 
@@ -120,8 +120,8 @@ async def test_a_reply_cut_off_while_reasoning_says_no_answer_and_thinks_on(tmp_
         reply = screen.conversation.query(AssistantMessage).last()
         await wait_until(pilot, lambda: reply.answer == "Because of Rayleigh scattering.")
         assert not reply.has_no_answer and reply.message_id == saved_id
-    assert engine.requests[1].continue_reasoning.startswith("Let me think about the sky")
-    saved = store.conversation(store.latest().id).messages
+    assert (engine.requests[1].continue_reasoning or "").startswith("Let me think about the sky")
+    saved = store.conversation(latest_id(store)).messages
     assert len(saved) == 2 and saved[1].content == "Because of Rayleigh scattering."
     assert saved[1].reasoning.endswith("for a while more, then answer.")
     store.close()
@@ -191,6 +191,7 @@ async def test_switching_model_during_a_reply_stops_it_first_and_is_saved(tmp_pa
         await wait_until(pilot, lambda: screen.engine is second and not screen.generating)
         assert screen.status.model == "Second"
         conversation_id = screen.session.conversation_id
+        assert conversation_id is not None
         await wait_until(
             pilot,
             lambda: (
@@ -250,7 +251,7 @@ async def test_a_reply_stopped_before_any_reasoning_is_stopped_not_no_answer(tmp
         reply = screen.conversation.query_one(AssistantMessage)
         assert reply.status == "cancelled" and not reply.has_no_answer
         assert "stopped" in str(reply.footer.render())
-    saved = store.conversation(store.latest().id).messages[-1]
+    saved = store.conversation(latest_id(store)).messages[-1]
     assert saved.status == "cancelled" and not saved.no_answer
     store.close()
 
@@ -302,9 +303,9 @@ async def test_the_stall_bench_really_holds_the_lock_and_closes_the_old_model_la
 
 async def test_a_full_disk_when_sending_gives_a_notice_and_keeps_the_message(tmp_path, monkeypatch):
     import r1chat.store.chats as chats
+    from r1chat.store.database import connect
 
     app, _, store = make_app(tmp_path, [Script("<think>ok</think>An answer.")])
-    connect = chats.connect
 
     def full(path):  # every new connection sees a disk with no room left
         connection = connect(path)

@@ -12,7 +12,7 @@ from r1chat.store import ChatStore
 from r1chat.ui.app import R1ChatApp
 from r1chat.ui.screens.chat import ChatScreen
 from r1chat.ui.widgets.messages import AssistantMessage
-from tests.tui_helpers import wait_until
+from tests.tui_helpers import chat_screen, latest_id, wait_until
 
 
 @pytest.mark.slow
@@ -28,7 +28,7 @@ async def test_the_app_answers_with_the_real_model(tmp_path, smollm2_path):
     app = R1ChatApp(settings, paths, service, model=str(smollm2_path))
     async with app.run_test(size=(110, 36)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
-        screen = app.screen
+        screen = chat_screen(app)
         await wait_until(pilot, lambda: screen.engine is not None, timeout=60)
         assert screen.status.backend == "CPU" and screen.status.n_ctx == 1024
         screen.composer.text = "What is the capital of France? Answer briefly."
@@ -42,7 +42,7 @@ async def test_the_app_answers_with_the_real_model(tmp_path, smollm2_path):
         assert "Paris" in reply.answer
         assert reply.answer_view.source == reply.answer
         assert screen.status.tokens_per_second and screen.status.context_used > 0
-    saved = store.conversation(store.latest().id).messages
+    saved = store.conversation(latest_id(store)).messages
     assert saved[-1].content == reply.answer and saved[-1].status == "complete"
     # general.name is training noise here, so the file's stem names the model.
     assert saved[-1].model == "SmolLM2-135M-Instruct.Q4_1"

@@ -10,8 +10,12 @@ from r1chat.config import Settings, load_settings
 from r1chat.engine.scripted import Script, ScriptedEngine
 from r1chat.paths import Paths
 from r1chat.service import ChatService
+from r1chat.session import ChatSession, Reply
 from r1chat.store import ChatStore
 from r1chat.ui.app import R1ChatApp
+from r1chat.ui.screens.chat import ChatScreen
+from r1chat.ui.widgets.messages import AssistantMessage
+from r1chat.ui.widgets.reasoning import ReasoningBlock
 
 REASONING_REPLY = (
     "<think>\nThe user wants a greeting. I will say hello warmly.\n\n"
@@ -49,10 +53,38 @@ def make_app(
     return app, engine, store
 
 
-async def wait_until(pilot, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+async def wait_until(pilot, predicate: Callable[[], object], timeout: float = 10.0) -> None:
     """Let the app run until `predicate()` holds (fails the test after `timeout` seconds)."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for the app")
         await pilot.pause(0.02)
+
+
+def latest_id(store: ChatStore) -> str:
+    """The id of the most recently updated conversation (the test fails if there is none)."""
+    latest = store.latest()
+    assert latest is not None, "no saved conversation"
+    return latest.id
+
+
+def chat_screen(app: R1ChatApp) -> ChatScreen:
+    """The app's current screen, which the test expects to be the chat."""
+    screen = app.screen
+    assert isinstance(screen, ChatScreen), screen
+    return screen
+
+
+def block_of(reply: AssistantMessage) -> ReasoningBlock:
+    """A reply's thinking block (the test fails if it has none)."""
+    block = reply.reasoning_block
+    assert block is not None, "the reply has no thinking block"
+    return block
+
+
+def last_reply(session: ChatSession) -> Reply:
+    """The session's last reply (the test fails if nothing was sent)."""
+    reply = session.last_reply
+    assert reply is not None, "no reply yet"
+    return reply
