@@ -290,3 +290,21 @@ async def test_the_meter_tooltip_and_the_palette_count_the_draft(tmp_path):
             pilot, lambda: any("Your draft: 100 tokens" in n.message for n in app._notifications)
         )
     store.close()
+
+
+async def test_a_broken_price_table_is_said_on_the_usage_screen(tmp_path):
+    from r1chat.ui.screens.stats import StatsScreen
+    from tests.test_tui_core import ready
+    from tests.tui_helpers import make_app, wait_until
+
+    paths = Paths.from_env({"R1CHAT_HOME": str(tmp_path)})
+    paths.config_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.config_file.write_text('[stats]\ncompare = ["nowhere"]\n')
+    app, _, store = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("f4")
+        await wait_until(pilot, lambda: isinstance(app.screen, StatsScreen))
+        summary = app.screen.query_one("#stats-summary")
+        await wait_until(pilot, lambda: "No price for nowhere" in str(summary.render()))
+    store.close()

@@ -102,7 +102,15 @@ class UsageReport:
         return total
 
 
+QUARTER = 900
+"""Seconds in a `usage_quarters` row: every time zone's days start on a quarter hour."""
+
 _SUMS = (
+    "SUM(replies), SUM(prompt_tokens), SUM(reasoning_tokens), SUM(answer_tokens), "
+    "TOTAL(reasoning_seconds), TOTAL(generation_seconds) - TOTAL(reasoning_seconds), "
+    "SUM(timed_tokens)"
+)
+_REPLY_SUMS = (
     "COUNT(*), TOTAL(prompt_tokens), TOTAL(reasoning_tokens), TOTAL(answer_tokens), "
     "TOTAL(reasoning_seconds), TOTAL(generation_seconds) - TOTAL(reasoning_seconds), "
     "TOTAL(CASE WHEN generation_seconds > 0 THEN reasoning_tokens + answer_tokens END)"
@@ -111,24 +119,29 @@ _SUMS = (
 
 def _usage(row: tuple[Any, ...]) -> Usage:
     return Usage(
-        int(row[0]),
-        int(row[1]),
-        int(row[2]),
-        int(row[3]),
-        float(row[4]),
-        max(0.0, float(row[5])),
-        int(row[6]),
+        int(row[0] or 0),
+        int(row[1] or 0),
+        int(row[2] or 0),
+        int(row[3] or 0),
+        float(row[4] or 0.0),
+        max(0.0, float(row[5] or 0.0)),
+        int(row[6] or 0),
     )
 
 
-def _where(since: float | None, until: float | None, model: str | None) -> tuple[str, list[Any]]:
+def _quarter(moment: float | None) -> int | None:
+    return None if moment is None else int(moment // QUARTER)
+
+
+def _where(since: int | None, until: int | None, model: str | None) -> tuple[str, list[Any]]:
+    """A filter on `usage_quarters` (quarters from `since` up to `until`, one model)."""
     clauses: list[str] = []
     values: list[Any] = []
     if since is not None:
-        clauses.append("created_at >= ?")
+        clauses.append("quarter >= ?")
         values.append(since)
     if until is not None:
-        clauses.append("created_at < ?")
+        clauses.append("quarter < ?")
         values.append(until)
     if model is not None:
         clauses.append("model = ?")
@@ -137,18 +150,32 @@ def _where(since: float | None, until: float | None, model: str | None) -> tuple
 
 
 def _median(
-    store: ChatStore, column: str, model: str, since: float | None, until: float | None
+    store: ChatStore,
+    column: str,
+    model: str,
+    count: int,
+    since: int | None,
+    until: int | None,
 ) -> float | None:
-    """The median of `column` for `model`, walked in the (model, column) index's order."""
-    where, values = _where(since, until, model)
-    where += f" AND {column} IS NOT NULL AND {column} > 0"
-    db = store.connection
-    count = int(db.execute(f"SELECT COUNT(*) FROM usage{where}", values).fetchone()[0])
+    """The median of `column` over `count` replies of `model`, walked in the
+    (model, column, time) index's order."""
     if not count:
         return None
-    query = f"SELECT {column} FROM usage{where} ORDER BY {column} LIMIT ? OFFSET ?"
-    middle = [float(v) for (v,) in db.execute(query, [*values, 2 - count % 2, (count - 1) // 2])]
-    return sum(middle) / len(middle)
+    clauses = ["model = ?", f"{column} > 0"]
+    values: list[Any] = [model]
+    if since is not None:
+        clauses.append("created_at >= ?")
+        values.append(since * QUARTER)
+    if until is not None:
+        clauses.append("created_at < ?")
+        values.append(until * QUARTER)
+    query = (
+        f"SELECT {column} FROM usage WHERE {' AND '.join(clauses)} "
+        f"ORDER BY {column} LIMIT ? OFFSET ?"
+    )
+    rows = store.connection.execute(query, [*values, 2 - count % 2, (count - 1) // 2])
+    middle = [float(value) for (value,) in rows]
+    return sum(middle) / len(middle) if middle else None
 
 
 DAYS_AS_BARS = 31
@@ -159,11 +186,11 @@ def natural_grouping(
     store: ChatStore, since: float | None = None, model: str | None = None
 ) -> Grouping:
     """Days for a month of replies or less, weeks past that."""
-    where, values = _where(since, None, model)
+    where, values = _where(_quarter(since), None, model)
     first, last = store.connection.execute(
-        f"SELECT MIN(created_at), MAX(created_at) FROM usage{where}", values
+        f"SELECT MIN(quarter), MAX(quarter) FROM usage_quarters{where}", values
     ).fetchone()
-    if first is None or last - first <= DAYS_AS_BARS * 86400:
+    if first is None or (last - first) * QUARTER <= DAYS_AS_BARS * 86400:
         return "day"
     return "week"
 
@@ -176,25 +203,30 @@ def usage_report(
     model: str | None = None,
     by: Grouping = "day",
 ) -> UsageReport:
-    """Usage per model and per day (or week, from Monday), in this machine's time zone."""
-    where, values = _where(since, until, model)
+    """Usage per model and per day (or week, from Monday), in this machine's time zone.
+    `since` and `until` count from the quarter hour they fall in."""
+    start, end = _quarter(since), _quarter(until)
+    where, values = _where(start, end, model)
     db = store.connection
     models = []
     for row in db.execute(
-        f"SELECT model, {_SUMS} FROM usage{where} GROUP BY model ORDER BY model", values
+        f"SELECT model, {_SUMS}, SUM(timed_replies), SUM(first_token_replies) "
+        f"FROM usage_quarters{where} GROUP BY model HAVING SUM(replies) > 0 ORDER BY model",
+        values,
     ).fetchall():
         name = str(row[0])
         models.append(
             ModelUsage(
                 name,
-                _usage(row[1:]),
-                _median(store, "tokens_per_second", name, since, until),
-                _median(store, "time_to_first_token", name, since, until),
+                _usage(row[1:8]),
+                _median(store, "tokens_per_second", name, int(row[8] or 0), start, end),
+                _median(store, "time_to_first_token", name, int(row[9] or 0), start, end),
             )
         )
     days = db.execute(
-        f"SELECT date(created_at, 'unixepoch', 'localtime') AS day, model, {_SUMS} "
-        f"FROM usage{where} GROUP BY day, model ORDER BY day, model",
+        f"SELECT date(quarter * {QUARTER}, 'unixepoch', 'localtime') AS day, model, {_SUMS} "
+        f"FROM usage_quarters{where} GROUP BY day, model HAVING SUM(replies) > 0 "
+        "ORDER BY day, model",
         values,
     ).fetchall()
     grouped: dict[tuple[str, str], Usage] = {}
@@ -212,6 +244,6 @@ def usage_report(
 def conversation_usage(store: ChatStore, conversation_id: str) -> Usage:
     """One chat's totals (every reply of every branch it keeps)."""
     row = store.connection.execute(
-        f"SELECT {_SUMS} FROM usage WHERE conversation_id = ?", (conversation_id,)
+        f"SELECT {_REPLY_SUMS} FROM usage WHERE conversation_id = ?", (conversation_id,)
     ).fetchone()
     return _usage(row)

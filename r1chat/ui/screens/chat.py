@@ -912,7 +912,10 @@ class ChatScreen(Screen[None]):
         conversation_id = self.session.conversation_id
         if conversation_id is None:
             return "This chat: nothing sent yet."
-        usage, prices = self.service.chat_usage(conversation_id)
+        try:
+            usage, prices = self.service.chat_usage(conversation_id)
+        except R1ChatError as error:
+            return str(error)
         if not usage.replies:
             return "This chat: no replies counted yet."
         line = (

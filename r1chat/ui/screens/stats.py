@@ -17,7 +17,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
+from r1chat.errors import R1ChatError
 from r1chat.text import one_line
+from r1chat.ui.plain import plain
 
 if TYPE_CHECKING:
     from r1chat.service import ChatService, Price, UsageReport
@@ -84,7 +86,11 @@ class StatsScreen(ModalScreen[None]):
 
     @work(group="stats-load", exclusive=True, exit_on_error=False, description="load usage")
     async def load(self) -> None:
-        report, self.prices = await asyncio.to_thread(self.service.usage)
+        try:
+            report, self.prices = await asyncio.to_thread(self.service.usage)
+        except R1ChatError as error:
+            self.query_one("#stats-summary", Static).update(plain(str(error)))
+            return
         self.report = report
         self.query_one("#stats-summary", Static).update(Content(summary(report, self.prices)))
         self.draw()
