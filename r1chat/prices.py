@@ -12,6 +12,7 @@ from typing import Any
 
 from r1chat.config import Settings
 from r1chat.errors import ConfigError
+from r1chat.text import one_line
 
 SHIPPED = Path(__file__).with_name("prices.toml")
 DEFAULT_COMPARE = ("deepseek-r1", "openai-o1")
@@ -87,10 +88,10 @@ def _price(key: str, table: Any, base: Price | None, where: str) -> Price:
             f"[prices.{key}] in {where} needs the date the price was published "
             '(date = "2025-01-20").'
         )
-    name = values.get("name", key)
+    name = one_line(str(values.get("name") or key), key)  # shown on terminals: plain, one line
     return Price(
         key,
-        str(name) if name else key,
+        name,
         float(values["input"]),
         float(values["output"]),
         date,

@@ -308,3 +308,14 @@ async def test_a_broken_price_table_is_said_on_the_usage_screen(tmp_path):
         summary = app.screen.query_one("#stats-summary")
         await wait_until(pilot, lambda: "No price for nowhere" in str(summary.render()))
     store.close()
+
+
+def test_a_price_name_from_config_is_plain_text(tmp_path):
+    paths = Paths.from_env({"R1CHAT_HOME": str(tmp_path)})
+    paths.config_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.config_file.write_text(
+        '[prices.evil]\nname = "Evil \\u001b]52;c;aGk=\\u0007 API\\u202e"\ninput = 1\noutput = 1\n'
+        'date = "2026-01-01"\n'
+    )
+    price = load_prices(load_settings(paths))["evil"]
+    assert price.name == "Evil API" and "\x1b" not in price.label

@@ -92,7 +92,7 @@ class StatsScreen(ModalScreen[None]):
             self.query_one("#stats-summary", Static).update(plain(str(error)))
             return
         self.report = report
-        self.query_one("#stats-summary", Static).update(Content(summary(report, self.prices)))
+        self.query_one("#stats-summary", Static).update(plain(summary(report, self.prices)))
         self.draw()
 
     def on_resize(self) -> None:
