@@ -56,6 +56,15 @@ class Price:
         }
 
 
+def money(value: float) -> str:
+    """Dollars as people read them: `$0.0042`, `$1.23`, `$1,234`."""
+    if value >= 1000:
+        return f"${value:,.0f}"
+    if value >= 1:
+        return f"${value:,.2f}"
+    return f"${value:.4f}" if value else "$0"
+
+
 def _price(key: str, table: Any, base: Price | None, where: str) -> Price:
     if not isinstance(table, dict):
         raise ConfigError(

@@ -13,7 +13,7 @@ from r1chat.config import load_settings
 from r1chat.console import cell, cell_len, console
 from r1chat.errors import R1ChatError
 from r1chat.paths import Paths
-from r1chat.prices import Price, compared_prices
+from r1chat.prices import Price, compared_prices, money
 from r1chat.store.chats import ChatStore
 from r1chat.store.usage import Grouping, Usage, UsageReport, natural_grouping, usage_report
 
@@ -45,15 +45,6 @@ def duration(seconds: float) -> str:
         return f"{seconds / 60:.0f} min"
     hours, rest = divmod(int(seconds), 3600)
     return f"{hours} h {rest // 60:02d} min"
-
-
-def money(value: float) -> str:
-    """`$0.0042`, `$1.23`, `$1,234`."""
-    if value >= 1000:
-        return f"${value:,.0f}"
-    if value >= 1:
-        return f"${value:,.2f}"
-    return f"${value:.4f}" if value else "$0"
 
 
 def _zone() -> str:

@@ -24,6 +24,7 @@ from r1chat.engine.events import PromptPlan
 from r1chat.engine.steering import ReplyControl
 from r1chat.errors import R1ChatError
 from r1chat.files import write_private
+from r1chat.prices import money
 from r1chat.service import ChatOptions, ChatService, OpenedChat
 from r1chat.session import FINISH_STATUS, ChatSession
 from r1chat.text import reply_markdown, terminal_safe
@@ -926,7 +927,7 @@ class ChatScreen(Screen[None]):
         if prices:
             price = prices[0]
             line += (
-                f" · ${price.cost(usage.read, usage.written):,.4f} on {price.name} "
+                f" · {money(price.cost(usage.read, usage.written))} on {price.name} "
                 f"({price.date} prices)"
             )
         return line

@@ -13,7 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Switch, TextArea
+from textual.widgets import Button, Input, Label, Static, Switch, TextArea
 
 from r1chat.config import budget_problem
 from r1chat.domain import GenerationParams
@@ -62,7 +62,7 @@ class ChatSettingsScreen(ModalScreen[ChatSettingsChoice | None]):
             yield Label(Content("Settings of this chat"), classes="dialog-question")
             yield Label(plain(f"Model: {self.model_name}"))
             if self.usage is not None:
-                yield Label(Content("This chat: counting…"), id="settings-usage")
+                yield Static(Content("This chat: counting…"), id="settings-usage")
             yield Label(Content("System prompt (R1 models get it inside your first message)"))
             yield TextArea(self.system_prompt, id="settings-system", soft_wrap=True)
             with Horizontal(classes="settings-row"):
@@ -123,7 +123,7 @@ class ChatSettingsScreen(ModalScreen[ChatSettingsChoice | None]):
     @work(group="settings-usage", exit_on_error=False, description="count this chat's usage")
     async def _load_usage(self, usage: Callable[[], str]) -> None:
         line = await asyncio.to_thread(usage)
-        self.query_one("#settings-usage", Label).update(plain(line))
+        self.query_one("#settings-usage", Static).update(plain(line))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

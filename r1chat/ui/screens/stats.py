@@ -18,6 +18,7 @@ from textual.widgets import Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
 from r1chat.errors import R1ChatError
+from r1chat.prices import money
 from r1chat.text import one_line
 from r1chat.ui.plain import plain
 
@@ -49,7 +50,7 @@ def summary(report: UsageReport, prices: list[Price]) -> str:
         f"{short(total.answer)} answer",
     ]
     bills = [
-        f"${price.cost(total.read, total.written):,.2f} on {price.name} ({price.date} prices)"
+        f"{money(price.cost(total.read, total.written))} on {price.name} ({price.date} prices)"
         for price in prices
     ]
     return " · ".join(parts) + "\nNot paid: " + "; ".join(bills)
