@@ -179,6 +179,8 @@ def with_usage(tmp_path):
                 )
     with store.transaction() as db:  # where `seeded` left it in the chat list
         db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (NOW - 50_000, chat))
+        # `seeded`'s own reply was saved on today's real clock: move it to the fixed one.
+        db.execute("UPDATE messages SET created_at = ? WHERE created_at > ?", (NOW - 3_600, NOW))
     return app, store
 
 

@@ -107,6 +107,21 @@ class StatsScreen(ModalScreen[None]):
         except Exception:
             return Color.parse(fallback).rgb
 
+    def _plot(self, plot_id: str) -> PlotextPlot:
+        """A plot emptied for drawing again."""
+        plot = self.query_one(plot_id, PlotextPlot)
+        plot.plt.clear_data()
+        plot.plt.clear_figure()
+        return plot
+
+    @staticmethod
+    def _date_ticks(plot: PlotextPlot, periods: list[str]) -> None:
+        """About six dates under the x axis (`11-23`), whatever the number of periods."""
+        if periods:
+            step = max(1, len(periods) // 6)
+            ticks = [float(i) for i in range(0, len(periods), step)]
+            plot.plt.xticks(ticks, [periods[int(i)][5:] for i in ticks])
+
     def draw(self) -> None:
         """Draw the three plots from the loaded report."""
         if self.report is None:
@@ -120,78 +135,60 @@ class StatsScreen(ModalScreen[None]):
                 answer + entry.usage.answer,
             ]
         periods = sorted(by_period)
+        position = {period: index for index, period in enumerate(periods)}
         thinking_colour = self._colour("secondary", "#8a8f9c")
         answer_colour = self._colour("primary", "#4f9dde")
+        palette = [answer_colour, thinking_colour, self._colour("accent", "#e0a84f")]
 
-        tokens = self.query_one("#plot-tokens", PlotextPlot)
-        plt = tokens.plt
-        plt.clear_data()
-        plt.clear_figure()
+        tokens = self._plot("#plot-tokens")
         if periods:
-            labels = [period[5:] for period in periods[-MAX_BARS:]]
-            values = [by_period[period] for period in periods[-MAX_BARS:]]
-            stacked: Any = plt.stacked_bar  # plotext takes `labels`; its stub says `label`
+            shown = periods[-MAX_BARS:]
+            stacked: Any = tokens.plt.stacked_bar  # plotext takes `labels`; its stub says `label`
             stacked(
-                labels,
-                [[v[0] for v in values], [v[1] for v in values]],
+                [period[5:] for period in shown],
+                [[by_period[p][0] for p in shown], [by_period[p][1] for p in shown]],
                 labels=["thinking", "answer"],
                 color=[thinking_colour, answer_colour],
             )
-            plt.title(f"Tokens written per {report.by} (thinking and answer)")
+            tokens.plt.title(f"Tokens written per {report.by} (thinking and answer)")
         else:
-            plt.title("No replies yet")
+            tokens.plt.title("No replies yet")
         tokens.refresh()
 
-        speed = self.query_one("#plot-speed", PlotextPlot)
-        plt = speed.plt
-        plt.clear_data()
-        plt.clear_figure()
-        palette = [answer_colour, thinking_colour, self._colour("accent", "#e0a84f")]
+        speed = self._plot("#plot-speed")
         for index, model in enumerate(report.models[:6]):
             points = [
-                (periods.index(entry.period), entry.usage.tokens_per_second)
+                (position[entry.period], entry.usage.tokens_per_second or 0.0)
                 for entry in report.periods
                 if entry.model == model.model and entry.usage.tokens_per_second
             ]
             if points:
-                plt.plot(
+                speed.plt.plot(
                     [x for x, _ in points],
-                    [y or 0.0 for _, y in points],
+                    [y for _, y in points],
                     label=one_line(model.model)[:30],
                     marker="braille",
                     color=palette[index % len(palette)],
                 )
-        if periods:
-            step = max(1, len(periods) // 6)
-            ticks = [float(i) for i in range(0, len(periods), step)]
-            plt.xticks(ticks, [periods[int(i)][5:] for i in ticks])
-        plt.title(f"Tokens per second, per model and {report.by}")
+        self._date_ticks(speed, periods)
+        speed.plt.title(f"Tokens per second, per model and {report.by}")
         speed.refresh()
 
-        bill = self.query_one("#plot-bill", PlotextPlot)
-        plt = bill.plt
-        plt.clear_data()
-        plt.clear_figure()
+        bill = self._plot("#plot-bill")
         for index, price in enumerate(self.prices[:3]):
-            per_period = [
-                sum(
-                    price.cost(e.usage.read, e.usage.written)
-                    for e in report.periods
-                    if e.period == period
+            per_period = [0.0] * len(periods)
+            for entry in report.periods:
+                per_period[position[entry.period]] += price.cost(
+                    entry.usage.read, entry.usage.written
                 )
-                for period in periods
-            ]
             if per_period:
-                plt.plot(
+                bill.plt.plot(
                     list(range(len(periods))),
                     list(accumulate(per_period)),
                     label=one_line(price.name)[:40],
                     marker="braille",
                     color=palette[index % len(palette)],
                 )
-        if periods:
-            step = max(1, len(periods) // 6)
-            ticks = [float(i) for i in range(0, len(periods), step)]
-            plt.xticks(ticks, [periods[int(i)][5:] for i in ticks])
-        plt.title("What the same tokens would have cost, running total in US$")
+        self._date_ticks(bill, periods)
+        bill.plt.title("What the same tokens would have cost, running total in US$")
         bill.refresh()
