@@ -199,11 +199,12 @@ def usage_before(size):
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
 def test_usage_screen(size, tmp_path, snap_compare):
-    """You should see a "Usage" dialog: a line with 17 replies, tokens read, thinking and
-    answer, then what they would have cost on DeepSeek's API and on OpenAI o1 with each
-    price's date; tabs "Tokens per day", "Speed" and "API bill not paid"; and under the
-    first tab ten stacked bars (thinking and answer in two colours) labelled by day, with
-    a legend; the key line "←/→ switch plots · Esc close" at the bottom."""
+    """You should see a dialog titled "Usage" in its top border: a line with 16 replies,
+    tokens read, thinking and answer, then what they would have cost on DeepSeek's API and
+    on OpenAI o1 with each price's date; tabs "Tokens", "Speed" and "API bill not paid";
+    under the first, "Tokens written per day" as ten stacked bars (thinking and answer in
+    two colours, with a legend) labelled by date; and "←/→ switch plots · Esc close" in the
+    bottom border."""
     app, store = with_usage(tmp_path)
     assert snap_compare(app, terminal_size=size, run_before=usage_before(size))
     store.close()
