@@ -495,20 +495,26 @@ def search(
 def stats(
     since: Annotated[
         str | None,
-        typer.Option("--since", help="From this day (YYYY-MM-DD) or this far back (7d, 4w)."),
+        typer.Option(
+            "--since", metavar="DATE", help="From this day (YYYY-MM-DD) or this far back (7d, 4w)."
+        ),
     ] = None,
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="Only this model (as `list` names it).")
     ] = None,
     by: Annotated[
         str | None,
-        typer.Option("--by", help="day or week (default: days for a month or less)."),
+        typer.Option(
+            "--by", metavar="day|week", help="Per day or week (default: days for a month or less)."
+        ),
     ] = None,
     price: Annotated[
         list[str] | None,
         typer.Option(
             "--price",
-            help="Compare with this hosted price (a key in prices or config; again for more).",
+            metavar="KEY",
+            help="Compare with this hosted price: deepseek-r1, openai-o1 or a [prices.KEY] of "
+            "config.toml (again for more).",
         ),
     ] = None,
     json_output: JsonOutput = False,
