@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import time
-import uuid
+from pathlib import Path
 
 import pytest
 
@@ -21,12 +22,15 @@ class Tmux:
     def __init__(self, env: dict[str, str]) -> None:
         if shutil.which("tmux") is None:
             pytest.fail("tmux is not installed; .ci/run installs it (apt-get install tmux)")
-        self.socket = f"r1chat-test-{uuid.uuid4().hex[:8]}"
+        # A socket of its own in a folder of its own, removed with the server: nothing of
+        # the test is left in tmux's shared socket folder.
+        self.folder = Path(tempfile.mkdtemp(prefix="r1chat-tmux-"))
+        self.socket = str(self.folder / "socket")
         self.env = env
 
     def run(self, *args: str) -> str:
         done = subprocess.run(
-            ["tmux", "-L", self.socket, *args],
+            ["tmux", "-S", self.socket, *args],
             capture_output=True,
             text=True,
             env=self.env,
@@ -58,8 +62,13 @@ class Tmux:
 
     def kill(self) -> None:
         subprocess.run(
-            ["tmux", "-L", self.socket, "kill-server"], capture_output=True, env=self.env
+            ["tmux", "-S", self.socket, "kill-server"], capture_output=True, env=self.env
         )
+
+    def close(self) -> None:
+        """Stop the server and remove its socket."""
+        self.kill()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 @pytest.fixture
@@ -72,7 +81,8 @@ def tmux(cli_env, home):
     config.write_text("[generation]\nmax_tokens = 24\ntemperature = 0.0\n")
     session = Tmux(env)
     yield session
-    session.kill()
+    session.close()
+    assert not session.folder.exists()  # nothing left behind
 
 
 def test_ask_toggle_quit_and_continue_in_a_real_terminal(tmux, r1chat_command, home):
@@ -92,7 +102,7 @@ def test_ask_toggle_quit_and_continue_in_a_real_terminal(tmux, r1chat_command, h
     assert 'thinking = "hidden"' in config  # the toggle was remembered
 
     tmux.kill()
-    tmux.socket = f"r1chat-test-{uuid.uuid4().hex[:8]}"
+    tmux.socket = str(tmux.folder / "again")  # a new server: the old one may still be going
     tmux.start(f"{command} -c; echo EXITED-$?; sleep 30")
     screen = tmux.wait_for(lambda s: PROMPT in s and "Paris" in s and " idle " in s)
     assert "What is the capital of France?" in screen  # the sidebar lists it too

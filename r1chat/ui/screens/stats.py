@@ -4,18 +4,19 @@ local model saved, as plots in the app's colours."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from itertools import accumulate
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
-from textual.app import ComposeResult
+from textual.app import ComposeResult, RenderResult
 from textual.binding import Binding, BindingType
 from textual.color import Color
 from textual.containers import Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static, TabbedContent, TabPane
-from textual_plotext import PlotextPlot
+from textual_plotext import Plot, PlotextPlot
 
 from r1chat.errors import R1ChatError
 from r1chat.prices import money
@@ -24,6 +25,30 @@ from r1chat.ui.plain import plain
 
 if TYPE_CHECKING:
     from r1chat.service import ChatService, Price, UsageReport
+
+
+class UsagePlot(PlotextPlot):
+    """A plot drawn from its data each time it renders, at the size it renders at (plotext
+    lays bars out for the size it has when they are added)."""
+
+    def __init__(self, *, id: str) -> None:
+        super().__init__(id=id)
+        self.painter: Callable[[Plot], None] | None = None
+
+    def paint(self, painter: Callable[[Plot], None]) -> None:
+        """Draw with `painter` from now on."""
+        self.painter = painter
+        self.refresh()
+
+    def render(self) -> RenderResult:
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        plt.plotsize(self.size.width, self.size.height)
+        if self.painter is not None:
+            self.painter(plt)
+        return super().render()
+
 
 MAX_BARS = 31
 """Days shown as bars; longer spans are shown a week a bar."""
@@ -76,11 +101,11 @@ class StatsScreen(ModalScreen[None]):
             yield Static(Content("Counting…"), id="stats-summary")
             with TabbedContent(id="stats-tabs"):
                 with TabPane("Tokens", id="stats-tokens"):
-                    yield PlotextPlot(id="plot-tokens")
+                    yield UsagePlot(id="plot-tokens")
                 with TabPane("Speed", id="stats-speed"):
-                    yield PlotextPlot(id="plot-speed")
+                    yield UsagePlot(id="plot-speed")
                 with TabPane("API bill not paid", id="stats-bill"):
-                    yield PlotextPlot(id="plot-bill")
+                    yield UsagePlot(id="plot-bill")
 
     def on_mount(self) -> None:
         self.load()
@@ -96,10 +121,6 @@ class StatsScreen(ModalScreen[None]):
         self.query_one("#stats-summary", Static).update(plain(summary(report, self.prices)))
         self.draw()
 
-    def on_resize(self) -> None:
-        if self.report is not None:
-            self.draw()
-
     def _colour(self, name: str, fallback: str) -> tuple[int, int, int]:
         value = self.app.theme_variables.get(name, fallback)
         try:
@@ -107,26 +128,21 @@ class StatsScreen(ModalScreen[None]):
         except Exception:
             return Color.parse(fallback).rgb
 
-    def _plot(self, plot_id: str) -> PlotextPlot:
-        """A plot emptied for drawing again."""
-        plot = self.query_one(plot_id, PlotextPlot)
-        plot.plt.clear_data()
-        plot.plt.clear_figure()
-        return plot
-
     @staticmethod
-    def _date_ticks(plot: PlotextPlot, periods: list[str]) -> None:
-        """About six dates under the x axis (`11-23`), whatever the number of periods."""
+    def _date_ticks(plt: Plot, periods: list[str], width: int) -> None:
+        """Dates under the x axis (`11-23`), as many as fit with room between them (plotext
+        would otherwise drop the ones that touch, not always the same ones)."""
         if periods:
-            step = max(1, len(periods) // 6)
+            room = max(2, (width - 10) // 8)
+            step = -(-len(periods) // room)
             ticks = [float(i) for i in range(0, len(periods), step)]
-            plot.plt.xticks(ticks, [periods[int(i)][5:] for i in ticks])
+            plt.xticks(ticks, [periods[int(i)][5:] for i in ticks])
 
     def draw(self) -> None:
-        """Draw the three plots from the loaded report."""
+        """Give the three plots what to draw from the loaded report."""
         if self.report is None:
             return
-        report = self.report
+        report, prices = self.report, self.prices
         by_period: dict[str, list[int]] = {}
         for entry in report.periods:
             thinking, answer = by_period.setdefault(entry.period, [0, 0])
@@ -136,59 +152,68 @@ class StatsScreen(ModalScreen[None]):
             ]
         periods = sorted(by_period)
         position = {period: index for index, period in enumerate(periods)}
-        thinking_colour = self._colour("secondary", "#8a8f9c")
-        answer_colour = self._colour("primary", "#4f9dde")
-        palette = [answer_colour, thinking_colour, self._colour("accent", "#e0a84f")]
 
-        tokens = self._plot("#plot-tokens")
-        if periods:
+        def palette() -> list[tuple[int, int, int]]:  # the theme's, as it is when drawn
+            return [
+                self._colour("primary", "#4f9dde"),
+                self._colour("secondary", "#8a8f9c"),
+                self._colour("accent", "#e0a84f"),
+            ]
+
+        def tokens(plt: Plot) -> None:
+            if not periods:
+                plt.title("No replies yet")
+                return
             shown = periods[-MAX_BARS:]
-            stacked: Any = tokens.plt.stacked_bar  # plotext takes `labels`; its stub says `label`
+            answer_colour, thinking_colour, _ = palette()
+            stacked: Any = plt.stacked_bar  # plotext takes `labels`; its stub says `label`
             stacked(
-                [period[5:] for period in shown],
+                list(range(len(shown))),  # dates go under as ticks: plotext drops labels
                 [[by_period[p][0] for p in shown], [by_period[p][1] for p in shown]],
                 labels=["thinking", "answer"],
                 color=[thinking_colour, answer_colour],
             )
-            tokens.plt.title(f"Tokens written per {report.by} (thinking and answer)")
-        else:
-            tokens.plt.title("No replies yet")
-        tokens.refresh()
+            self._date_ticks(plt, shown, self.query_one("#plot-tokens").size.width)
+            plt.title(f"Tokens written per {report.by} (thinking and answer)")
 
-        speed = self._plot("#plot-speed")
-        for index, model in enumerate(report.models[:6]):
-            points = [
-                (position[entry.period], entry.usage.tokens_per_second or 0.0)
-                for entry in report.periods
-                if entry.model == model.model and entry.usage.tokens_per_second
-            ]
-            if points:
-                speed.plt.plot(
-                    [x for x, _ in points],
-                    [y for _, y in points],
-                    label=one_line(model.model)[:30],
-                    marker="braille",
-                    color=palette[index % len(palette)],
-                )
-        self._date_ticks(speed, periods)
-        speed.plt.title(f"Tokens per second, per model and {report.by}")
-        speed.refresh()
+        def speed(plt: Plot) -> None:
+            colours = palette()
+            for index, model in enumerate(report.models[:6]):
+                points = [
+                    (position[entry.period], entry.usage.tokens_per_second or 0.0)
+                    for entry in report.periods
+                    if entry.model == model.model and entry.usage.tokens_per_second
+                ]
+                if points:
+                    plt.plot(
+                        [x for x, _ in points],
+                        [y for _, y in points],
+                        label=one_line(model.model)[:30],
+                        marker="braille",
+                        color=colours[index % len(colours)],
+                    )
+            self._date_ticks(plt, periods, self.query_one("#plot-speed").size.width)
+            plt.title(f"Tokens per second, per model and {report.by}")
 
-        bill = self._plot("#plot-bill")
-        for index, price in enumerate(self.prices[:3]):
-            per_period = [0.0] * len(periods)
-            for entry in report.periods:
-                per_period[position[entry.period]] += price.cost(
-                    entry.usage.read, entry.usage.written
-                )
-            if per_period:
-                bill.plt.plot(
-                    list(range(len(periods))),
-                    list(accumulate(per_period)),
-                    label=one_line(price.name)[:40],
-                    marker="braille",
-                    color=palette[index % len(palette)],
-                )
-        self._date_ticks(bill, periods)
-        bill.plt.title("What the same tokens would have cost, running total in US$")
-        bill.refresh()
+        def bill(plt: Plot) -> None:
+            colours = palette()
+            for index, price in enumerate(prices[:3]):
+                per_period = [0.0] * len(periods)
+                for entry in report.periods:
+                    per_period[position[entry.period]] += price.cost(
+                        entry.usage.read, entry.usage.written
+                    )
+                if per_period:
+                    plt.plot(
+                        list(range(len(periods))),
+                        list(accumulate(per_period)),
+                        label=one_line(price.name)[:40],
+                        marker="braille",
+                        color=colours[index % len(colours)],
+                    )
+            self._date_ticks(plt, periods, self.query_one("#plot-bill").size.width)
+            plt.title("What the same tokens would have cost, running total in US$")
+
+        self.query_one("#plot-tokens", UsagePlot).paint(tokens)
+        self.query_one("#plot-speed", UsagePlot).paint(speed)
+        self.query_one("#plot-bill", UsagePlot).paint(bill)
