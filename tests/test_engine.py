@@ -11,6 +11,7 @@ from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
 from r1chat.engine.base import Engine
 from r1chat.engine.events import AnswerDelta, Finished, Progress, PromptPlan, ReasoningDelta
 from r1chat.errors import R1ChatError
+from r1chat.models.hardware import llama_backend
 
 GREEDY = GenerationParams(max_tokens=24, temperature=0.0, seed=7)
 STORY = "Write a long story about a dragon who learns to bake bread."
@@ -36,7 +37,8 @@ def collect(events) -> tuple[str, Finished]:
 def test_engine_implements_the_protocol(smol_engine):
     assert isinstance(smol_engine, Engine)
     info = smol_engine.info
-    assert info.backend == "CPU" and not info.reasoning and info.n_ctx == 2048
+    assert info.backend == llama_backend()  # whatever this build runs on (CPU here)
+    assert not info.reasoning and info.n_ctx == 2048
 
 
 def test_stream_answers_with_sane_stats(smol_engine):
@@ -163,7 +165,7 @@ def test_llama_cpp_log_goes_to_the_file_not_the_terminal(smollm2_path, tmp_path,
     engine.close()
     out, err = capfd.readouterr()
     assert out == "" and err == ""
-    assert "llama_model_loader" in log.read_text()
+    assert str(smollm2_path.name) in log.read_text()  # llama.cpp wrote about loading it
 
 
 def test_a_prompt_that_opens_think_streams_reasoning_with_its_own_stats(smollm2_path, tmp_path):

@@ -6,6 +6,7 @@ import pytest
 
 from r1chat.config import Settings
 from r1chat.engine.llama import LlamaEngine
+from r1chat.models.hardware import llama_backend
 from r1chat.paths import Paths
 from r1chat.service import ChatService
 from r1chat.store import ChatStore
@@ -30,7 +31,7 @@ async def test_the_app_answers_with_the_real_model(tmp_path, smollm2_path):
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
         screen = chat_screen(app)
         await wait_until(pilot, lambda: screen.engine is not None, timeout=60)
-        assert screen.status.backend == "CPU" and screen.status.n_ctx == 1024
+        assert screen.status.backend == llama_backend() and screen.status.n_ctx == 1024
         screen.composer.text = "What is the capital of France? Answer briefly."
         screen.composer.focus()
         await pilot.press("enter")
