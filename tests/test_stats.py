@@ -305,8 +305,10 @@ async def test_a_broken_price_table_is_said_on_the_usage_screen(tmp_path):
         await ready(pilot)
         await pilot.press("f4")
         await wait_until(pilot, lambda: isinstance(app.screen, StatsScreen))
+        assert isinstance(app.screen, StatsScreen)
         summary = app.screen.query_one("#stats-summary")
         await wait_until(pilot, lambda: "No price for nowhere" in str(summary.render()))
+        assert app.screen.report is None  # nothing drawn from a table it could not read
     store.close()
 
 
