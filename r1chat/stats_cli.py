@@ -16,6 +16,7 @@ from r1chat.paths import Paths
 from r1chat.prices import Price, compared_prices, money
 from r1chat.store.chats import ChatStore
 from r1chat.store.usage import Grouping, Usage, UsageReport, natural_grouping, usage_report
+from r1chat.text import terminal_safe
 
 _RELATIVE = re.compile(r"^(\d{1,4})\s*([dw])$", re.IGNORECASE)
 
@@ -151,19 +152,34 @@ def _print_report(
         )
     )
     names = [entry.model for entry in report.models] + ["all models"]
-    width = max(10, *(cell_len(name) for name in names))
+    longest = max(10, *(cell_len(name) for name in names))
+
+    def emit(prefix: str, name: str, rest: str, width: int, style: str = "") -> None:
+        """One row; a name too long for its column gets a line of its own (never cut)."""
+        if cell_len(name) > width:
+            out.print(
+                Text(prefix + terminal_safe(name), style=style),
+                no_wrap=True,
+                crop=False,
+                overflow="ignore",
+            )
+            prefix, name = " " * len(prefix), ""
+        out.print(
+            Text(prefix + cell(name, width) + rest, style=style),
+            no_wrap=True,
+            crop=False,
+            overflow="ignore",
+        )
 
     def table(header: list[str], rows: list[tuple[str, list[str]]], widths: list[int]) -> None:
-        line = cell(header[0], width) + "".join(
-            f"  {h:>{w}}" for h, w in zip(header[1:], widths, strict=True)
-        )
-        out.print(Text(line, style="bold"), no_wrap=True, crop=False, overflow="ignore")
+        numbers = sum(w + 2 for w in widths)
+        width = max(10, min(longest, out.width - numbers))
+        titles = "".join(f"  {h:>{w}}" for h, w in zip(header[1:], widths, strict=True))
+        emit("", header[0], titles, width, "bold")
         for index, (name, values) in enumerate(rows):
-            text = cell(name, width) + "".join(
-                f"  {v:>{w}}" for v, w in zip(values, widths, strict=True)
-            )
             style = "bold" if index == len(rows) - 1 and len(rows) > 2 else ""
-            out.print(Text(text, style=style), no_wrap=True, crop=False, overflow="ignore")
+            rest = "".join(f"  {v:>{w}}" for v, w in zip(values, widths, strict=True))
+            emit("", name, rest, width, style)
 
     out.print()
     tokens = [(entry.model, entry.usage) for entry in report.models] + (
@@ -200,32 +216,13 @@ def _print_report(
     )
     out.print(Text("tok/s and 1st token: medians over the replies.", style="dim"))
     out.print()
-    period_width = 10
-    out.print(
-        Text(
-            cell(f"per {by}", period_width)
-            + "  "
-            + cell("model", width)
-            + f"  {'replies':>7}  {'read':>11}  {'thinking':>11}  {'answer':>11}",
-            style="bold",
-        ),
-        no_wrap=True,
-        crop=False,
-        overflow="ignore",
-    )
+    numbers = f"  {'replies':>7}  {'read':>11}  {'thinking':>11}  {'answer':>11}"
+    width = max(10, min(longest, out.width - len(numbers) - 12))
+    emit(cell(f"per {by}", 10) + "  ", "model", numbers, width, "bold")
     for entry in report.periods:
         u = entry.usage
-        out.print(
-            Text(
-                cell(entry.period, period_width)
-                + "  "
-                + cell(entry.model, width)
-                + f"  {u.replies:>7,}  {u.read:>11,}  {u.reasoning:>11,}  {u.answer:>11,}"
-            ),
-            no_wrap=True,
-            crop=False,
-            overflow="ignore",
-        )
+        rest = f"  {u.replies:>7,}  {u.read:>11,}  {u.reasoning:>11,}  {u.answer:>11,}"
+        emit(cell(entry.period, 10) + "  ", entry.model, rest, width)
     if by == "week":
         out.print(Text("Weeks start on Monday.", style="dim"))
     out.print()

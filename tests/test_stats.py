@@ -321,3 +321,14 @@ def test_a_price_name_from_config_is_plain_text(tmp_path):
     )
     price = load_prices(load_settings(paths))["evil"]
     assert price.name == "Evil API" and "\x1b" not in price.label
+
+
+def test_stats_never_cuts_a_long_model_name_at_80_columns(r1chat_command, cli_env, home):
+    store = ChatStore.open(Paths.from_env({"R1CHAT_HOME": str(home)}))
+    chat = store.create_conversation("Long").id
+    name = "DeepSeek-R1-Distill-Qwen-14B-Q4_K_M"
+    reply(store, chat, name, EVENING, read=10, thinking=20, answer=5, speed=10, first=1)
+    store.close()
+    shown = run(r1chat_command, {**cli_env, "COLUMNS": "80"}, "stats").stdout
+    assert shown.count(name) == 3  # tokens, time and per-day tables, whole each time
+    assert max(len(line) for line in shown.splitlines()) <= 80
