@@ -332,3 +332,12 @@ def test_stats_never_cuts_a_long_model_name_at_80_columns(r1chat_command, cli_en
     shown = run(r1chat_command, {**cli_env, "COLUMNS": "80"}, "stats").stdout
     assert shown.count(name) == 3  # tokens, time and per-day tables, whole each time
     assert max(len(line) for line in shown.splitlines()) <= 80
+
+
+@pytest.mark.slow
+def test_tokens_command_on_the_r1_header(r1chat_command, cli_env, r1_vocab_path):
+    done = run(r1chat_command, cli_env, "tokens", "--model", str(r1_vocab_path), "<think>\nHi")
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.splitlines()[0]
+    assert '"<think>"' in first and first.rstrip().endswith("special")
+    assert "1 special" in done.stdout.splitlines()[-1]
