@@ -51,7 +51,7 @@ class UsagePlot(PlotextPlot):
 
 
 MAX_BARS = 31
-"""Days shown as bars; longer spans are shown a week a bar."""
+"""The most bars, the newest periods (a report spanning more than a month is by week)."""
 
 
 def short(count: float) -> str:
