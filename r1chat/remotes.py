@@ -142,11 +142,11 @@ def load_engine(
 
         return RemoteEngine(endpoint_for(model, settings), n_ctx=n_ctx)
     from r1chat.engine.llama import LlamaEngine
-    from r1chat.models.discovery import model_name, resolve_model
+    from r1chat.models.discovery import named_model
 
     local.setdefault("state_cache", context_cache(settings, paths))
-    path = resolve_model(model, paths, settings)
-    local.setdefault("name", model_name(path.expanduser(), paths, settings))
+    path, name = named_model(model, paths, settings)
+    local.setdefault("name", name)
     return LlamaEngine(
         path,
         n_ctx=n_ctx,

@@ -20,7 +20,7 @@ from typing import Any
 from r1chat.bench.engine import BENCH_PROMPT, SEED
 from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
 from r1chat.engine.events import AnswerDelta, Finished, ReasoningDelta
-from r1chat.engine.remote import Endpoint, RemoteEngine, client
+from r1chat.engine.remote import Endpoint, RemoteEngine, chat_stream
 from r1chat.errors import R1ChatError
 
 
@@ -32,20 +32,10 @@ def _speed(stamps: list[float]) -> float:
 
 def bare_client(endpoint: Endpoint, body: dict[str, Any]) -> tuple[float, float | None]:
     """Generation tok/s as a plain client sees it, and the server's own figure if sent."""
-    from httpx_sse import connect_sse
 
     stamps: list[float] = []
     server = None
-    with (
-        client(endpoint) as http,
-        connect_sse(
-            http,
-            "POST",
-            endpoint.url + "/chat/completions",
-            json=body,
-            headers=endpoint.headers(),
-        ) as source,
-    ):
+    with chat_stream(endpoint, body) as source:
         source.response.raise_for_status()
         for event in source.iter_sse():
             if event.data.strip() == "[DONE]":

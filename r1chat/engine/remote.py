@@ -19,6 +19,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -143,6 +144,21 @@ def client(endpoint: Endpoint) -> Any:
 
     timeout = httpx.Timeout(CONNECT_TIMEOUT, read=endpoint.read_timeout)
     return httpx.Client(timeout=timeout, follow_redirects=False)
+
+
+@contextmanager
+def chat_stream(endpoint: Endpoint, body: dict[str, Any]) -> Iterator[Any]:
+    """The server-sent events of one `/chat/completions` request (as httpx-sse reads them),
+    through `client`; the connection closes when the block ends."""
+    from httpx_sse import connect_sse
+
+    with (
+        client(endpoint) as http,
+        connect_sse(
+            http, "POST", endpoint.url + "/chat/completions", json=body, headers=endpoint.headers()
+        ) as source,
+    ):
+        yield source
 
 
 def list_models(endpoint: Endpoint) -> list[dict[str, Any]]:
@@ -360,21 +376,12 @@ class RemoteEngine:
     ) -> ReasoningCut | None:
         """One request's stream; returns a cut's reason if reasoning must end now."""
         import httpx
-        from httpx_sse import SSEError, connect_sse
+        from httpx_sse import SSEError
 
         endpoint, tally = self.endpoint, state.tally
         cancel = tally.cancel
         try:
-            with (
-                client(endpoint) as http,
-                connect_sse(
-                    http,
-                    "POST",
-                    endpoint.url + "/chat/completions",
-                    json=body,
-                    headers=endpoint.headers(),
-                ) as source,
-            ):
+            with chat_stream(endpoint, body) as source:
                 response = source.response
                 if response.status_code >= 400:
                     response.read()

@@ -230,12 +230,16 @@ def all_models(
     return list(unique.values())
 
 
-def resolve_model(text: str, paths: Paths, settings: Settings) -> Path:
-    """A path as given, or the model with that name (`r1-7b`, `org/repo:file`, `qwen:7b`)."""
+def resolve_model(
+    text: str, paths: Paths, settings: Settings, entries: list[ModelEntry] | None = None
+) -> Path:
+    """A path as given, or the model with that name (`r1-7b`, `org/repo:file`, `qwen:7b`),
+    looked up in `entries` (default: `all_models`)."""
     path = Path(text).expanduser()
     if path.exists() or (os.sep in text and not _looks_like_name(text)):
         return path
-    entries = all_models(paths, settings)
+    if entries is None:
+        entries = all_models(paths, settings)
     exact = [e for e in entries if e.name == text]
     if not exact:
         lowered = text.lower()
@@ -255,6 +259,14 @@ def _looks_like_name(text: str) -> bool:
     return ":" in text and not text.startswith(("/", "~", "."))
 
 
+def named_model(text: str, paths: Paths, settings: Settings) -> tuple[Path, str]:
+    """The model `text` names (see `resolve_model`) and its one name (see `model_name`),
+    from one look through the folders."""
+    entries = all_models(paths, settings)
+    path = resolve_model(text, paths, settings, entries)
+    return path, model_name(path.expanduser(), paths, settings, entries)
+
+
 def found_models(paths: Paths, configured: str | None = None) -> list[tuple[str, Path]]:
     """(name, path) of the models on this machine, the configured one first (for the model
     switcher), each under its one name (see `model_name`)."""
@@ -269,12 +281,15 @@ def found_models(paths: Paths, configured: str | None = None) -> list[tuple[str,
     return [(one_line(entry.name), entry.path) for entry in all_models(paths, settings)]
 
 
-def model_name(path: Path, paths: Paths, settings: Settings) -> str:
+def model_name(
+    path: Path, paths: Paths, settings: Settings, entries: list[ModelEntry] | None = None
+) -> str:
     """The model's one name, shown by every screen and recorded with its chats: the name
     `r1chat models` lists it under, which `use` and `--model` take (`r1-7b`,
-    `org/repo:file`, `qwen:7b`, a file's stem), or the file's stem when no listing has it."""
+    `org/repo:file`, `qwen:7b`, a file's stem), or the file's stem when no listing has it
+    (`entries`: the listing, default `all_models`)."""
     target = path.resolve()
-    for entry in all_models(paths, settings):
+    for entry in all_models(paths, settings) if entries is None else entries:
         if entry.path.resolve() == target:
             return one_line(entry.name)
     return one_line(path.stem)
