@@ -298,8 +298,9 @@ def run_ask(
     params = options.params
     info = engine.info
     warning = getattr(engine, "warning", None)
-    if warning:
-        stderr.write(f"r1chat: {terminal_safe(warning)}\n")
+    for sentence in (warning, info.notice):
+        if sentence:
+            stderr.write(f"r1chat: {terminal_safe(sentence)}\n")
 
     save_failures: list[str] = []
 
@@ -347,6 +348,8 @@ def run_ask(
             "model": info.model_name,
             "model_path": info.model_path,
             "backend": info.backend,
+            "gpu_layers": info.offload or None,
+            "safe_mode": info.safe_mode,
             "answer": reply.answer,
             "reasoning": reply.reasoning,
             "finish_reason": stats.finish_reason,
@@ -362,7 +365,7 @@ def run_ask(
     if stats.finish_reason == "error":
         raise R1ChatError(stats.error or "Generation failed; see the llama.cpp log.")
     if stderr.isatty() and not json_output:
-        line = summary(stats, info.backend)
+        line = summary(stats, info.backend_label)
         stderr.write(f"{DIM}{line}{RESET}\n" if _color(stderr) else f"{line}\n")
     if stats.finish_reason == "length" and not json_output:
         stderr.write(

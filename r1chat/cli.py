@@ -333,12 +333,19 @@ def doctor(
             "--n-ctx", help="Context to leave room for in the fit table (the app's default)."
         ),
     ] = 8192,
+    check_build: Annotated[
+        bool,
+        typer.Option(
+            "--check-build",
+            help="Try llama.cpp's build on this CPU again now, in a child process.",
+        ),
+    ] = False,
     json_output: JsonOutput = False,
 ) -> None:
     """This machine, llama.cpp's build, and which R1 distills fit in its memory."""
     from r1chat.models_cli import doctor_command
 
-    doctor_command(n_ctx, json_output)
+    doctor_command(n_ctx, json_output, check_build)
 
 
 @app.command()

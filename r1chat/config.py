@@ -36,6 +36,8 @@ class Settings:
     """`False` makes R1 models answer at once, without reasoning."""
     threads: int | None = None
     """CPU threads for llama.cpp; `None` lets llama.cpp choose."""
+    gpu_layers: int | None = None
+    """Model layers to put on the GPU; `None`: as many as fit in its free memory."""
     system_prompt: str = ""
     """Instructions for every chat (merged into the first user turn for R1 models)."""
     show_thinking: bool | None = None
@@ -108,6 +110,9 @@ def validate(settings: Settings, source: str = "settings") -> Settings:
     th = settings.threads
     if th is not None and (not _is_int(th) or th < 1):
         raise fail("threads", f"{th!r} is not a whole number of at least 1")
+    g = settings.gpu_layers
+    if g is not None and (not _is_int(g) or not 0 <= g <= 100_000):
+        raise fail("gpu_layers", f"{g!r} is not a whole number of layers from 0 up")
     if settings.model is not None and not isinstance(settings.model, str):
         raise fail("model", f"{settings.model!r} is not a path")
     if not isinstance(settings.system_prompt, str):
@@ -144,6 +149,7 @@ def load_settings(paths: Paths, environ: dict[str, str] | None = None) -> Settin
         model = "~/models/DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.gguf"
         n_ctx = 4096
         threads = 4
+        gpu_layers = 20           # default: as many layers as fit in the GPU's free memory
 
         [generation]
         max_tokens = 2048

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
-from r1chat.config import load_settings, save_setting
+from r1chat.config import Settings, load_settings, save_setting
 from r1chat.console import cell, cell_len, console
 from r1chat.errors import ModelError, R1ChatError
 from r1chat.models.advice import doctor_report
@@ -16,6 +17,73 @@ from r1chat.models.machine import Machine, inspect_machine
 from r1chat.models.presets import QUANTS_BITS
 from r1chat.paths import Paths
 from r1chat.text import terminal_safe
+
+
+def build_lines(build: dict[str, Any] | None) -> list[str]:
+    """`doctor`'s lines on the CPU, the llama.cpp build and the build check."""
+    if not build:
+        return []
+    cpu = build["cpu"]
+    features = " ".join(cpu["features"]) or "none reported"
+    lines = [
+        f"CPU {cpu['model']}: {features}",
+        f"llama.cpp compiled for: {' '.join(build['compiled']) or 'unknown'}",
+    ]
+    check = build["check"]
+    if check is None:
+        lines.append(
+            "build check: not run yet (the first model load runs it; or r1chat doctor "
+            "--check-build)"
+        )
+    elif check["passed"]:
+        speed = check.get("prompt_tokens_per_second")
+        rate = f", prompt batch at {speed:,.0f} tokens/s" if speed else ""
+        lines.append(f"build check: passed{rate}; safe mode off")
+    elif check["safe_mode"]:
+        lines.append(
+            f"build check: llama.cpp {check['failure']}; safe mode ON (no extra buffer "
+            "types: slower, but it runs)"
+        )
+    else:
+        lines.append(
+            f"build check: llama.cpp {check['failure']}, and {check['safe_failure']} in safe "
+            "mode: it cannot run here until it is rebuilt"
+        )
+    return lines
+
+
+def planned_offload(machine: Machine, paths: Paths, settings: Settings, n_ctx: int) -> str | None:
+    """`GPU offload: CUDA 24/28 layers of MODEL (why)`, for the model r1chat would load."""
+    if not machine.gpu_offload:
+        return None
+    from r1chat.models.discovery import choose_model
+    from r1chat.models.fit import ModelShape, offload_layers
+    from r1chat.models.gguf_header import read_header
+    from r1chat.models.machine import free_gpu_memory
+
+    try:
+        header = read_header(choose_model(settings, paths).path)
+    except R1ChatError:
+        return f"GPU offload: {machine.backend}, as many layers as fit (no model to size)"
+    free = free_gpu_memory() if machine.backend == "CUDA" else None
+    shape = ModelShape.from_header(header)
+    plan = offload_layers(header.tensor_bytes, shape, n_ctx, free, settings.gpu_layers)
+    return f"GPU offload: {machine.backend} {plan.label} of {header.path.name} ({plan.why})"
+
+
+def recheck_build(paths: Paths, settings: Settings, quiet: bool) -> None:
+    """Forget what the build check found and run it again on the model r1chat would load."""
+    import llama_cpp
+
+    from r1chat.models.build_check import BuildChecks, check_build
+    from r1chat.models.discovery import choose_model
+
+    model = choose_model(settings, paths).path
+    checks = BuildChecks(paths.build_checks_file)
+    checks.forget()
+    if not quiet:
+        print(f"Trying llama.cpp on this CPU with {model.name} in a child process…")
+    check_build(llama_cpp, model, checks, threads=settings.threads)
 
 
 def gb(value: int | float | None) -> str:
@@ -210,13 +278,19 @@ def pull_command(spec: str, quant: str | None, as_json: bool) -> None:
     )
 
 
-def doctor_command(n_ctx: int, as_json: bool) -> None:
-    """`r1chat doctor`."""
+def doctor_command(n_ctx: int, as_json: bool, check_build: bool = False) -> None:
+    """`r1chat doctor` (`check_build`: try the llama.cpp build on this CPU again now)."""
     if n_ctx < 256:
         raise R1ChatError("--n-ctx must be at least 256.")
     paths = Paths.from_env()
+    settings = load_settings(paths)
+    if check_build:
+        recheck_build(paths, settings, quiet=as_json)
     machine = inspect_machine()
-    report = doctor_report(machine, paths.models_dir, n_ctx, load_settings(paths).threads)
+    report = doctor_report(
+        machine, paths.models_dir, n_ctx, settings.threads, paths.build_checks_file
+    )
+    report["gpu_offload"] = planned_offload(machine, paths, settings, n_ctx)
     if as_json:
         print(json.dumps(report, indent=2))
         return
@@ -237,6 +311,9 @@ def doctor_command(n_ctx: int, as_json: bool) -> None:
     lines.append(f"free disk for models ({paths.models_dir}): {gb(report['free_disk_bytes'])}")
     chosen = report["llama_threads"]
     lines.append(f"llama.cpp threads: {chosen['threads']} ({chosen['why']})")
+    lines += build_lines(report["build"])
+    if report["gpu_offload"]:
+        lines.append(report["gpu_offload"])
     for line in lines:
         out.print(Text(line))
     out.print()
@@ -270,6 +347,11 @@ def doctor_command(n_ctx: int, as_json: bool) -> None:
         out.print(
             Text(f"Recommended here: {name} (Q4_K_M): r1chat pull {name}", style="bold green")
         )
+    rebuild = (report["build"] or {}).get("rebuild")
+    if rebuild:
+        out.print()
+        out.print(Text("llama.cpp can run faster and safer on this CPU. Rebuild it with:"))
+        out.print(Text(rebuild, style="bold"))
     if report["reinstall"]:
         out.print()
         out.print(Text("llama-cpp-python was built without your GPU. Rebuild it with:"))

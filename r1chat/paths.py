@@ -49,6 +49,16 @@ class Paths:
         return self.cache_dir / "logs"
 
     @property
+    def build_checks_file(self) -> Path:
+        """Whether each llama.cpp build ran on this CPU (the build check's verdicts)."""
+        return self.cache_dir / "build-checks.json"
+
+    @property
+    def crash_file(self) -> Path:
+        """What the last run that died on a native crash was doing (read at the next start)."""
+        return self.cache_dir / "last-crash.json"
+
+    @property
     def llama_log_file(self) -> Path:
         """The file that receives llama.cpp's log instead of the user's terminal."""
         return self.log_dir / "llama.log"

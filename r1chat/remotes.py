@@ -142,15 +142,18 @@ def load_engine(
 
         return RemoteEngine(endpoint_for(model, settings), n_ctx=n_ctx)
     from r1chat.engine.llama import LlamaEngine
+    from r1chat.models.build_check import BuildChecks
     from r1chat.models.discovery import named_model
 
     local.setdefault("state_cache", context_cache(settings, paths))
+    local.setdefault("build_checks", BuildChecks(paths.build_checks_file))
     path, name = named_model(model, paths, settings)
     local.setdefault("name", name)
     return LlamaEngine(
         path,
         n_ctx=n_ctx,
         threads=settings.threads,
+        gpu_layers=settings.gpu_layers,
         log_path=paths.llama_log_file,
         trust_template=settings.trust_template,
         **local,

@@ -7,6 +7,7 @@ from functools import partial
 from typing import Any
 
 from r1chat.config import Settings, load_settings
+from r1chat.crash import guard_wanted, last_crash, run_guarded
 from r1chat.engine.base import Engine
 from r1chat.errors import ModelError, R1ChatError
 from r1chat.models.discovery import choose_model
@@ -37,6 +38,12 @@ def demo_welcome(paths: Paths, settings: Settings) -> str:
     )
 
 
+def mark_cut(paths: Paths) -> None:
+    """After a native crash: mark the reply it cut short as interrupted (opening the store
+    does that for replies whose writer is gone)."""
+    ChatStore.open(paths).close()
+
+
 def run_app(
     *,
     model: str | None,
@@ -57,6 +64,8 @@ def run_app(
         raise R1ChatError("Use --continue or --resume ID, not both.")
     paths = Paths.from_env()
     settings = load_settings(paths)
+    if guard_wanted():  # before the store opens or any thread starts
+        run_guarded(paths.crash_file, paths.log_dir / "crash.log", partial(mark_cut, paths))
     if trust_template:
         settings = settings.with_overrides(trust_template=True)
     thinking = {key: value for key, value in (thinking or {}).items() if value is not None}
@@ -70,6 +79,7 @@ def run_app(
         if latest is None:
             raise R1ChatError("There is no saved conversation to continue; drop -c to start one.")
         open_conversation = latest.id
+    notices = [note for note in (last_crash(paths.crash_file),) if note]
     problem = None
     welcome: Callable[[], str] | None = None
     chosen: str | None = None
@@ -98,6 +108,7 @@ def run_app(
         open_conversation=open_conversation,
         thinking_explicit=thinking,
         welcome=welcome,
+        notices=notices,
     )
     try:
         app.run()

@@ -62,10 +62,28 @@ def smol_engine(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory):
     engine.close()
 
 
+@pytest.fixture(scope="session")
+def build_verdict(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The build check's verdict on this llama.cpp build and CPU, found once per test run
+    by the real check (a child process reading a prompt batch on SmolLM2)."""
+    import llama_cpp
+
+    from r1chat.models.build_check import BuildChecks, check_build
+
+    memory = tmp_path_factory.mktemp("build") / "build-checks.json"
+    check = check_build(llama_cpp, smollm2_path, BuildChecks(memory))
+    if not check.passed:
+        pytest.fail(f"llama.cpp {check.failure} on this CPU; rebuild it (see the README)")
+    return memory
+
+
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A private `R1CHAT_HOME`, so no test reads or writes the user's real folders."""
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, build_verdict: Path) -> Iterator[Path]:
+    """A private `R1CHAT_HOME`, so no test reads or writes the user's real folders. It
+    starts knowing this run's build check verdict, as a machine that ran r1chat once does."""
     root = tmp_path / "home"
+    (root / "cache").mkdir(parents=True)
+    shutil.copyfile(build_verdict, root / "cache" / "build-checks.json")
     monkeypatch.setenv("R1CHAT_HOME", str(root))
     monkeypatch.delenv("R1CHAT_MODEL", raising=False)
     monkeypatch.delenv("R1CHAT_DEBUG", raising=False)

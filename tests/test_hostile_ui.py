@@ -95,11 +95,13 @@ async def test_hostile_titles_models_themes_and_errors_are_plain_everywhere(tmp_
         # Dialogs: rename (the title in the box), delete (the title in the question).
         screen.post_message(screen.sidebar.RenameRequested(chat.id))
         await wait_until(pilot, lambda: isinstance(app.screen, TextPromptScreen))
+        await pilot.pause()  # drawn: on a busy machine the screenshot can come before
         assert_literal(shown_text(app))
         await pilot.press("escape")
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
         screen.post_message(screen.sidebar.DeleteRequested(chat.id))
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.pause()
         assert_literal(shown_text(app))
         await pilot.press("n")
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -136,3 +138,71 @@ def test_hostile_titles_in_a_real_terminal_are_shown_and_run_nothing(tmux, r1cha
     assert not marker.exists()
     tmux.keys("C-q")
     tmux.wait_for(lambda s: "EXITED-0" in s)
+
+
+def flat(screen: str) -> str:
+    """The screen's words in one line, without the borders of boxes and notices."""
+    return " ".join(re.sub("[▌▕▎▊▏]", " ", screen).split())
+
+
+def notices(screen: str) -> str:
+    """The words of the notices on screen (right of their `▌` border), in one line."""
+    return " ".join(line.rsplit("▌", 1)[1].strip() for line in screen.splitlines() if "▌" in line)
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (read from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_native_crash_mid_reply_puts_the_terminal_back_and_says_why(tmux, r1chat_command, home):
+    """llama.cpp dying of SIGILL takes the app's process with it: the guard above it puts
+    the terminal back, says why, marks the cut reply interrupted, and the next start
+    says why again."""
+    (home / "config" / "config.toml").write_text("[generation]\nmax_tokens = 4000\n")
+    command = " ".join(r1chat_command)
+    tmux.start(f"{command}; echo EXITED-$?; sleep 30")
+    tmux.wait_for(lambda s: " idle " in s and "SmolLM2-135M-Instruct" in s)
+    tmux.keys("Write a very long story about a lighthouse keeper and the sea.")
+    tmux.keys("Enter")
+    tmux.wait_for(lambda s: "tok/s" in s and " idle " not in s)
+    shell = int(tmux.run("display-message", "-p", "-t", "main", "#{pane_pid}").strip())
+    (guard,) = children(shell)
+    (app,) = children(guard)
+    os.kill(app, signal.SIGILL)  # what a native crash inside llama.cpp does to the process
+    screen = tmux.wait_for(lambda s: "EXITED-132" in s, timeout=30)
+    assert "r1chat: the app stopped on an illegal instruction (SIGILL) inside llama.cpp" in flat(
+        screen
+    )
+    flags = tmux.run(
+        "display-message", "-p", "-t", "main", "#{alternate_on} #{mouse_any_flag} #{cursor_flag}"
+    )
+    assert flags.split() == ["0", "0", "1"]  # main screen, no mouse reporting, cursor shown
+
+    from r1chat.paths import Paths
+    from r1chat.store import ChatStore
+
+    store = ChatStore.open(Paths.from_env({"R1CHAT_HOME": str(home)}))
+    try:
+        chat = store.latest()
+        assert chat is not None
+        reply = store.branch(chat.id)[-1]
+        assert reply.role == "assistant" and reply.status == "interrupted"
+    finally:
+        store.close()
+    assert (home / "cache" / "last-crash.json").exists()  # for the next start
+
+    tmux.kill()
+    tmux.socket = str(tmux.folder / "again")
+    tmux.start(f"{command} -c; echo EXITED-$?; sleep 30")
+    tmux.wait_for(lambda s: "stopped on an illegal instruction (SIGILL)" in notices(s))
+    tmux.keys("C-q")
+    tmux.wait_for(lambda s: "EXITED-0" in s, timeout=30)

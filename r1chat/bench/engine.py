@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import statistics
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -119,13 +120,20 @@ def run_bench(*, model: str | None, tokens: int, rounds: int, json_output: bool)
     if tokens < 8 or rounds < 1:
         raise R1ChatError("Use --tokens 8 or more and --rounds 1 or more.")
     from r1chat.engine.llama import LlamaEngine
+    from r1chat.models.build_check import BuildChecks
 
     paths = Paths.from_env()
     settings = load_settings(paths)
     choice = choose_model(settings, paths, model)
     engine = LlamaEngine(
-        choice.path, n_ctx=settings.n_ctx, threads=settings.threads, log_path=paths.llama_log_file
+        choice.path,
+        n_ctx=settings.n_ctx,
+        threads=settings.threads,
+        log_path=paths.llama_log_file,
+        build_checks=BuildChecks(paths.build_checks_file),
     )
+    if engine.notice:  # safe mode changes every figure below: say so first
+        print(f"r1chat: {engine.notice}", file=sys.stderr)
     request = ChatRequest(
         (ChatMessage("user", BENCH_PROMPT),),
         GenerationParams(max_tokens=tokens, temperature=0.0, top_p=0.95, seed=SEED),

@@ -225,6 +225,7 @@ def _real_model(home: Path, model: str | None) -> dict[str, Any] | None:
     from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
     from r1chat.engine.llama import LlamaEngine
     from r1chat.errors import ModelError
+    from r1chat.models.build_check import BuildChecks
     from r1chat.models.discovery import choose_model
 
     paths = Paths.from_env()
@@ -232,7 +233,13 @@ def _real_model(home: Path, model: str | None) -> dict[str, Any] | None:
         choice = choose_model(load_settings(paths), paths, model)
     except ModelError:
         return None
-    engine = LlamaEngine(choice.path, log_path=paths.llama_log_file)
+    engine = LlamaEngine(
+        choice.path,
+        log_path=paths.llama_log_file,
+        build_checks=BuildChecks(paths.build_checks_file),
+    )
+    if engine.notice:
+        print(f"r1chat: {engine.notice}", file=sys.stderr)
     params = GenerationParams(max_tokens=REAL_TOKENS, temperature=0.0, seed=1234)
     request = ChatRequest((ChatMessage("user", BENCH_PROMPT),), params)
     tokens = engine.prepare(request).tokens

@@ -29,6 +29,19 @@ class EngineInfo:
     local_cpu: bool = False
     """Generation runs on this machine's CPU (a CPU build, or a server on loopback): the
     app then leaves the cores to it while a reply streams."""
+    offload: str = ""
+    """How much of the model the GPU holds (`24/28 layers`); empty on the CPU or a remote."""
+    safe_mode: bool = False
+    """llama.cpp runs without its extra buffer types because the full build crashed here."""
+    notice: str = ""
+    """A sentence the user must read once the model is loaded (safe mode, fewer GPU
+    layers after running out of memory); empty when all is well."""
+
+    @property
+    def backend_label(self) -> str:
+        """The backend as the status bar names it: `CUDA 24/28 layers`, `CPU safe mode`."""
+        label = f"{self.backend} {self.offload}" if self.offload else self.backend
+        return f"{label} safe mode" if self.safe_mode else label
 
 
 @runtime_checkable

@@ -35,7 +35,16 @@ from r1chat.engine.template import (
     strip_reasoning,
 )
 from r1chat.errors import ModelError, R1ChatError, TemplateError
+from r1chat.models.build_check import (
+    BuildCheck,
+    BuildChecks,
+    check_build,
+    rebuild_hint,
+    safe_mode_sentence,
+    unusable_sentence,
+)
 from r1chat.models.family import default_sampling, is_r1_model
+from r1chat.models.fit import ModelShape, Offload, fewer_layers, offload_layers
 from r1chat.models.gguf_header import GGUFHeader, check_weights, read_header
 from r1chat.models.hardware import default_threads, llama_backend
 from r1chat.text import one_line, shared_prefix
@@ -43,6 +52,12 @@ from r1chat.text import one_line, shared_prefix
 PREFILL_CHUNK = 128  # prompt tokens per decode call: the granularity of cancelling a long prompt
 COUNT_CACHE_LIMIT = 100_000
 """Token counts of this many distinct turns are remembered before the cache starts over."""
+
+
+def _out_of_memory(reason: str) -> bool:
+    """Whether llama.cpp's words say a GPU allocation failed."""
+    text = reason.lower()
+    return any(word in text for word in ("out of memory", "failed to allocate", "cudamalloc"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +88,11 @@ class LlamaEngine:
     """A GGUF chat model run in-process by llama.cpp.
 
     The file's header is checked before llama.cpp opens it; its own chat template
-    is rendered in a Jinja sandbox; all layers go to the GPU when llama.cpp was
-    built with one. llama.cpp's log goes to `log_path`, never to the terminal.
+    is rendered in a Jinja sandbox; as many layers as fit in the GPU's free memory go
+    to it when llama.cpp was built with one (fewer, and again, if it runs out). With
+    `build_checks`, the build is first tried on this CPU in a child process (once per
+    build and CPU) and run in safe mode where it crashed. llama.cpp's log goes to
+    `log_path`, never to the terminal.
     """
 
     def __init__(
@@ -88,6 +106,8 @@ class LlamaEngine:
         trust_template: bool = False,
         state_cache: StateCache | None = None,
         name: str | None = None,
+        build_checks: BuildChecks | None = None,
+        gpu_layers: int | None = None,
     ) -> None:
         self.path = Path(model_path).expanduser()
         self.name = name or one_line(self.path.stem)
@@ -114,7 +134,17 @@ class LlamaEngine:
         self.n_ctx = n_ctx or self._default_context()
         self.backend = llama_backend()
         self.threads = threads or default_threads().threads
-        self._llm = self._load(self.threads, vocab_only)
+        self.offload = self._offload(gpu_layers)
+        self.notice = ""
+        """One sentence for the user about how the model runs (empty: nothing to say)."""
+        self.build_check: BuildCheck | None = None
+        """What the build check found (`None`: not checked, as for a tokenizer only)."""
+        if build_checks is not None and not vocab_only:
+            self.build_check = self._check_build(build_checks)
+        self.safe_mode = bool(self.build_check and self.build_check.safe_mode)
+        self._llm = self._load_fitting(vocab_only)
+        self._reload_with: int | None = None
+        """GPU layers to load again with before the next reply, after running out of memory."""
         self.state_cache = None if vocab_only else state_cache
         """Where contexts are saved between runs (`None`: not at all)."""
         self._state_key = model_key(self.path, self.n_ctx)
@@ -148,9 +178,49 @@ class LlamaEngine:
             inspect_machine().model_memory_bytes,
         )
 
+    def _offload(self, setting: int | None) -> Offload | None:
+        """The GPU layers to load with (`None` on a CPU-only build)."""
+        if self.backend == "CPU":
+            return None
+        from r1chat.models.machine import free_gpu_memory
+
+        free = free_gpu_memory() if self.backend == "CUDA" else None
+        shape = ModelShape.from_header(self.header)
+        return offload_layers(self.header.tensor_bytes, shape, self.n_ctx, free, setting)
+
+    def _check_build(self, checks: BuildChecks) -> BuildCheck:
+        """Try this build on this CPU in a child (remembered); refuse it if it cannot run."""
+        check = check_build(
+            self._llama_cpp,
+            self.path,
+            checks,
+            threads=self.threads,
+            gpu_layers=self.offload.layers if self.offload else 0,
+        )
+        if not check.usable:
+            raise ModelError(unusable_sentence(check, rebuild_hint(self._llama_cpp)))
+        if check.safe_mode:
+            self.notice = safe_mode_sentence(check, rebuild_hint(self._llama_cpp))
+        return check
+
+    def _load_fitting(self, vocab_only: bool) -> Any:
+        """Load with the planned GPU layers; after an out-of-memory failure, with fewer."""
+        while True:
+            try:
+                return self._load(self.threads, vocab_only)
+            except ModelError as error:
+                if not (self.offload and self.offload.layers and _out_of_memory(str(error))):
+                    raise
+                tried = self.offload.layers
+                self.offload = Offload(fewer_layers(tried), self.offload.total, "out of memory")
+                self.notice = (
+                    f"The GPU ran out of memory with {tried} layers of {self.path.name}; it "
+                    f"runs with {self.offload.label} on the GPU (set `gpu_layers` in "
+                    "config.toml to choose)."
+                )
+
     def _load(self, threads: int | None, vocab_only: bool) -> Any:
         since = self.log.mark()
-        gpu = self._llama_cpp.llama_supports_gpu_offload()
         # verbose=True keeps llama-cpp-python from swapping the process's stdout and
         # stderr file descriptors (which would blank a running TUI); its own Python
         # prints during load are caught here and sent to the log file instead.
@@ -158,11 +228,13 @@ class LlamaEngine:
         try:
             with contextlib.redirect_stderr(chatter):
                 try:
-                    llm = self._llama_cpp.Llama(
+                    llm = compat.load_llama(
+                        self._llama_cpp,
+                        safe=self.safe_mode,
                         model_path=str(self.path),
                         n_ctx=self.n_ctx,
                         n_batch=512,
-                        n_gpu_layers=-1 if gpu else 0,
+                        n_gpu_layers=self.offload.layers if self.offload else 0,
                         n_threads=threads,
                         n_threads_batch=threads,
                         vocab_only=vocab_only,
@@ -197,6 +269,9 @@ class LlamaEngine:
             default_temperature=temperature,
             default_top_p=top_p,
             local_cpu=self.backend == "CPU",
+            offload=self.offload.label if self.offload else "",
+            safe_mode=self.safe_mode,
+            notice=self.notice,
         )
 
     def default_sampling(self) -> tuple[float, float]:
@@ -390,6 +465,8 @@ class LlamaEngine:
         self, request: ChatRequest, cancel: threading.Event | None = None
     ) -> Iterator[EngineEvent]:
         """Start a reply on the generation thread; see `Engine.stream`."""
+        if self._reload_with is not None:
+            self._reload(self._reload_with)
         prepared = self.prepare(request)
         cancel = cancel or threading.Event()
         if not self._lock.acquire(blocking=False):
@@ -476,8 +553,14 @@ class LlamaEngine:
                         tokens = sample(context)
         except Exception as failure:  # llama.cpp failed mid-reply: end the stream, keep the text
             finish = "error"
-            reason_text = self.log.reason(since)
-            error = f"llama.cpp failed while generating: {reason_text or failure}"
+            reason_text = self.log.reason(since) or str(failure)
+            error = f"llama.cpp failed while generating: {reason_text}"
+            if self.offload and self.offload.layers and _out_of_memory(reason_text):
+                self._reload_with = fewer_layers(self.offload.layers)
+                error = (
+                    "The GPU ran out of memory while answering; the next reply runs with "
+                    f"{self._reload_with}/{self.offload.total} layers on it (regenerate to retry)."
+                )
         for delta in tally.finish(decoder.decode(b"", final=True)):
             emit(delta)
         emit(Finished(tally.stats(finish, error, **known)))
@@ -537,6 +620,23 @@ class LlamaEngine:
             llm.eval(tokens[start : start + PREFILL_CHUNK])
         emit(Progress(len(tokens), len(tokens)))
         return len(tokens) - cached
+
+    def _reload(self, layers: int) -> None:
+        """Load the model again with `layers` on the GPU (after it ran out of memory)."""
+        if not self._lock.acquire(blocking=False):
+            return  # a reply is running; the next one reloads
+        try:
+            self._reload_with = None
+            total = self.offload.total if self.offload else 0
+            self.offload = Offload(layers, total, "the GPU ran out of memory with more")
+            llm, self._llm = self._llm, None
+            if llm is not None:
+                llm.close()
+            self._llm = self._load_fitting(False)
+            self._vocab = compat.vocab(self._llm)
+            self.notice = f"The model runs with {self.offload.label} on the GPU."
+        finally:
+            self._lock.release()
 
     def close(self) -> None:
         """Free the model and its context."""

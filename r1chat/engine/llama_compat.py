@@ -13,8 +13,11 @@ prompt cache is really reused) up to the 0.3 series; 0.4 may rename the internal
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +134,50 @@ def forget(llm: Any) -> None:
     """Empty the KV cache."""
     llm._ctx.kv_cache_clear()
     llm.n_tokens = 0
+
+
+_PARAMS_LOCK = threading.Lock()
+"""Held while llama.cpp's default model params are swapped for a load."""
+
+
+@contextlib.contextmanager
+def _model_params(llama_cpp: Any, **fields: Any) -> Iterator[None]:
+    """While a `Llama` is built, hand it model params with `fields` set: `Llama()` takes no
+    argument for some of them (`use_extra_bufts`), and fills the rest from llama.cpp's
+    defaults, which are read through this module-level function."""
+    module = llama_cpp.llama_cpp
+    default = module.llama_model_default_params
+
+    def patched() -> Any:
+        params = default()
+        for name, value in fields.items():
+            setattr(params, name, value)
+        return params
+
+    with _PARAMS_LOCK:
+        module.llama_model_default_params = patched
+        try:
+            yield
+        finally:
+            module.llama_model_default_params = default
+
+
+def supports_safe_mode(llama_cpp: Any) -> bool:
+    """Whether this build lets extra buffer types be turned off (llama.cpp from mid-2025)."""
+    names = {name for name, *_ in llama_cpp.llama_model_params._fields_}
+    return "use_extra_bufts" in names
+
+
+def load_llama(llama_cpp: Any, *, safe: bool = False, **arguments: Any) -> Any:
+    """`llama_cpp.Llama(**arguments)`; with `safe`, without extra buffer types (no weight
+    repacking, no AMX kernels): slower on the CPU, but it runs where those crash."""
+    if not safe or not supports_safe_mode(llama_cpp):
+        return llama_cpp.Llama(**arguments)
+    with _model_params(llama_cpp, use_extra_bufts=False):
+        return llama_cpp.Llama(**arguments)
+
+
+def uses_extra_buffers(llm: Any) -> bool | None:
+    """Whether the model was loaded with extra buffer types (`None`: unknown to this build)."""
+    value = getattr(llm.model_params, "use_extra_bufts", None)
+    return None if value is None else bool(value)

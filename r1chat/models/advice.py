@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from r1chat.config import Settings
+from r1chat.models.build_check import build_report
 from r1chat.models.fit import OVERHEAD_BYTES, fit
 from r1chat.models.machine import Machine, free_disk, inspect_machine, reinstall_hint
 from r1chat.models.presets import PRESETS, QUANTS_BITS
@@ -42,9 +43,14 @@ def recommendation_line(paths: Paths, settings: Settings) -> str:
 
 
 def doctor_report(
-    machine: Machine, models_dir: Path, n_ctx: int, threads: int | None = None
+    machine: Machine,
+    models_dir: Path,
+    n_ctx: int,
+    threads: int | None = None,
+    build_checks: Path | None = None,
 ) -> dict[str, Any]:
-    """What `doctor` prints, as data (`threads`: the config's setting, if any)."""
+    """What `doctor` prints, as data (`threads`: the config's setting, if any;
+    `build_checks`: where the build check keeps its verdicts)."""
     from r1chat.models.hardware import default_threads
 
     choice = default_threads()
@@ -79,4 +85,5 @@ def doctor_report(
         "llama_threads": thread_report,
         "r1_distills": table,
         "reinstall": reinstall_hint(machine),
+        "build": build_report(build_checks) if build_checks is not None else None,
     }

@@ -74,3 +74,53 @@ def default_context(
     fits = room // shape.kv_bytes_per_token() if room > 0 else 0
     fits = max(512, int(fits) // 256 * 256)
     return max(512, min(limit, fits))
+
+
+@dataclass(frozen=True, slots=True)
+class Offload:
+    """How many of a model's layers go to the GPU, and why that many."""
+
+    layers: int
+    """Layers offloaded (0: none; equal to `total`: the whole model)."""
+    total: int
+    why: str
+
+    @property
+    def label(self) -> str:
+        """`24/28 layers`, as the status bar and `doctor` show it."""
+        return f"{self.layers}/{self.total} layers"
+
+
+def offload_layers(
+    weights: int,
+    shape: ModelShape | None,
+    n_ctx: int,
+    free_gpu: int | None,
+    setting: int | None = None,
+) -> Offload:
+    """The layers to put on the GPU: every layer that fits in `free_gpu` bytes with its
+    share of the KV cache, after the overhead; `setting` (`gpu_layers` in config) wins.
+
+    Each layer is taken to hold an equal share of the weights (the output and embedding
+    tensors are counted as one more layer's worth), which is close for transformers.
+    """
+    total = shape.layers if shape else 0
+    if setting is not None:
+        layers = max(0, setting if not total else min(setting, total))
+        return Offload(layers, total or layers, "set by `gpu_layers` in config.toml")
+    if not total:
+        return Offload(0, 0, "the model's layer count is unknown; nothing offloaded")
+    if free_gpu is None:
+        return Offload(total, total, "the GPU's free memory is unknown: every layer offloaded")
+    per_layer = weights / (total + 1) + (shape.kv_bytes(n_ctx) / total if shape else 0)
+    room = free_gpu - OVERHEAD_BYTES - weights / (total + 1)
+    fitting = max(0, min(total, int(room // per_layer))) if per_layer > 0 else total
+    free_gb = free_gpu / 1024**3
+    if fitting == total:
+        return Offload(total, total, f"every layer fits in the GPU's {free_gb:.1f} GB free")
+    return Offload(fitting, total, f"{fitting} of {total} layers fit in {free_gb:.1f} GB free")
+
+
+def fewer_layers(layers: int) -> int:
+    """The next try after the GPU ran out of memory with `layers` on it: a quarter fewer."""
+    return max(0, min(layers - 1, int(layers * 0.75)))

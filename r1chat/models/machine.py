@@ -92,6 +92,30 @@ def _nvidia_gpus() -> list[GPU]:
     return gpus
 
 
+def free_gpu_memory() -> int | None:
+    """Free memory on the emptiest NVIDIA GPU, in bytes (`None`: no `nvidia-smi`, or it
+    did not answer; Apple GPUs share the machine's memory, which the fit handles)."""
+    if shutil.which("nvidia-smi") is None:
+        return None
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    sizes = []
+    for line in out.split():
+        try:
+            sizes.append(int(float(line)) * 1024 * 1024)
+        except ValueError:
+            continue
+    return max(sizes) if sizes else None
+
+
 def _apple_gpu(ram: int | None) -> list[GPU]:
     if sys.platform != "darwin" or platform.machine() != "arm64":
         return []

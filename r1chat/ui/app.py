@@ -7,7 +7,7 @@ import contextlib
 import gc
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
 from textual import events
@@ -92,6 +92,7 @@ class R1ChatApp(App[None]):
         remember_settings: bool = True,
         thinking_explicit: dict[str, Any] | None = None,
         welcome: Callable[[], str] | None = None,
+        notices: Sequence[str] = (),
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -106,6 +107,8 @@ class R1ChatApp(App[None]):
         """Said in an empty chat (for example: this is the demo model, and what to get)."""
         self.welcome_source = welcome
         """Where `welcome` comes from: called off the UI thread once the screen is up."""
+        self.notices = tuple(notices)
+        """Sentences shown once at start (why the last session ended, for example)."""
         self.thinking_explicit = dict(thinking_explicit or {})
         """`--think-budget` / `--no-think`: applied to the first chat opened, as `--model` is."""
         self.ui_settings: dict[str, Any] = dict(settings.extra.get("ui", {}))
@@ -195,6 +198,8 @@ class R1ChatApp(App[None]):
                 severity="warning",
                 timeout=15,
             )
+        for notice in self.notices:
+            self.notify(notice, severity="warning", timeout=20)
         self.keymap = self._checked_keymap(self.settings.extra.get("keymap", {}))
         self.set_keymap(self.keymap)
         mode = self.ui_settings.get("thinking", "collapsed")

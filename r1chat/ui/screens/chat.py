@@ -310,13 +310,14 @@ class ChatScreen(Screen[None]):
         self.session.engine = engine
         info = engine.info
         self.status.model = info.model_name
-        self.status.backend = info.backend
+        self.status.backend = info.backend_label
         self.status.n_ctx = info.n_ctx
         self.status.state = "idle"
         self.measure_soon(0)
         warning = getattr(engine, "warning", None)  # a remote over plain http, said once
-        if warning:
-            self.notify(warning, severity="warning", timeout=10)
+        for sentence in (warning, info.notice):
+            if sentence:
+                self.notify(sentence, severity="warning", timeout=20)
 
     def switch_model(self, model: str) -> None:
         """Run this chat on `model` from now on (saved with the chat)."""
