@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from r1chat.core.session import ChatSession
 from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
 from r1chat.engine.events import Finished, Progress, PromptPlan
 from r1chat.engine.llama import LlamaEngine
-from r1chat.session import ChatSession
 from r1chat.store import ChatStore
 from r1chat.store.transfer import export_markdown
 from tests.tui_helpers import last_reply

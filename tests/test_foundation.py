@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from r1chat.ask import StreamPrinter
+from r1chat.cli.ask import StreamPrinter
 from r1chat.config import Settings, load_settings
 from r1chat.engine.events import AnswerDelta, Finished, GenerationStats, ReasoningDelta
 from r1chat.errors import ConfigError
@@ -21,18 +21,18 @@ CORE_MODULES = [
     "r1chat.config",
     "r1chat.paths",
     "r1chat.domain",
-    "r1chat.session",
-    "r1chat.service",
+    "r1chat.core.session",
+    "r1chat.core.service",
     "r1chat.engine",
     "r1chat.engine.llama",
     "r1chat.engine.think",
     "r1chat.engine.template",
     "r1chat.models.gguf_header",
     "r1chat.models.discovery",
-    "r1chat.ask",
+    "r1chat.cli.ask",
     "r1chat.store",
     "r1chat.store.transfer",
-    "r1chat.bench.store",
+    "tests.benchmarks.store",
 ]
 
 

@@ -12,7 +12,6 @@ from textual.command import CommandPalette
 from textual.widgets import OptionList
 
 import r1chat.ui
-from r1chat.engine.scripted import Script, ScriptedEngine
 from r1chat.errors import ModelError
 from r1chat.paths import Paths
 from r1chat.text import terminal_safe
@@ -21,6 +20,7 @@ from r1chat.ui.screens.chat import ChatScreen
 from r1chat.ui.screens.dialogs import ConfirmScreen, TextPromptScreen
 from r1chat.ui.screens.help import HelpScreen
 from r1chat.ui.widgets.status import StatusBar
+from tests.scripted import Script, ScriptedEngine
 from tests.tui_helpers import chat_screen, make_app, wait_until
 
 SIZE = (110, 36)

@@ -8,9 +8,9 @@ from dataclasses import replace
 
 import pytest
 
+from r1chat.core.session import ChatSession
 from r1chat.domain import ChatMessage, GenerationParams
 from r1chat.errors import R1ChatError
-from r1chat.session import ChatSession
 from r1chat.store import ChatStore
 from r1chat.store.memory import FACT_CHARS, Memory
 from tests.test_cli_chats import run

@@ -9,12 +9,12 @@ import threading
 
 import pytest
 
-from r1chat.bench import terminal
-from r1chat.engine.scripted import Script, ScriptedEngine
 from r1chat.ui import priority
 from r1chat.ui.priority import ModelFirst
 from r1chat.ui.reply_stream import MODEL_FIRST_BUDGET, UI_CPU_BUDGET
 from r1chat.ui.widgets.messages import AssistantMessage
+from tests.benchmarks import terminal
+from tests.scripted import Script, ScriptedEngine
 from tests.test_tui_core import ready
 from tests.tui_helpers import make_app, wait_until
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from r1chat.engine.scripted import Script, ScriptedEngine
 from r1chat.store import ChatStore
 from r1chat.ui.widgets.messages import AssistantMessage
+from tests.scripted import Script, ScriptedEngine
 from tests.test_cli_chats import run
 from tests.test_tui_core import ready
 from tests.tui_helpers import block_of, make_app, wait_until
@@ -171,7 +171,7 @@ def test_list_cuts_neither_titles_nor_models_at_80_columns(r1chat_command, cli_e
 def test_table_cells_measure_wide_characters():
     from rich.cells import cell_len
 
-    from r1chat.console import cell
+    from r1chat.cli.console import cell
 
     assert cell_len(cell("日本語のタイトル", 8)) == 8 and cell("日本語のタイトル", 8).endswith("…")
     assert cell_len(cell("日本", 8)) == 8

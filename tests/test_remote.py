@@ -11,12 +11,12 @@ import time
 import httpx
 import pytest
 
+from r1chat.core.session import ChatSession
 from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
 from r1chat.engine.events import AnswerDelta, Finished, ReasoningDelta
 from r1chat.engine.remote import Endpoint, RemoteEngine
 from r1chat.engine.steering import ReplyControl
 from r1chat.errors import ConfigError, R1ChatError
-from r1chat.session import ChatSession
 from r1chat.store import ChatStore
 from tests.sse_server import FINISH, chunk, free_port, scripted_server
 from tests.tui_helpers import latest_id
@@ -246,8 +246,8 @@ def test_plain_http_to_another_host_warns_once():
 
 def test_remotes_in_config_are_checked(tmp_path):
     from r1chat.config import load_settings
+    from r1chat.core.remotes import configured_remotes
     from r1chat.paths import Paths
-    from r1chat.remotes import configured_remotes
 
     paths = Paths.from_env({"R1CHAT_HOME": str(tmp_path)})
     paths.config_file.parent.mkdir(parents=True)
@@ -425,8 +425,8 @@ def test_a_real_server_answers_through_ask_models_and_a_session(
 @pytest.mark.slow
 async def test_the_app_streams_from_a_remote_and_survives_its_faults(server, tmp_path):
     from r1chat.config import Settings
+    from r1chat.core.service import ChatService
     from r1chat.paths import Paths
-    from r1chat.service import ChatService
     from r1chat.ui.app import R1ChatApp
     from r1chat.ui.widgets.messages import AssistantMessage
     from tests.test_tui_core import ready
@@ -437,7 +437,7 @@ async def test_the_app_streams_from_a_remote_and_survives_its_faults(server, tmp
     settings = Settings()
 
     def load(model: str, n_ctx: int | None):
-        from r1chat.remotes import load_engine
+        from r1chat.core.remotes import load_engine
 
         return load_engine(model, settings, paths, n_ctx)
 

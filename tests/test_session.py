@@ -6,10 +6,10 @@ import threading
 
 import pytest
 
+from r1chat.core.session import ChatSession
 from r1chat.domain import ChatMessage, GenerationParams
 from r1chat.engine.events import AnswerDelta, Finished
 from r1chat.errors import R1ChatError
-from r1chat.session import ChatSession
 from tests.tui_helpers import last_reply
 
 

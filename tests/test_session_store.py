@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
+from r1chat.core.session import ChatSession
 from r1chat.domain import GenerationParams
 from r1chat.engine.events import AnswerDelta
-from r1chat.session import ChatSession
 from r1chat.store import ChatStore
 from tests.tui_helpers import last_reply
 

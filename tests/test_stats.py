@@ -11,8 +11,8 @@ import time
 import pytest
 
 from r1chat.config import load_settings
+from r1chat.core.prices import compared_prices, load_prices
 from r1chat.paths import Paths
-from r1chat.prices import compared_prices, load_prices
 from r1chat.store import ChatStore
 from r1chat.store.usage import conversation_usage, usage_report
 from tests.test_cli_chats import run

@@ -12,11 +12,11 @@ import time
 
 import pytest
 
+from r1chat.core.session import ChatSession
 from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
 from r1chat.engine.events import AnswerDelta, Finished, ReasoningDelta
 from r1chat.engine.llama import LlamaEngine
 from r1chat.engine.steering import CLOSE_REASONING, ReplyControl
-from r1chat.session import ChatSession
 from r1chat.store import ChatStore
 from tests.tui_helpers import latest_id
 

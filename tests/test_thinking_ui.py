@@ -9,10 +9,10 @@ import pytest
 from textual.widgets import Input, Switch
 
 from r1chat.domain import GenerationParams
-from r1chat.engine.scripted import Script, ScriptedEngine
 from r1chat.ui.screens.chat import ChatScreen
 from r1chat.ui.screens.settings import ChatSettingsScreen
 from r1chat.ui.widgets.messages import AssistantMessage
+from tests.scripted import Script, ScriptedEngine
 from tests.test_tui_core import ready
 from tests.tui_helpers import block_of, latest_id, make_app, wait_until
 

@@ -8,7 +8,6 @@ import pytest
 from textual.binding import Binding
 from textual.widgets import Input, OptionList, Static
 
-from r1chat.engine.scripted import Script
 from r1chat.errors import ModelError
 from r1chat.ui.screens.chat import ChatScreen
 from r1chat.ui.screens.dialogs import ConfirmScreen, LinkChooserScreen
@@ -16,6 +15,7 @@ from r1chat.ui.screens.help import HelpScreen
 from r1chat.ui.widgets.answer import CodeBlock, ProseBlock
 from r1chat.ui.widgets.conversation import PAGE
 from r1chat.ui.widgets.messages import AssistantMessage, UserMessage
+from tests.scripted import Script
 from tests.tui_helpers import (
     REASONING_REPLY,
     block_of,

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 import r1chat.ui
-from r1chat.bench import stall as bench_stall
-from r1chat.engine.scripted import Script, ScriptedEngine
 from r1chat.ui.screens.chat import ChatScreen
 from r1chat.ui.screens.dialogs import ConfirmScreen
 from r1chat.ui.widgets.conversation import PAGE
 from r1chat.ui.widgets.messages import AssistantMessage, UserMessage
+from tests.benchmarks import stall as bench_stall
+from tests.scripted import Script, ScriptedEngine
 from tests.tui_helpers import chat_screen, latest_id, make_app, wait_until
 
 SIZE = (110, 36)
@@ -337,8 +337,8 @@ async def test_a_full_disk_when_sending_gives_a_notice_and_keeps_the_message(tmp
 
 async def test_a_read_only_store_opens_the_app_with_a_notice_and_reads_chats(tmp_path):
     from r1chat.config import load_settings
+    from r1chat.core.service import ChatService
     from r1chat.paths import Paths
-    from r1chat.service import ChatService
     from r1chat.store import ChatStore
     from r1chat.ui.app import R1ChatApp
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from r1chat.config import Settings
+from r1chat.core.service import ChatService
 from r1chat.engine.llama import LlamaEngine
 from r1chat.models.hardware import llama_backend
 from r1chat.paths import Paths
-from r1chat.service import ChatService
 from r1chat.store import ChatStore
 from r1chat.ui.app import R1ChatApp
 from r1chat.ui.screens.chat import ChatScreen

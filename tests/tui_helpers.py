@@ -7,15 +7,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from r1chat.config import Settings, load_settings
-from r1chat.engine.scripted import Script, ScriptedEngine
+from r1chat.core.service import ChatService
+from r1chat.core.session import ChatSession, Reply
 from r1chat.paths import Paths
-from r1chat.service import ChatService
-from r1chat.session import ChatSession, Reply
 from r1chat.store import ChatStore
 from r1chat.ui.app import R1ChatApp
 from r1chat.ui.screens.chat import ChatScreen
 from r1chat.ui.widgets.messages import AssistantMessage
 from r1chat.ui.widgets.reasoning import ReasoningBlock
+from tests.scripted import Script, ScriptedEngine
 
 REASONING_REPLY = (
     "<think>\nThe user wants a greeting. I will say hello warmly.\n\n"

@@ -20,9 +20,9 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from r1chat.config import Settings, save_setting
+from r1chat.core.service import ChatService
 from r1chat.errors import ConfigError
 from r1chat.paths import Paths
-from r1chat.service import ChatService
 from r1chat.text import terminal_safe
 from r1chat.ui.commands import ConversationsProvider, ModelsProvider
 from r1chat.ui.priority import ModelFirst

@@ -20,8 +20,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from r1chat.engine.events import AnswerDelta, EngineEvent, Progress, PromptPlan, ReasoningDelta
-from r1chat.session import Reply
+from r1chat.core.events import AnswerDelta, EngineEvent, Progress, PromptPlan, ReasoningDelta
+from r1chat.core.service import Reply
+from r1chat.ui import timing
 from r1chat.ui.priority import ModelFirst
 from r1chat.ui.widgets.messages import AssistantMessage
 
@@ -117,6 +118,7 @@ class ReplyStream:
 
     def release(self) -> None:
         """Put back the collector and the UI's priority (the reply ended, or the screen went)."""
+        timing.reply_ended()
         if self._model_first is not None:
             self._model_first.restore()
         if self._collector_was_on:
@@ -137,6 +139,7 @@ class ReplyStream:
         if self._model_first is not None:
             self._model_first.settle()
         await self.flush()
+        timing.reply_frame()
         if not self.done:
             self._timer = self._set_timer(self._interval, self._tick)
 

@@ -18,16 +18,14 @@ from textual.timer import Timer
 from textual.widgets import Footer, Static, TextArea
 from textual.worker import Worker, WorkerState
 
+from r1chat.core.events import Engine, PromptPlan, ReplyControl
+from r1chat.core.prices import money
+from r1chat.core.service import FINISH_STATUS, ChatOptions, ChatService, ChatSession, OpenedChat
 from r1chat.domain import Conversation
-from r1chat.engine.base import Engine
-from r1chat.engine.events import PromptPlan
-from r1chat.engine.steering import ReplyControl
 from r1chat.errors import R1ChatError
 from r1chat.files import write_private
-from r1chat.prices import money
-from r1chat.service import ChatOptions, ChatService, OpenedChat
-from r1chat.session import FINISH_STATUS, ChatSession
 from r1chat.text import reply_markdown, terminal_safe
+from r1chat.ui import timing
 from r1chat.ui.host import AppHost
 from r1chat.ui.reply_stream import ReplyDone, ReplyStream
 from r1chat.ui.screens.dialogs import ConfirmScreen, TextPromptScreen
@@ -318,6 +316,7 @@ class ChatScreen(Screen[None]):
         for sentence in (warning, info.notice):
             if sentence:
                 self.notify(sentence, severity="warning", timeout=20)
+        timing.model_ready(getattr(engine, "threads", None))
 
     def switch_model(self, model: str) -> None:
         """Run this chat on `model` from now on (saved with the chat)."""
@@ -677,6 +676,7 @@ class ChatScreen(Screen[None]):
 
     def _generated(self, tokens: int) -> None:
         self.status.generated = tokens
+        timing.tokens_shown(tokens)
 
     async def _drop_after_last_user(self, include_user: bool) -> None:
         children = list(self.conversation.query_children(".user-message, .assistant-message"))

@@ -20,7 +20,7 @@ from r1chat.text import terminal_safe
 from r1chat.ui.screens.dialogs import ConfirmScreen, TextPromptScreen
 
 if TYPE_CHECKING:
-    from r1chat.service import ChatService, Fact
+    from r1chat.core.service import ChatService, Fact
 
 
 class MemoryScreen(ModalScreen[None]):

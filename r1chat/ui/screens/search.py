@@ -20,7 +20,7 @@ from r1chat.errors import R1ChatError
 from r1chat.text import terminal_safe
 
 if TYPE_CHECKING:
-    from r1chat.service import ChatService, SearchHit
+    from r1chat.core.service import ChatService, SearchHit
 
 DEBOUNCE = 0.06
 """Seconds after the last keystroke before the search runs."""

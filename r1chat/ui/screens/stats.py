@@ -18,13 +18,13 @@ from textual.screen import ModalScreen
 from textual.widgets import Static, TabbedContent, TabPane
 from textual_plotext import Plot, PlotextPlot
 
+from r1chat.core.prices import money
 from r1chat.errors import R1ChatError
-from r1chat.prices import money
 from r1chat.text import one_line
 from r1chat.ui.plain import plain
 
 if TYPE_CHECKING:
-    from r1chat.service import ChatService, Price, UsageReport
+    from r1chat.core.service import ChatService, Price, UsageReport
 
 
 class UsagePlot(PlotextPlot):

@@ -8,7 +8,7 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from r1chat.engine.events import PromptPlan
+from r1chat.core.events import PromptPlan
 from r1chat.ui.plain import plain
 
 WARN_AT = 0.80

@@ -20,7 +20,7 @@ ROUNDS = 3
 _CHILD = """
 import json, sys, time
 from pathlib import Path
-from r1chat.bench.resume import child
+from tests.benchmarks.resume import child
 print(json.dumps(child(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3])))
 """
 

@@ -172,3 +172,11 @@ def context_cache(settings: Settings, paths: Paths) -> StateCache | None:
     if not isinstance(size, int | float) or isinstance(size, bool) or size < 0:
         raise ConfigError("Invalid size_gb in [cache] of config.toml: a number of gigabytes.")
     return StateCache(paths.cache_dir / "contexts", int(size * 1024**3))
+
+
+def saved_contexts(paths: Paths | None = None) -> StateCache | None:
+    """The saved contexts under the user's settings (`None`: resuming from them is off)."""
+    from r1chat.config import load_settings
+
+    paths = paths or Paths.from_env()
+    return context_cache(load_settings(paths), paths)

@@ -6,8 +6,8 @@ import json
 import sys
 from typing import Any
 
+from r1chat.cli.console import cell, cell_len, console
 from r1chat.config import Settings, load_settings, save_setting
-from r1chat.console import cell, cell_len, console
 from r1chat.errors import ModelError, R1ChatError
 from r1chat.models.advice import doctor_report
 from r1chat.models.catalog import ModelInfo, describe_all
@@ -73,17 +73,13 @@ def planned_offload(machine: Machine, paths: Paths, settings: Settings, n_ctx: i
 
 def recheck_build(paths: Paths, settings: Settings, quiet: bool) -> None:
     """Forget what the build check found and run it again on the model r1chat would load."""
-    import llama_cpp
-
-    from r1chat.models.build_check import BuildChecks, check_build
+    from r1chat.core.models import check_build_again
     from r1chat.models.discovery import choose_model
 
     model = choose_model(settings, paths).path
-    checks = BuildChecks(paths.build_checks_file)
-    checks.forget()
     if not quiet:
         print(f"Trying llama.cpp on this CPU with {model.name} in a child process…")
-    check_build(llama_cpp, model, checks, threads=settings.threads)
+    check_build_again(model, paths, settings)
 
 
 def gb(value: int | float | None) -> str:
@@ -123,25 +119,19 @@ def models_command(as_json: bool) -> None:
 
 def remote_models_command(url: str, as_json: bool) -> None:
     """`r1chat models --remote URL`: what the server serves (a configured name works too)."""
-    from r1chat.engine.remote import Endpoint, list_models
-    from r1chat.remotes import configured_remotes
+    from r1chat.core.models import served_models
 
-    settings = load_settings(Paths.from_env())
-    remotes = configured_remotes(settings)
-    endpoint = remotes[url] if url in remotes else Endpoint.parse(url)
-    if url not in remotes:  # a configured endpoint at this URL lends its key variable
-        endpoint = next((e for e in remotes.values() if e.url == endpoint.url), endpoint)
-    served = list_models(endpoint)
+    where, served = served_models(url, load_settings(Paths.from_env()))
     if as_json:
         print(json.dumps(served, ensure_ascii=True, indent=2))
         return
     if not served:
-        print(f"{endpoint.url} serves no models.")
+        print(f"{where} serves no models.")
         return
     out = console()
     from rich.text import Text
 
-    out.print(Text(f"{endpoint.url} serves:", style="bold"))
+    out.print(Text(f"{where} serves:", style="bold"))
     for entry in served:
         line = Text("  " + terminal_safe(entry["id"]))
         if entry["n_ctx"]:
@@ -235,15 +225,9 @@ def use_command(spec: str) -> None:
         raise ModelError(
             f"No model named or found at '{terminal_safe(spec)}'; see `r1chat models`."
         )
-    from r1chat.engine.template import ChatTemplate
-    from r1chat.models.gguf_header import read_header
+    from r1chat.core.models import check_template
 
-    # Refuse now what `ask` would refuse at the next chat: a broken file, or a chat
-    # template that is hostile, broken or never finishes rendering.
-    header = read_header(path)
-    if header.chat_template:
-        template = ChatTemplate(header.chat_template, trust=settings.trust_template)
-        template.render([{"role": "user", "content": "Hello"}])
+    check_template(path, settings.trust_template)  # refused now, not at the next chat
     save_setting(paths, "", "model", str(path))
     print(f"Default model: {terminal_safe(str(path))}", file=sys.stderr)
 

@@ -10,6 +10,15 @@ from typing import Annotated, NoReturn
 import typer
 
 from r1chat import __version__
+from r1chat.cli.options import (
+    JsonOutput,
+    ModelOption,
+    NoThinkOption,
+    RemoteModelOption,
+    RemoteOption,
+    ThinkBudgetOption,
+    TrustOption,
+)
 from r1chat.errors import R1ChatError
 
 app = typer.Typer(
@@ -26,40 +35,19 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-TrustOption = Annotated[
-    bool,
-    typer.Option(
-        "--trust-template",
-        help="Use a chat template that reaches for Python internals (still sandboxed).",
-    ),
-]
-JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-ThinkBudgetOption = Annotated[
-    int | None,
-    typer.Option(
-        "--think-budget",
-        help="R1 models: answer after this many reasoning tokens (default: no limit).",
-    ),
-]
-NoThinkOption = Annotated[
-    bool,
-    typer.Option("--no-think", help="R1 models: answer at once, without reasoning."),
-]
-RemoteOption = Annotated[
-    str | None,
-    typer.Option(
-        "--remote",
-        help="An OpenAI-compatible server's URL (vLLM, llama-server, Ollama, an API).",
-    ),
-]
-RemoteModelOption = Annotated[
-    str | None,
-    typer.Option("--remote-model", help="The model to use on --remote (default: its first)."),
-]
-ModelOption = Annotated[
-    str | None,
-    typer.Option("--model", "-m", help="GGUF model file (default: config, R1CHAT_MODEL, demo)."),
-]
+
+def _sub_apps() -> None:
+    """`memory` and `cache` are groups of their own (`r1chat memory add TEXT`)."""
+    from r1chat.cli.bench import bench_app
+    from r1chat.cli.cache import cache_app
+    from r1chat.cli.memory import memory_app
+
+    app.add_typer(memory_app, name="memory")
+    app.add_typer(cache_app, name="cache")
+    app.add_typer(bench_app, name="bench")
+
+
+_sub_apps()
 
 
 def _version(value: bool) -> None:
@@ -94,7 +82,7 @@ def _root(
     """
     if context.invoked_subcommand is not None:
         return
-    from r1chat.tui import run_app
+    from r1chat.cli.app import run_app
 
     run_app(
         model=model,
@@ -157,7 +145,7 @@ def ask(
     While an R1 model reasons, a first Ctrl-C makes it answer from what it has thought
     so far; a second one stops the reply.
     """
-    from r1chat.ask import run_ask
+    from r1chat.cli.ask import run_ask
 
     code = run_ask(
         prompt,
@@ -184,111 +172,6 @@ def ask(
     raise typer.Exit(code)
 
 
-bench_app = typer.Typer(
-    help="Measure r1chat: the engine against raw llama-cpp-python, or the chat store.",
-    invoke_without_command=True,
-    rich_markup_mode=None,
-)
-app.add_typer(bench_app, name="bench")
-
-
-@bench_app.callback()
-def bench(
-    context: typer.Context,
-    model: ModelOption = None,
-    tokens: Annotated[int, typer.Option("--tokens", help="Tokens generated per run.")] = 128,
-    rounds: Annotated[int, typer.Option("--rounds", help="Runs of each kind, alternated.")] = 3,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    remote: RemoteOption = None,
-    remote_model: RemoteModelOption = None,
-    resume: Annotated[
-        bool,
-        typer.Option("--resume", help="Time continuing a long chat with its saved context."),
-    ] = False,
-) -> None:
-    """Compare raw llama-cpp-python streaming with r1chat's engine, in one process and run;
-    with --remote, a bare client, r1chat's remote engine and the app on a server."""
-    if context.invoked_subcommand is not None:
-        return
-    if resume:
-        from r1chat.bench.resume import run_resume_bench
-        from r1chat.config import load_settings
-        from r1chat.models.discovery import choose_model
-        from r1chat.paths import Paths
-
-        paths = Paths.from_env()
-        run_resume_bench(choose_model(load_settings(paths), paths, model).path, json_output)
-        return
-    if remote is not None:
-        from r1chat.bench.remote import run_remote_bench
-
-        run_remote_bench(remote, remote_model, tokens, rounds, json_output)
-        return
-    from r1chat.bench.engine import run_bench
-
-    run_bench(model=model, tokens=tokens, rounds=rounds, json_output=json_output)
-
-
-@bench_app.command("store")
-def bench_store(
-    conversations: Annotated[int, typer.Option("--conversations", help="How many.")] = 10_000,
-    messages: Annotated[int, typer.Option("--messages", help="Messages in all.")] = 1_000_000,
-    big: Annotated[
-        int, typer.Option("--big", help="Messages in the one long conversation.")
-    ] = 10_000,
-    folder: Annotated[
-        Path | None, typer.Option("--dir", help="Where to build the store (default: a temp dir).")
-    ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Fill a temporary store and time list, opening a long conversation, and search."""
-    from r1chat.bench.store import run_store_bench
-
-    run_store_bench(conversations, messages, big, folder, json_output)
-
-
-@bench_app.command("ui")
-def bench_ui(
-    model: ModelOption = None,
-    tokens: Annotated[int, typer.Option("--tokens", help="Tokens in the scripted reply.")] = 3000,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Time the chat app: streaming speed and CPU, start-up, opening a long conversation."""
-    from r1chat.bench.ui import run_ui_bench
-
-    run_ui_bench(model, tokens, json_output)
-
-
-@bench_app.command("context")
-def bench_context(
-    model: ModelOption = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Time context fitting of 500, 2,000 and 8,000 messages into an 8,192-token window."""
-    from r1chat.bench.context import fitting_figures
-    from r1chat.config import load_settings
-    from r1chat.models.discovery import choose_model
-    from r1chat.paths import Paths
-
-    paths = Paths.from_env()
-    choice = choose_model(load_settings(paths), paths, model)
-    figures = fitting_figures(choice.path)
-    if json_output:
-        import json
-
-        print(json.dumps(figures, indent=2))
-        return
-    print(f"r1chat bench context ({figures['model']} tokenizer, {figures['n_ctx']:,} tokens)")
-    for row in figures["rows"]:
-        print(
-            f"  {row['messages']:>5,} messages: first fit {row['first_seconds'] * 1000:.1f} ms, "
-            f"next fit {row['after_first_seconds'] * 1000:.1f} ms "
-            f"(tokenizing the {row['prompt_tokens']:,}-token prompt alone: "
-            f"{row['one_prompt_tokenize_seconds'] * 1000:.1f} ms), "
-            f"{row['dropped_messages']:,} left out"
-        )
-
-
 @app.command()
 def models(
     remote: Annotated[
@@ -300,7 +183,7 @@ def models(
     """GGUF models on this machine: configured folders, r1chat's, Hugging Face, LM Studio,
     Ollama and the demo model, with what each is and whether it fits; the configured
     remote endpoints; or, with --remote, a server's models."""
-    from r1chat.models_cli import models_command, remote_models_command
+    from r1chat.cli.models import models_command, remote_models_command
 
     if remote is not None:
         remote_models_command(remote, json_output)
@@ -320,7 +203,7 @@ def pull(
     json_output: JsonOutput = False,
 ) -> None:
     """Download a model from the Hugging Face hub (resumable, SHA-256 checked)."""
-    from r1chat.models_cli import pull_command
+    from r1chat.cli.models import pull_command
 
     pull_command(name, quant, json_output)
 
@@ -343,7 +226,7 @@ def doctor(
     json_output: JsonOutput = False,
 ) -> None:
     """This machine, llama.cpp's build, and which R1 distills fit in its memory."""
-    from r1chat.models_cli import doctor_command
+    from r1chat.cli.models import doctor_command
 
     doctor_command(n_ctx, json_output, check_build)
 
@@ -353,7 +236,7 @@ def use(
     model: Annotated[str, typer.Argument(help="A model name from `r1chat models`, or a path.")],
 ) -> None:
     """Make a model the default (written to config.toml)."""
-    from r1chat.models_cli import use_command
+    from r1chat.cli.models import use_command
 
     use_command(model)
 
@@ -368,7 +251,7 @@ def list_(
     json_output: JsonOutput = False,
 ) -> None:
     """Saved conversations, newest first."""
-    from r1chat.chats_cli import list_command
+    from r1chat.cli.chats import list_command
 
     list_command(limit, json_output)
 
@@ -380,7 +263,7 @@ def show(
     json_output: JsonOutput = False,
 ) -> None:
     """Print a saved conversation."""
-    from r1chat.chats_cli import show_command
+    from r1chat.cli.chats import show_command
 
     show_command(conversation, thinking, json_output)
 
@@ -403,54 +286,9 @@ def export(
     ] = False,
 ) -> None:
     """Export a conversation as Markdown or JSON (JSON keeps everything and imports back)."""
-    from r1chat.chats_cli import export_command
+    from r1chat.cli.chats import export_command
 
     export_command(conversation, all_conversations, fmt, output, thinking, force)
-
-
-@app.command()
-def memory(
-    action: Annotated[str, typer.Argument(help="add, list, edit, rm, clear, off or on.")],
-    args: Annotated[
-        list[str] | None, typer.Argument(help="The fact's text, or its number (and text).")
-    ] = None,
-    json_output: JsonOutput = False,
-    yes: Annotated[bool, typer.Option("--yes", help="Clear without asking.")] = False,
-) -> None:
-    """Facts r1chat remembers about you, kept on this machine and put into every chat's
-    prompt (unless the chat turns memory off): add TEXT, list, edit ID TEXT, rm ID,
-    clear, off ID, on ID."""
-    from r1chat.chats_cli import memory_command
-
-    memory_command(action, list(args or []), as_json=json_output, yes=yes)
-
-
-@app.command()
-def cache(
-    action: Annotated[str, typer.Argument(help="info or clear.")] = "info",
-) -> None:
-    """Saved llama.cpp contexts that let a long conversation continue without reading it
-    again: how many and how big (info), or remove them all (clear)."""
-    from r1chat.config import load_settings
-    from r1chat.errors import R1ChatError
-    from r1chat.paths import Paths
-    from r1chat.remotes import context_cache
-
-    paths = Paths.from_env()
-    contexts = context_cache(load_settings(paths), paths)
-    if contexts is None:
-        print("Resuming from saved contexts is off ([cache] resume = false in config.toml).")
-        return
-    if action == "info":
-        count, size = contexts.info()
-        print(
-            f"{count} saved context{'s' if count != 1 else ''}, {size / 1e6:,.1f} MB of at most "
-            f"{contexts.max_bytes / 1024**3:,.1f} GB, in {contexts.folder}"
-        )
-    elif action == "clear":
-        print(f"Removed {contexts.clear()} saved context(s).")
-    else:
-        raise R1ChatError(f"Unknown cache action {action!r}; use info or clear.")
 
 
 @app.command("import")
@@ -458,7 +296,7 @@ def import_(
     file: Annotated[Path, typer.Argument(help="A JSON file from `r1chat export`.")],
 ) -> None:
     """Import conversations from an r1chat JSON export (saved ones are never overwritten)."""
-    from r1chat.chats_cli import import_command
+    from r1chat.cli.chats import import_command
 
     import_command(file)
 
@@ -469,7 +307,7 @@ def rm(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
 ) -> None:
     """Delete a saved conversation."""
-    from r1chat.chats_cli import rm_command
+    from r1chat.cli.chats import rm_command
 
     rm_command(conversation, yes)
 
@@ -480,7 +318,7 @@ def rename(
     title: Annotated[str, typer.Argument(help="The new title.")],
 ) -> None:
     """Give a saved conversation a new title."""
-    from r1chat.chats_cli import rename_command
+    from r1chat.cli.chats import rename_command
 
     rename_command(conversation, title)
 
@@ -493,7 +331,7 @@ def search(
     json_output: JsonOutput = False,
 ) -> None:
     """Full-text search over saved answers, messages and titles."""
-    from r1chat.chats_cli import search_command
+    from r1chat.cli.chats import search_command
 
     search_command(query, thinking, limit, json_output)
 
@@ -528,7 +366,7 @@ def stats(
 ) -> None:
     """Tokens, time and speed over time, and what the same tokens would have cost on a
     hosted API."""
-    from r1chat.stats_cli import stats_command
+    from r1chat.cli.stats import stats_command
 
     stats_command(since, model, by, price, json_output)
 
@@ -540,7 +378,7 @@ def tokens(
     json_output: JsonOutput = False,
 ) -> None:
     """How the model splits text into tokens: each piece with its id, special ones marked."""
-    from r1chat.tokens_cli import tokens_command
+    from r1chat.cli.tokens import tokens_command
 
     tokens_command(text, model, json_output)
 

@@ -15,7 +15,7 @@ from r1chat.paths import Paths
 from r1chat.store.chats import ChatStore
 
 if TYPE_CHECKING:
-    from r1chat.service import EngineFactory
+    from r1chat.core.service import EngineFactory
 
 
 async def wait_for(predicate: Callable[[], bool], pilot: Any, timeout: float = 120) -> None:
@@ -35,7 +35,7 @@ def headless_app(
     **options: Any,
 ) -> Any:
     """The app on a scripted or loaded `engine` (or models from `factory`), store under `home`."""
-    from r1chat.service import ChatService
+    from r1chat.core.service import ChatService
     from r1chat.ui.app import R1ChatApp
 
     paths = Paths.from_env({"R1CHAT_HOME": str(home)})

@@ -66,7 +66,7 @@ print(json.dumps({"tokens": len(stamps), "seconds": stamps[-1] - stamps[0]}))
 
 _APP_SCRIPT = """
 import sys
-from r1chat.bench.terminal import _instrument
+from tests.benchmarks.terminal import _instrument
 _instrument(sys.argv[1], int(sys.argv[2]))
 from r1chat.cli import main
 main(sys.argv[3:])
@@ -74,66 +74,52 @@ main(sys.argv[3:])
 
 
 def _instrument(report_path: str, stop_after: int) -> None:
-    """In the app's process: count frames, and time the UI thread while a reply streams.
+    """In the app's process: count the reply's frames, and time the UI thread while a reply
+    streams, through the app's public timing hooks (`r1chat.ui.timing`).
 
     Streaming runs from the first tokens on screen to the end of generation; the
     mounting of the reply before it, and the saving after it, are not counted.
     """
-    from textual.app import App
-
-    from r1chat.ui.reply_stream import ReplyStream
-    from r1chat.ui.screens.chat import ChatScreen
+    from r1chat.ui import timing
 
     report = open(report_path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - process-long
-    frames = [0]
-    display = App._display
-
-    def counted_display(self: Any, screen: Any, renderable: Any) -> None:
-        frames[0] += 1
-        display(self, screen, renderable)
 
     def write(kind: str, **values: Any) -> None:
         report.write(json.dumps({"event": kind, "time": time.time(), **values}) + "\n")
 
-    engine_ready = ChatScreen._engine_ready
+    class Observer:
+        def __init__(self) -> None:
+            self.frames = 0
+            self.start: tuple[float, float, int] | None = None
+            self.told = False
 
-    def ready(self: Any, engine: Any) -> None:
-        engine_ready(self, engine)
-        write("ready", threads=getattr(engine, "threads", None))
+        def model_ready(self, threads: int | None) -> None:
+            write("ready", threads=threads)
 
-    generated = ChatScreen._generated
+        def tokens_shown(self, tokens: int) -> None:
+            if self.start is None:  # streaming starts with the first tokens on screen
+                self.start = (time.perf_counter(), time.thread_time(), self.frames)
+            if tokens >= stop_after and not self.told:
+                self.told = True
+                write("generating", tokens=tokens)
 
-    def on_generated(self: Any, tokens: int) -> None:
-        generated(self, tokens)
-        stream = getattr(self, "_stream", None)
-        if stream is not None and getattr(stream, "_bench_start", None) is None:
-            # Streaming starts with the first tokens on screen.
-            stream._bench_start = (time.perf_counter(), time.thread_time(), frames[0])
-        if tokens >= stop_after and not getattr(self, "_bench_told", False):
-            self._bench_told = True
-            write("generating", tokens=tokens)
+        def reply_frame(self) -> None:
+            self.frames += 1
 
-    release = ReplyStream.release
+        def reply_ended(self) -> None:
+            if self.start is None:
+                return
+            wall, cpu, count = self.start
+            self.start = None
+            seconds = time.perf_counter() - wall
+            write(
+                "reply",
+                seconds=seconds,
+                ui_cpu=(time.thread_time() - cpu) / seconds,
+                frames_per_second=(self.frames - count) / seconds,
+            )
 
-    def released(self: Any) -> None:
-        release(self)
-        began = getattr(self, "_bench_start", None)
-        if began is None:
-            return
-        self._bench_start = None
-        wall, cpu, count = began
-        seconds = time.perf_counter() - wall
-        write(
-            "reply",
-            seconds=seconds,
-            ui_cpu=(time.thread_time() - cpu) / seconds,
-            frames_per_second=(frames[0] - count) / seconds,
-        )
-
-    App._display = counted_display  # type: ignore[method-assign]
-    ChatScreen._engine_ready = ready  # type: ignore[method-assign]
-    ChatScreen._generated = on_generated  # type: ignore[method-assign]
-    ReplyStream.release = released  # type: ignore[method-assign]
+    timing.observe(Observer())
 
 
 class Terminal:

@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from r1chat.bench.headless import headless_app, wait_for
 from r1chat.config import Settings
 from r1chat.engine.base import Engine
-from r1chat.engine.scripted import Script, ScriptedEngine
 from r1chat.paths import Paths
+from tests.benchmarks.headless import headless_app, wait_for
+from tests.scripted import Script, ScriptedEngine
 
 if TYPE_CHECKING:
     pass
@@ -83,8 +83,8 @@ async def _stream(
 
 
 async def _open_long(home: Path, messages: int) -> float:
-    from r1chat.bench.stall import seed_long_chat
     from r1chat.ui.screens.chat import ChatScreen
+    from tests.benchmarks.stall import seed_long_chat
 
     paths = Paths.from_env({"R1CHAT_HOME": str(home)})
     conversation_id = seed_long_chat(paths, messages)
@@ -115,7 +115,7 @@ async def _open_long(home: Path, messages: int) -> float:
 
 _START_SCRIPT = """
 import asyncio, sys, time
-from r1chat.bench.ui import _startup_child
+from tests.benchmarks.ui import _startup_child
 asyncio.run(_startup_child(sys.argv[1]))
 """
 
@@ -144,7 +144,7 @@ def _startup_seconds(home: Path) -> float:
 
 def run_ui_bench(model: str | None, tokens: int, json_output: bool) -> None:
     """Measure the app in a terminal against bare llama-cpp-python, then headless, in one run."""
-    from r1chat.bench.stall import print_stall_figures, stall_figures
+    from tests.benchmarks.stall import print_stall_figures, stall_figures
 
     report: dict[str, Any] = {"cpus": os.cpu_count()}
     report["terminal"] = _terminal(model)
@@ -165,7 +165,7 @@ def run_ui_bench(model: str | None, tokens: int, json_output: bool) -> None:
         print(json.dumps(report, indent=2))
         return
     if report["terminal"] is not None:
-        from r1chat.bench.terminal import print_terminal_figures
+        from tests.benchmarks.terminal import print_terminal_figures
 
         print_terminal_figures(report["terminal"])
         print()
@@ -207,7 +207,7 @@ def _terminal(model: str | None) -> dict[str, Any] | None:
     if sys.platform == "win32":
         print("The terminal figures need a POSIX pseudo-terminal; showing headless figures only.")
         return None
-    from r1chat.bench.terminal import bench_prompt, terminal_figures
+    from tests.benchmarks.terminal import bench_prompt, terminal_figures
 
     paths = Paths.from_env()
     try:
@@ -220,13 +220,13 @@ def _terminal(model: str | None) -> dict[str, Any] | None:
 
 def _real_model(home: Path, model: str | None) -> dict[str, Any] | None:
     """Generation speed in the app against raw llama-cpp-python, same model, same run."""
-    from r1chat.bench.engine import BENCH_PROMPT, _raw_run_on
     from r1chat.config import load_settings
     from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
     from r1chat.engine.llama import LlamaEngine
     from r1chat.errors import ModelError
     from r1chat.models.build_check import BuildChecks
     from r1chat.models.discovery import choose_model
+    from tests.benchmarks.engine import BENCH_PROMPT, _raw_run_on
 
     paths = Paths.from_env()
     try:

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from r1chat.bench.headless import headless_app, wait_for
-from r1chat.engine.scripted import Script, ScriptedEngine
 from r1chat.paths import Paths
 from r1chat.store.chats import DATABASE_NAME, ChatStore
 from r1chat.store.ids import new_id
+from tests.benchmarks.headless import headless_app, wait_for
+from tests.scripted import Script, ScriptedEngine
 
 TICK = 0.010
 LOCK_SECONDS = 2.0

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from r1chat.config import Settings, load_settings
-from r1chat.engine.events import (
+from r1chat.core.chats import ChatStore
+from r1chat.core.events import (
     AnswerDelta,
     EngineEvent,
     Finished,
@@ -22,16 +23,14 @@ from r1chat.engine.events import (
     Progress,
     PromptPlan,
     ReasoningDelta,
+    ReplyControl,
+    is_remote,
 )
-from r1chat.engine.remote import is_remote
-from r1chat.engine.steering import ReplyControl
+from r1chat.core.remotes import load_engine, remote_choice
+from r1chat.core.service import ChatOptions, ChatSession, chat_options, record_chat_settings
 from r1chat.errors import R1ChatError, StoreError
 from r1chat.models.discovery import choose_model, model_name
 from r1chat.paths import Paths
-from r1chat.remotes import load_engine, remote_choice
-from r1chat.service import ChatOptions, chat_options
-from r1chat.session import ChatSession, record_chat_settings
-from r1chat.store.chats import ChatStore
 from r1chat.text import terminal_safe
 
 DIM, RESET, CLEAR_LINE = "\x1b[2m", "\x1b[0m", "\r\x1b[K"
@@ -392,7 +391,7 @@ def _memory_facts(store: ChatStore | None) -> list[str]:
     """The switched-on memory facts (a `--no-save` question opens no store: none)."""
     if store is None:
         return []
-    from r1chat.store.memory import Memory
+    from r1chat.core.chats import Memory
 
     return Memory(store).texts()
 

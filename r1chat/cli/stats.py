@@ -9,13 +9,19 @@ import re
 import time
 from typing import Any
 
+from r1chat.cli.console import cell, cell_len, console
 from r1chat.config import load_settings
-from r1chat.console import cell, cell_len, console
+from r1chat.core.chats import (
+    ChatStore,
+    Grouping,
+    Usage,
+    UsageReport,
+    natural_grouping,
+    usage_report,
+)
+from r1chat.core.prices import Price, compared_prices, money
 from r1chat.errors import R1ChatError
 from r1chat.paths import Paths
-from r1chat.prices import Price, compared_prices, money
-from r1chat.store.chats import ChatStore
-from r1chat.store.usage import Grouping, Usage, UsageReport, natural_grouping, usage_report
 from r1chat.text import terminal_safe
 
 _RELATIVE = re.compile(r"^(\d{1,4})\s*([dw])$", re.IGNORECASE)

@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from r1chat.bench.engine import BENCH_PROMPT, SEED
 from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
 from r1chat.engine.events import AnswerDelta, Finished, ReasoningDelta
 from r1chat.engine.remote import Endpoint, RemoteEngine, chat_stream
 from r1chat.errors import R1ChatError
+from tests.benchmarks.engine import BENCH_PROMPT, SEED
 
 
 def _speed(stamps: list[float]) -> float:
@@ -68,7 +68,7 @@ def run_remote_bench(
     url: str, model: str | None, tokens: int, rounds: int, json_output: bool
 ) -> None:
     """Alternate the bare client, the engine and the app; print medians and ratios."""
-    from r1chat.bench import terminal
+    from tests.benchmarks import terminal
 
     if tokens < 8 or rounds < 1:
         raise R1ChatError("Use --tokens 8 or more and --rounds 1 or more.")

@@ -7,21 +7,21 @@ from functools import partial
 from typing import Any
 
 from r1chat.config import Settings, load_settings
+from r1chat.core.chats import ChatStore
+from r1chat.core.events import Engine
+from r1chat.core.remotes import remote_choice
+from r1chat.core.service import ChatService, EngineFactory
 from r1chat.crash import guard_wanted, last_crash, run_guarded
-from r1chat.engine.base import Engine
 from r1chat.errors import ModelError, R1ChatError
 from r1chat.models.discovery import choose_model
 from r1chat.paths import Paths
-from r1chat.remotes import remote_choice
-from r1chat.service import ChatService, EngineFactory
-from r1chat.store.chats import ChatStore
 
 
 def llama_engine_factory(settings: Settings, paths: Paths) -> EngineFactory:
     """Load GGUF models with llama.cpp, as `r1chat ask` does."""
 
     def load(model: str, n_ctx: int | None) -> Engine:
-        from r1chat.remotes import load_engine
+        from r1chat.core.remotes import load_engine
 
         return load_engine(model, settings, paths, n_ctx)
 

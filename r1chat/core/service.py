@@ -9,15 +9,18 @@ from pathlib import Path
 from typing import Any
 
 from r1chat.config import Settings
+from r1chat.core.prices import Price as Price
+from r1chat.core.prices import compared_prices
+from r1chat.core.session import FINISH_STATUS as FINISH_STATUS
+from r1chat.core.session import ChatSession as ChatSession
+from r1chat.core.session import Reply as Reply
+from r1chat.core.session import record_chat_settings as record_chat_settings
 from r1chat.domain import Conversation, GenerationParams, Message
 from r1chat.engine.base import Engine
 from r1chat.engine.events import PromptPlan
 from r1chat.engine.remote import is_remote
 from r1chat.errors import R1ChatError
 from r1chat.paths import Paths
-from r1chat.prices import Price as Price
-from r1chat.prices import compared_prices
-from r1chat.session import ChatSession, record_chat_settings
 from r1chat.store.chats import ChatStore
 from r1chat.store.memory import Fact as Fact
 from r1chat.store.memory import Memory
@@ -169,8 +172,8 @@ class ChatService:
     def remote_models(self) -> list[tuple[str, str]]:
         """(name, record) of what the configured endpoints serve, and of the running remote's
         server; an endpoint that does not answer is listed by its configured model alone."""
+        from r1chat.core.remotes import configured_remotes, endpoint_for
         from r1chat.engine.remote import Endpoint, list_models
-        from r1chat.remotes import configured_remotes, endpoint_for
 
         endpoints = list(configured_remotes(self.settings).values())
         if self.model and is_remote(self.model):

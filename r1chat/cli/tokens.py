@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
+from r1chat.cli.console import console
 from r1chat.config import load_settings
-from r1chat.console import console
 from r1chat.errors import R1ChatError
 from r1chat.paths import Paths
 from r1chat.text import terminal_safe
@@ -24,8 +24,8 @@ def shown_piece(data: bytes) -> str:
 
 def tokens_command(text: str, model: str | None, as_json: bool) -> None:
     """`r1chat tokens TEXT|-`."""
-    from r1chat.engine.llama import LlamaEngine
-    from r1chat.engine.remote import is_remote
+    from r1chat.core.events import is_remote
+    from r1chat.core.models import tokenizer
     from r1chat.models.discovery import choose_model, model_name
 
     if text == "-":
@@ -40,13 +40,7 @@ def tokens_command(text: str, model: str | None, as_json: bool) -> None:
             "`tokens` needs a local GGUF model: a remote server's tokenizer is not here."
         )
     path = choose_model(settings, paths, model).path
-    engine = LlamaEngine(
-        path,
-        vocab_only=True,
-        log_path=paths.llama_log_file,
-        trust_template=settings.trust_template,
-        name=model_name(path, paths, settings),
-    )
+    engine = tokenizer(path, paths, settings, model_name(path, paths, settings))
     try:
         pieces = engine.pieces(text)
         name = engine.name

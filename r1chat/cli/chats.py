@@ -10,22 +10,23 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from r1chat.console import cell, cell_len, console
+from r1chat.cli.console import cell, cell_len, console
+from r1chat.core.chats import (
+    HIT_END,
+    HIT_START,
+    SearchHit,
+    export_json,
+    export_markdown,
+    import_json,
+    open_store,
+    search,
+)
 from r1chat.domain import NO_ANSWER_NOTE, Conversation, Message
 from r1chat.errors import R1ChatError
 from r1chat.files import write_private
-from r1chat.paths import Paths
-from r1chat.store.chats import ChatStore
-from r1chat.store.search import HIT_END, HIT_START, SearchHit, search
-from r1chat.store.transfer import export_json, export_markdown, import_json
 from r1chat.text import terminal_safe
 
 SHORT_ID = 12
-
-
-def open_store() -> ChatStore:
-    """The user's chat store (created on first use)."""
-    return ChatStore.open(Paths.from_env())
 
 
 def ago(timestamp: float, now: float | None = None) -> str:
@@ -149,7 +150,7 @@ def render_conversation(
         out.print()
 
 
-def _confirm(question: str) -> bool:
+def confirm(question: str) -> bool:
     import typer
 
     return bool(typer.confirm(question, default=False, err=True))
@@ -184,7 +185,7 @@ def export_command(
         sys.stdout.write(text)
         return
     replace = force or not output.exists()
-    if not replace and not (sys.stdin.isatty() and _confirm(f"{output} exists; replace it?")):
+    if not replace and not (sys.stdin.isatty() and confirm(f"{output} exists; replace it?")):
         raise R1ChatError(f"{output} already exists; add --force to replace it.")
     try:
         write_private(output, text)
@@ -210,7 +211,7 @@ def import_command(path: Path) -> None:
     print(f"Imported {len(imported)} conversation(s).", file=sys.stderr)
     facts = json.loads(text).get("memory")
     if isinstance(facts, list) and facts:
-        from r1chat.store.memory import Memory
+        from r1chat.core.chats import Memory
 
         added = Memory(store).import_facts(facts)
         print(
@@ -227,74 +228,6 @@ def import_command(path: Path) -> None:
         raise R1ChatError(
             f"{len(refused)} conversation(s) in {path} were not imported (said above); "
             "the others were."
-        )
-
-
-def memory_command(
-    action: str, args: list[str], *, as_json: bool = False, yes: bool = False
-) -> None:
-    """`r1chat memory add|list|edit|rm|clear|off|on`."""
-    from r1chat.store.memory import Memory
-
-    memory = Memory(open_store())
-
-    def number(text: str) -> int:
-        try:
-            return int(text)
-        except ValueError:
-            raise R1ChatError(
-                f"{terminal_safe(text)!r} is not a fact number; `r1chat memory list` shows them."
-            ) from None
-
-    def need(count: int, usage: str) -> None:
-        if len(args) != count:
-            raise R1ChatError(f"Use: r1chat memory {usage}")
-
-    if action == "add":
-        if not args:
-            raise R1ChatError('Use: r1chat memory add "what to remember"')
-        fact = memory.add(" ".join(args))
-        print(f"Remembered as fact {fact.id}.", file=sys.stderr)
-    elif action == "list":
-        need(0, "list [--json]")
-        facts = memory.facts()
-        if as_json:
-            print(json.dumps([f.to_dict() for f in facts], ensure_ascii=True, indent=2))
-            return
-        if not facts:
-            print('No memory facts yet; add one with r1chat memory add "…".', file=sys.stderr)
-            return
-        from rich.text import Text
-
-        out = console()
-        for fact in facts:
-            line = Text(f"{fact.id:>4}  ", style="cyan")
-            line.append(terminal_safe(fact.text), style="" if fact.enabled else "dim")
-            if not fact.enabled:
-                line.append("  (off)", style="dim")
-            out.print(line)
-    elif action == "edit":
-        if len(args) < 2:
-            raise R1ChatError('Use: r1chat memory edit ID "new text"')
-        memory.edit(number(args[0]), " ".join(args[1:]))
-        print(f"Fact {args[0]} changed.", file=sys.stderr)
-    elif action == "rm":
-        need(1, "rm ID")
-        memory.remove(number(args[0]))
-        print(f"Fact {args[0]} forgotten.", file=sys.stderr)
-    elif action in ("on", "off"):
-        need(1, f"{action} ID")
-        memory.set_enabled(number(args[0]), action == "on")
-        print(f"Fact {args[0]} is {action}.", file=sys.stderr)
-    elif action == "clear":
-        need(0, "clear [--yes]")
-        if not yes and not (sys.stdin.isatty() and _confirm("Forget every memory fact?")):
-            raise R1ChatError("Add --yes to forget every memory fact.")
-        print(f"Forgot {memory.clear()} fact(s).", file=sys.stderr)
-    else:
-        raise R1ChatError(
-            f"Unknown memory action {terminal_safe(action)!r}; use add, list, edit, rm, clear, "
-            "off or on."
         )
 
 

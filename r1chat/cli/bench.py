@@ -1,0 +1,138 @@
+"""Provides `r1chat bench`: the benchmarks, which run from a checkout of r1chat's source.
+
+The benchmarks live beside the tests (`tests/benchmarks/`), not in the installed package:
+they drive the app through its public timing hooks and share the tests' scripted engine.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Annotated
+
+import typer
+
+from r1chat.cli.options import ModelOption, RemoteModelOption, RemoteOption
+from r1chat.errors import R1ChatError
+
+
+def benchmark(name: str) -> ModuleType:
+    """`tests.benchmarks.NAME` from the checkout r1chat runs from, or one sentence why not."""
+    import r1chat
+
+    checkout = Path(r1chat.__file__).resolve().parents[1]
+    if not (checkout / "tests" / "benchmarks" / "__init__.py").is_file():
+        raise R1ChatError(
+            "r1chat bench runs from a checkout of r1chat's source (the benchmarks are not "
+            "installed with it): clone the repository, install it with the README's test "
+            "command, and run .venv/bin/r1chat bench there."
+        )
+    if str(checkout) not in sys.path:
+        sys.path.insert(0, str(checkout))
+    return importlib.import_module(f"tests.benchmarks.{name}")
+
+
+bench_app = typer.Typer(
+    help="Measure r1chat: the engine against raw llama-cpp-python, or the chat store.",
+    invoke_without_command=True,
+    rich_markup_mode=None,
+)
+
+
+@bench_app.callback()
+def bench(
+    context: typer.Context,
+    model: ModelOption = None,
+    tokens: Annotated[int, typer.Option("--tokens", help="Tokens generated per run.")] = 128,
+    rounds: Annotated[int, typer.Option("--rounds", help="Runs of each kind, alternated.")] = 3,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    remote: RemoteOption = None,
+    remote_model: RemoteModelOption = None,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Time continuing a long chat with its saved context."),
+    ] = False,
+) -> None:
+    """Compare raw llama-cpp-python streaming with r1chat's engine, in one process and run;
+    with --remote, a bare client, r1chat's remote engine and the app on a server."""
+    if context.invoked_subcommand is not None:
+        return
+    if resume:
+        run_resume_bench = benchmark("resume").run_resume_bench
+        from r1chat.config import load_settings
+        from r1chat.models.discovery import choose_model
+        from r1chat.paths import Paths
+
+        paths = Paths.from_env()
+        run_resume_bench(choose_model(load_settings(paths), paths, model).path, json_output)
+        return
+    if remote is not None:
+        run_remote_bench = benchmark("remote").run_remote_bench
+
+        run_remote_bench(remote, remote_model, tokens, rounds, json_output)
+        return
+    run_bench = benchmark("engine").run_bench
+
+    run_bench(model=model, tokens=tokens, rounds=rounds, json_output=json_output)
+
+
+@bench_app.command("store")
+def bench_store(
+    conversations: Annotated[int, typer.Option("--conversations", help="How many.")] = 10_000,
+    messages: Annotated[int, typer.Option("--messages", help="Messages in all.")] = 1_000_000,
+    big: Annotated[
+        int, typer.Option("--big", help="Messages in the one long conversation.")
+    ] = 10_000,
+    folder: Annotated[
+        Path | None, typer.Option("--dir", help="Where to build the store (default: a temp dir).")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Fill a temporary store and time list, opening a long conversation, and search."""
+    run_store_bench = benchmark("store").run_store_bench
+
+    run_store_bench(conversations, messages, big, folder, json_output)
+
+
+@bench_app.command("ui")
+def bench_ui(
+    model: ModelOption = None,
+    tokens: Annotated[int, typer.Option("--tokens", help="Tokens in the scripted reply.")] = 3000,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Time the chat app: streaming speed and CPU, start-up, opening a long conversation."""
+    run_ui_bench = benchmark("ui").run_ui_bench
+
+    run_ui_bench(model, tokens, json_output)
+
+
+@bench_app.command("context")
+def bench_context(
+    model: ModelOption = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Time context fitting of 500, 2,000 and 8,000 messages into an 8,192-token window."""
+    fitting_figures = benchmark("context").fitting_figures
+    from r1chat.config import load_settings
+    from r1chat.models.discovery import choose_model
+    from r1chat.paths import Paths
+
+    paths = Paths.from_env()
+    choice = choose_model(load_settings(paths), paths, model)
+    figures = fitting_figures(choice.path)
+    if json_output:
+        import json
+
+        print(json.dumps(figures, indent=2))
+        return
+    print(f"r1chat bench context ({figures['model']} tokenizer, {figures['n_ctx']:,} tokens)")
+    for row in figures["rows"]:
+        print(
+            f"  {row['messages']:>5,} messages: first fit {row['first_seconds'] * 1000:.1f} ms, "
+            f"next fit {row['after_first_seconds'] * 1000:.1f} ms "
+            f"(tokenizing the {row['prompt_tokens']:,}-token prompt alone: "
+            f"{row['one_prompt_tokenize_seconds'] * 1000:.1f} ms), "
+            f"{row['dropped_messages']:,} left out"
+        )

@@ -1,0 +1,42 @@
+"""Provides the command-line options several commands share."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+TrustOption = Annotated[
+    bool,
+    typer.Option(
+        "--trust-template",
+        help="Use a chat template that reaches for Python internals (still sandboxed).",
+    ),
+]
+JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+ThinkBudgetOption = Annotated[
+    int | None,
+    typer.Option(
+        "--think-budget",
+        help="R1 models: answer after this many reasoning tokens (default: no limit).",
+    ),
+]
+NoThinkOption = Annotated[
+    bool,
+    typer.Option("--no-think", help="R1 models: answer at once, without reasoning."),
+]
+RemoteOption = Annotated[
+    str | None,
+    typer.Option(
+        "--remote",
+        help="An OpenAI-compatible server's URL (vLLM, llama-server, Ollama, an API).",
+    ),
+]
+RemoteModelOption = Annotated[
+    str | None,
+    typer.Option("--remote-model", help="The model to use on --remote (default: its first)."),
+]
+ModelOption = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="GGUF model file (default: config, R1CHAT_MODEL, demo)."),
+]
