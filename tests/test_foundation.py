@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from r1chat.cli.ask import StreamPrinter
-from r1chat.config import Settings, load_settings
+from r1chat.config import Settings, UISettings, load_settings
 from r1chat.engine.events import AnswerDelta, Finished, GenerationStats, ReasoningDelta
 from r1chat.errors import ConfigError
 from r1chat.paths import Paths
@@ -78,7 +78,7 @@ def test_settings_layering(tmp_path):
     )
     settings = load_settings(paths, {})
     assert (settings.model, settings.n_ctx, settings.temperature) == ("/models/a.gguf", 2048, 0.5)
-    assert settings.extra == {"ui": {"theme": "dark"}}
+    assert settings.sections.ui == UISettings(theme="dark")
     assert load_settings(paths, {"R1CHAT_MODEL": "/env/b.gguf"}).model == "/env/b.gguf"
     flagged = settings.with_overrides(temperature=0.9, n_ctx=None)
     assert flagged.temperature == 0.9 and flagged.n_ctx == 2048

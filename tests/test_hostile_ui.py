@@ -178,10 +178,10 @@ def test_the_ui_never_parses_outside_text_as_markup():
 
 
 async def test_a_keymap_cannot_unbind_quit_and_bad_entries_are_reported(tmp_path):
-    from r1chat.config import Settings
+    from r1chat.config import Sections, Settings
 
     keymap = {"app.quit": "ctrl+x", "no.such.binding": "ctrl+k", "chat.new": "ctrl+ +"}
-    settings = Settings(extra={"keymap": keymap})
+    settings = Settings(sections=Sections(keymap=keymap))
     app, _, store = make_app(tmp_path, settings=settings)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))

@@ -51,7 +51,7 @@ async def test_user_themes_are_offered_and_broken_ones_reported(tmp_path):
     (folder / "broken.toml").write_text("name = 'broken'\nprimary = 'rainbow'\n")
     config = tmp_path / "config" / "config.toml"
     config.write_text(
-        "# my settings\n[ui]\ntheme = 'sunset'  # warm colours\nlayout = 'wide'\n\n"
+        "# my settings\n[ui]\ntheme = 'sunset'  # warm colours\nthinking = 'expanded'\n\n"
         '[keymap]\n# keys I like\n"chat.regenerate" = "ctrl+r"\n'
     )
     app, _, store = make_app(tmp_path)
@@ -66,7 +66,7 @@ async def test_user_themes_are_offered_and_broken_ones_reported(tmp_path):
     text = config.read_text()
     saved = tomllib.loads(text)
     assert saved["ui"]["theme"] == "r1-light"
-    assert saved["ui"]["layout"] == "wide"
+    assert saved["ui"]["thinking"] == "expanded"
     assert saved["keymap"] == {"chat.regenerate": "ctrl+r"}
     assert "# my settings" in text and "# keys I like" in text
     store.close()

@@ -112,10 +112,7 @@ def load_prices(settings: Settings) -> dict[str, Price]:
     """The shipped price table with config.toml's `[prices.KEY]` changes and additions."""
     shipped = tomllib.loads(SHIPPED.read_text(encoding="utf-8"))
     prices = {key: _price(key, table, None, "prices.toml") for key, table in shipped.items()}
-    changes = settings.extra.get("prices", {})
-    if not isinstance(changes, dict):
-        raise ConfigError("Invalid [prices] in config.toml: one [prices.KEY] table a model.")
-    for key, table in changes.items():
+    for key, table in settings.sections.prices.items():
         prices[key] = _price(key, table, prices.get(key), "config.toml")
     return prices
 
@@ -124,12 +121,7 @@ def compared_prices(settings: Settings, chosen: list[str] | None = None) -> list
     """The hosted models to compare with: `chosen` (`--price`), else `[stats] compare`,
     else DeepSeek's API and OpenAI o1."""
     prices = load_prices(settings)
-    table = settings.extra.get("stats", {})
-    wanted: Any = chosen or (table.get("compare") if isinstance(table, dict) else None)
-    if wanted is None:
-        wanted = list(DEFAULT_COMPARE)
-    if not isinstance(wanted, list) or not all(isinstance(key, str) for key in wanted):
-        raise ConfigError("Invalid compare in [stats] of config.toml: a list of price keys.")
+    wanted = list(chosen or settings.sections.stats.compare or DEFAULT_COMPARE)
     unknown = [key for key in wanted if key not in prices]
     if unknown:
         known = ", ".join(sorted(prices))

@@ -20,8 +20,8 @@ from typing import Any
 
 from r1chat.config import Settings
 from r1chat.engine.base import Engine
-from r1chat.engine.kv_cache import DEFAULT_MAX_BYTES, StateCache
-from r1chat.engine.remote import PREFILL_KINDS, READ_TIMEOUT, REMOTE_PREFIX, Endpoint, is_remote
+from r1chat.engine.kv_cache import StateCache
+from r1chat.engine.remote import REMOTE_PREFIX, Endpoint, is_remote
 from r1chat.errors import ConfigError, R1ChatError
 from r1chat.paths import Paths
 from r1chat.text import terminal_safe
@@ -30,49 +30,23 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def configured_remotes(settings: Settings) -> dict[str, Endpoint]:
-    """The `[remotes.NAME]` tables of config.toml, checked."""
-    tables = settings.extra.get("remotes", {})
-    if not isinstance(tables, dict):
-        raise ConfigError("Invalid remotes in config.toml: use [remotes.NAME] tables.")
+    """The `[remotes.NAME]` tables of config.toml (checked when it was read) as endpoints."""
     remotes: dict[str, Endpoint] = {}
-    for name, table in tables.items():
-
-        def fail(why: str, name: str = name) -> ConfigError:
-            return ConfigError(f"Invalid [remotes.{terminal_safe(name)}] in config.toml: {why}.")
-
-        if not isinstance(table, dict):
-            raise fail("it must be a table with url = ...")
-        url = table.get("url")
-        if not isinstance(url, str):
-            raise fail("url is missing or not a string")
-        model, key_env = table.get("model"), table.get("api_key_env")
-        if model is not None and not isinstance(model, str):
-            raise fail("model must be a string")
-        if key_env is not None and (not isinstance(key_env, str) or not _ENV_NAME.match(key_env)):
-            raise fail("api_key_env must name an environment variable (the key stays there)")
-        if "api_key" in table:
-            raise fail("put the key in an environment variable and name it in api_key_env")
-        timeout = table.get("read_timeout", READ_TIMEOUT)
-        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
-            raise fail("read_timeout must be a number of seconds above 0")
-        prefill = table.get("prefill")
-        if prefill is not None and prefill not in PREFILL_KINDS:
-            raise fail(f"prefill must be one of {', '.join(PREFILL_KINDS)}")
-        n_ctx = table.get("n_ctx")
-        if n_ctx is not None and (not isinstance(n_ctx, int) or n_ctx < 64):
-            raise fail("n_ctx must be a whole number of at least 64")
+    for name, table in settings.sections.remotes.items():
         try:
             remotes[name] = Endpoint.parse(
-                url,
-                model,
-                api_key_env=key_env,
+                table.url,
+                table.model,
+                api_key_env=table.api_key_env,
                 name=name,
-                read_timeout=float(timeout),
-                prefill=prefill,
-                n_ctx=n_ctx,
+                read_timeout=table.read_timeout,
+                prefill=table.prefill,
+                n_ctx=table.n_ctx,
             )
         except R1ChatError as error:
-            raise fail(str(error).rstrip(".")) from error
+            raise ConfigError(
+                f"Invalid [remotes.{terminal_safe(name)}] in config.toml: {str(error).rstrip('.')}."
+            ) from error
     return remotes
 
 
@@ -163,15 +137,10 @@ def load_engine(
 def context_cache(settings: Settings, paths: Paths) -> StateCache | None:
     """Where conversations' llama.cpp contexts are kept between runs (`[cache]` in config:
     `size_gb`, default 2; `resume = false` turns it off)."""
-    table = settings.extra.get("cache", {})
-    if not isinstance(table, dict):
-        raise ConfigError("Invalid [cache] in config.toml: use size_gb = … and resume = ….")
-    if table.get("resume", True) is False:
+    table = settings.sections.cache
+    if not table.resume:
         return None
-    size = table.get("size_gb", DEFAULT_MAX_BYTES / 1024**3)
-    if not isinstance(size, int | float) or isinstance(size, bool) or size < 0:
-        raise ConfigError("Invalid size_gb in [cache] of config.toml: a number of gigabytes.")
-    return StateCache(paths.cache_dir / "contexts", int(size * 1024**3))
+    return StateCache(paths.cache_dir / "contexts", int(table.size_gb * 1024**3))
 
 
 def saved_contexts(paths: Paths | None = None) -> StateCache | None:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from r1chat.config.sections import PREFILL_KINDS as PREFILL_KINDS
+from r1chat.config.sections import READ_TIMEOUT as READ_TIMEOUT
 from r1chat.domain import ChatRequest
 from r1chat.engine.base import Emit, EngineInfo, GenerationThread, pump
 from r1chat.engine.context import estimated_plan, estimated_tokens, kept_messages
@@ -47,10 +49,6 @@ REMOTE_PREFIX = "remote:"
 """How a chat records a named endpoint from config.toml (`remote:NAME`)."""
 DEFAULT_CONTEXT = 8192
 CONNECT_TIMEOUT = 10.0
-READ_TIMEOUT = 300.0
-"""Seconds to wait between two chunks: a reasoning model's first token can take minutes."""
-PREFILL_KINDS = ("vllm", "llama-server", "deepseek")
-"""Servers that continue a final assistant message, each in its own way."""
 _WARNED: set[str] = set()
 _REASONING_NAME = re.compile(r"(^|[^a-z0-9])(r1|reasoner|qwq)([^a-z0-9]|$)")
 """Served names that say the model reasons (`deepseek-r1:7b`, `deepseek-reasoner`, `qwq`)."""

@@ -111,7 +111,9 @@ class R1ChatApp(App[None]):
         """Sentences shown once at start (why the last session ended, for example)."""
         self.thinking_explicit = dict(thinking_explicit or {})
         """`--think-budget` / `--no-think`: applied to the first chat opened, as `--model` is."""
-        self.ui_settings: dict[str, Any] = dict(settings.extra.get("ui", {}))
+        self.ui_settings: dict[str, Any] = {
+            key: value for key, value in vars(settings.sections.ui).items() if value is not None
+        }
         self._themes_ready = False
         self._ctrl_c_at = -CTRL_C_AGAIN
         self.keymap: dict[str, str] = {}
@@ -200,7 +202,7 @@ class R1ChatApp(App[None]):
             )
         for notice in self.notices:
             self.notify(notice, severity="warning", timeout=20)
-        self.keymap = self._checked_keymap(self.settings.extra.get("keymap", {}))
+        self.keymap = self._checked_keymap(self.settings.sections.keymap)
         self.set_keymap(self.keymap)
         mode = self.ui_settings.get("thinking", "collapsed")
         thinking: ThinkingMode = mode if mode in THINKING_MODES else "collapsed"

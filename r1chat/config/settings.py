@@ -1,4 +1,4 @@
-"""Provides r1chat's settings: `config.toml`, then `R1CHAT_MODEL`, then command-line flags."""
+"""Provides `Settings`: `config.toml` read and checked once, then `R1CHAT_MODEL`, then flags."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from r1chat.config.sections import TABLES, Sections, parse_sections
 from r1chat.domain import GenerationParams
 from r1chat.errors import ConfigError
 from r1chat.files import private_dir, write_private
@@ -46,8 +47,9 @@ class Settings:
     """Extra folders to look for GGUF models in (`r1chat models`)."""
     trust_template: bool = False
     """Use chat templates that reach for Python internals (still sandboxed)."""
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-    """Tables that later parts of r1chat read (for example `[ui]`), kept as parsed."""
+    sections: Sections = field(default_factory=Sections, compare=False, repr=False)
+    """The other tables (`[ui]`, `[keymap]`, `[remotes.NAME]`, `[cache]`, `[prices.KEY]`,
+    `[stats]`), each typed and checked when the file was read."""
 
     def generation_params(self) -> GenerationParams:
         """The sampling settings a reply uses."""
@@ -66,7 +68,7 @@ class Settings:
         return validate(replace(self, **changed), "the command line")
 
 
-_KNOWN = {f.name for f in fields(Settings)} - {"extra"}
+_KNOWN = {f.name for f in fields(Settings)} - {"sections"}
 _GENERATION_KEYS = {
     "max_tokens",
     "temperature",
@@ -108,8 +110,9 @@ def validate(settings: Settings, source: str = "settings") -> Settings:
     if not _is_int(settings.seed) or settings.seed < -1:
         raise fail("seed", f"{settings.seed!r} is not -1 or a whole number of at least 0")
     th = settings.threads
-    if th is not None and (not _is_int(th) or th < 1):
-        raise fail("threads", f"{th!r} is not a whole number of at least 1")
+    most = max(1, os.cpu_count() or 1) * 2
+    if th is not None and (not _is_int(th) or not 1 <= th <= most):
+        raise fail("threads", f"{th!r} is not a whole number from 1 to {most} (twice the CPUs)")
     g = settings.gpu_layers
     if g is not None and (not _is_int(g) or not 0 <= g <= 100_000):
         raise fail("gpu_layers", f"{g!r} is not a whole number of layers from 0 up")
@@ -163,7 +166,7 @@ def load_settings(paths: Paths, environ: dict[str, str] | None = None) -> Settin
     """
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
-    extra: dict[str, Any] = {}
+    tables: dict[str, Any] = {}
     file = paths.config_file
     if file.exists():
         try:
@@ -184,14 +187,19 @@ def load_settings(paths: Paths, environ: dict[str, str] | None = None) -> Settin
                 values[key] = tuple(value)
             elif key in _KNOWN and key not in _GENERATION_KEYS:
                 values[key] = value
-            elif isinstance(value, dict):
-                extra[key] = value  # tables for other parts (ui, keymap, ...)
+            elif key in TABLES:
+                tables[key] = value
             else:
-                raise ConfigError(f"Unknown setting {key} in {file}.")
+                known = ", ".join(sorted(_KNOWN - _GENERATION_KEYS))
+                raise ConfigError(
+                    f"Unknown setting {key} in {file}; known: {known}, [generation] and "
+                    f"[{'], ['.join(TABLES)}]."
+                )
     model_env = env.get("R1CHAT_MODEL")
     if model_env:
         values["model"] = model_env
-    settings = Settings(**values, extra=extra)
+    sections = parse_sections(tables, str(file))
+    settings = Settings(**values, sections=sections)
     return validate(settings, str(file) if file.exists() else "settings")
 
 
