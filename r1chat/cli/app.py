@@ -9,11 +9,10 @@ from typing import Any
 from r1chat.config import Settings, load_settings
 from r1chat.core.chats import ChatStore
 from r1chat.core.events import Engine
-from r1chat.core.remotes import remote_choice
+from r1chat.core.resolve import Request, conversation_to_open, resolve
 from r1chat.core.service import ChatService, EngineFactory
 from r1chat.crash import guard_wanted, last_crash, run_guarded
-from r1chat.errors import ModelError, R1ChatError
-from r1chat.models.discovery import choose_model
+from r1chat.errors import ModelError
 from r1chat.paths import Paths
 
 
@@ -60,8 +59,6 @@ def run_app(
     and `thinking` (`think_budget`, `thinking` from the command line) its reasoning
     settings, which new chats in this run take too.
     """
-    if continue_last and resume:
-        raise R1ChatError("Use --continue or --resume ID, not both.")
     paths = Paths.from_env()
     settings = load_settings(paths)
     if guard_wanted():  # before the store opens or any thread starts
@@ -71,28 +68,19 @@ def run_app(
     thinking = {key: value for key, value in (thinking or {}).items() if value is not None}
     settings = settings.with_overrides(**thinking)
     store = ChatStore.open(paths)
-    open_conversation = None
-    if resume:
-        open_conversation = store.resolve(resume)
-    elif continue_last:
-        latest = store.latest()
-        if latest is None:
-            raise R1ChatError("There is no saved conversation to continue; drop -c to start one.")
-        open_conversation = latest.id
+    request = Request(model, remote, remote_model, continue_last, resume)
+    open_conversation = conversation_to_open(store, request)
     notices = [note for note in (last_crash(paths.crash_file),) if note]
     problem = None
     welcome: Callable[[], str] | None = None
     chosen: str | None = None
     explicit = False
     try:
-        chosen = remote_choice(settings, model, remote, remote_model)
-        if chosen is not None:
-            explicit = bool(model or remote)
-        else:
-            choice = choose_model(settings, paths, model)
-            chosen, explicit = str(choice.path), model is not None
-            if choice.source == "demo model":  # said once the screen is up (it probes the machine)
-                welcome = partial(demo_welcome, paths, settings)
+        resolution = resolve(settings, paths, None, Request(model, remote, remote_model))
+        chosen, explicit = resolution.options.model, resolution.explicit
+        default = resolution.default
+        if default is not None and default.source == "demo model":
+            welcome = partial(demo_welcome, paths, settings)  # said once the screen is up
     except ModelError as error:
         problem = str(error)
     from r1chat.ui.app import R1ChatApp

@@ -26,10 +26,11 @@ from r1chat.core.events import (
     ReplyControl,
     is_remote,
 )
-from r1chat.core.remotes import load_engine, remote_choice
-from r1chat.core.service import ChatOptions, ChatSession, chat_options, record_chat_settings
+from r1chat.core.remotes import load_engine
+from r1chat.core.resolve import Request, resolve
+from r1chat.core.service import ChatSession, record_chat_settings
 from r1chat.errors import R1ChatError, StoreError
-from r1chat.models.discovery import choose_model, model_name
+from r1chat.models.discovery import model_name
 from r1chat.paths import Paths
 from r1chat.text import terminal_safe
 
@@ -267,22 +268,16 @@ def run_ask(
     paths = Paths.from_env()
     settings: Settings = load_settings(paths).with_overrides(**overrides)
     text = read_prompt(prompt, stdin)
-    if continue_last and resume:
-        raise R1ChatError("Use --continue or --resume ID, not both.")
-    if not save and (continue_last or resume):
-        raise R1ChatError("--no-save cannot continue a saved conversation; drop one of them.")
     store = ChatStore.open(paths) if save else None
-    conversation_id = None
-    if store is not None and resume:
-        conversation_id = store.resolve(resume)
-    elif store is not None and continue_last:
-        latest = store.latest()
-        if latest is None:
-            raise R1ChatError("There is no saved conversation to continue; drop -c to start one.")
-        conversation_id = latest.id
-    options = _chat_options(
-        store, conversation_id, settings, paths, model, overrides, stderr, remote, remote_model
-    )
+    request = Request(model, remote, remote_model, continue_last, resume, overrides)
+    resolution = resolve(settings, paths, store if save else None, request)
+    conversation_id, options = resolution.conversation_id, resolution.options
+    if resolution.default is not None:
+        choice = resolution.default
+        name = model_name(choice.path, paths, settings)
+        stderr.write(
+            f"r1chat: using the {terminal_safe(f'{choice.source} {name} ({choice.path})')}\n"
+        )
     if options.notice:
         stderr.write(f"r1chat: {terminal_safe(options.notice)}\n")
     if options.model is None:
@@ -394,38 +389,3 @@ def _memory_facts(store: ChatStore | None) -> list[str]:
     from r1chat.core.chats import Memory
 
     return Memory(store).texts()
-
-
-def _chat_options(
-    store: ChatStore | None,
-    conversation_id: str | None,
-    settings: Settings,
-    paths: Paths,
-    model: str | None,
-    overrides: dict[str, Any],
-    stderr: TextIO,
-    remote_url: str | None = None,
-    remote_model: str | None = None,
-) -> ChatOptions:
-    """The model and settings for this question: a resumed chat's own, unless flags say
-    otherwise; config and the default model for a new one."""
-    explicit = {key: value for key, value in overrides.items() if value is not None}
-    record: dict[str, Any] = {}
-    if store is not None and conversation_id is not None:
-        record = store.conversation(conversation_id, messages=False).params
-    remote = remote_choice(settings, model, remote_url, remote_model)
-    if remote is not None and (model or remote_url):
-        explicit["model"] = remote
-    elif model:
-        explicit["model"] = str(choose_model(settings, paths, model).path)
-    recorded = record.get("model_path")
-    fallback = remote
-    usable = recorded and (is_remote(recorded) or Path(recorded).is_file())
-    if "model" not in explicit and not usable and fallback is None:
-        choice = choose_model(settings, paths)
-        if not choice.explicit:
-            name = model_name(choice.path, paths, settings)
-            shown = terminal_safe(f"{choice.source} {name} ({choice.path})")
-            stderr.write(f"r1chat: using the {shown}\n")
-        fallback = str(choice.path)
-    return chat_options(record, settings, fallback, explicit)
