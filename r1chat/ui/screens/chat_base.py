@@ -1,0 +1,137 @@
+"""Provides `ChatScreenBase`: the chat screen's state and parts, shared by its modules."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.worker import Worker
+
+from r1chat.core.events import Engine, ReplyControl
+from r1chat.core.service import ChatService, OpenedChat
+from r1chat.domain import Conversation
+from r1chat.ui.host import AppHost
+from r1chat.ui.reply_stream import ReplyStream
+from r1chat.ui.widgets.composer import Composer
+from r1chat.ui.widgets.conversation import ConversationView
+from r1chat.ui.widgets.reasoning import ThinkingMode
+from r1chat.ui.widgets.sidebar import Sidebar
+from r1chat.ui.widgets.status import StatusBar
+
+NARROW = 80
+"""Below this width the sidebar hides itself."""
+REMEMBER = "/remember"
+"""Typed first in the message box: what follows becomes a memory fact."""
+EMPTY_HINT = (
+    "Ask anything. Enter sends, Ctrl+J adds a line, Ctrl+T shows or hides thinking, "
+    "F1 lists every key."
+)
+
+ReplyKind = Literal["reply", "regenerate", "edit", "continue"]
+MEASURE_DELAY = 0.3
+"""Seconds after the last keystroke before the next prompt is sized again."""
+T = TypeVar("T")
+
+
+class ChatScreenBase(Screen[None]):
+    """The chat screen's state and parts, shared by the modules that make it up."""
+
+    def __init__(
+        self,
+        service: ChatService,
+        *,
+        thinking_mode: ThinkingMode = "collapsed",
+        open_conversation: str | None = None,
+        model: str | None = None,
+        model_explicit: bool = False,
+        model_problem: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.service = service
+        self.thinking_mode = thinking_mode
+        self.open_conversation = open_conversation
+        self.model = model
+        """The model new chats start with."""
+        self.model_explicit = model_explicit
+        self.model_problem = model_problem
+        self.options = service.options_for(None, {"model": model})
+        self.session = service.session(self.options, on_save_error=self._save_failed)
+        self.drafts: dict[str | None, str] = {}
+        self.conversations: dict[str, Conversation] = {}
+        """The chats listed in the sidebar, by id."""
+        self.editing = False
+        self.sidebar_wanted = True
+        self._cancel = ReplyControl()
+        self._stream: ReplyStream | None = None
+        self._reply_over = asyncio.Event()
+        """Set while no reply streams: what stopping and waiting waits on."""
+        self._reply_over.set()
+        self._measure_timer: Timer | None = None
+        self._engine: Engine | None = None
+        self._memory_warned: tuple[int, int] = (0, 0)
+
+    @property
+    def r1app(self) -> AppHost:
+        """The app, as far as this screen needs it (`R1ChatApp` in practice)."""
+        return cast("AppHost", self.app)
+
+    @property
+    def engine(self) -> Engine | None:
+        """The engine the screen shows and sends to (`None` until a model has loaded).
+
+        It changes on the UI thread when a load ends, so the status bar and what is
+        sent never disagree about the model.
+        """
+        return self._engine
+
+    def _save_failed(self, message: str) -> None:
+        # Called on the generation thread, or on the UI thread: `notify` is safe on both.
+        self.app.notify(message, severity="error", timeout=10)
+
+    async def _io(self, call: Callable[..., T], *args: Any) -> T:
+        """Run a blocking service call on a thread; the event loop keeps drawing."""
+        return await asyncio.to_thread(call, *args)
+
+    @property
+    def conversation(self) -> ConversationView:
+        return self.query_one(ConversationView)
+
+    @property
+    def composer(self) -> Composer:
+        return self.query_one(Composer)
+
+    @property
+    def status(self) -> StatusBar:
+        return self.query_one(StatusBar)
+
+    @property
+    def sidebar(self) -> Sidebar:
+        return self.query_one(Sidebar)
+
+    @property
+    def generating(self) -> bool:
+        return self._stream is not None
+
+    def _keep_draft(self) -> None:
+        self.drafts[self.session.conversation_id] = self.composer.text
+
+    @property
+    def empty_hint(self) -> str:
+        """What an empty chat says: the keys, after any welcome (the demo model's)."""
+        welcome = self.r1app.welcome
+        return f"{welcome}\n\n{EMPTY_HINT}" if welcome else EMPTY_HINT
+
+    if TYPE_CHECKING:  # provided by the modules that make up `ChatScreen`
+
+        def load_model(self, model: str, n_ctx: int | None = None) -> None: ...
+
+        def measure_soon(self, delay: float = MEASURE_DELAY) -> None: ...
+
+        def refresh_sidebar(self) -> Worker[None]: ...
+
+        async def memory_changed(self) -> None: ...
+
+        async def _show(self, opened: OpenedChat, *, first: bool = False) -> None: ...
