@@ -36,3 +36,12 @@ class StoreFullError(StoreError):
 
 class NotFoundError(R1ChatError):
     """No conversation matches the id (or id prefix) given."""
+
+
+class ReplyRefused(R1ChatError):
+    """A reply that cannot start, and why as data (`reason`), so each face can say it in its
+    own words: `empty` (nothing to send) or `answered` (nothing to think on)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -362,3 +362,36 @@ async def test_a_read_only_store_opens_the_app_with_a_notice_and_reads_chats(tmp
         assert screen.conversation.query(AssistantMessage).last().answer == "An answer."
         assert any("nothing new is saved" in str(n.message) for n in app._notifications)
     store.close()
+
+
+def test_key_names_read_as_people_write_them():
+    from r1chat.ui.keys import key_label
+
+    assert key_label("ctrl+g") == "Ctrl+G"
+    assert key_label("f5,ctrl+r") == "F5"
+    assert key_label("escape") == "Esc"
+    assert key_label("ctrl+shift+up") == "Ctrl+Shift+Up"
+    assert key_label("") == "?"
+
+
+async def test_hints_name_the_keys_of_the_live_keymap(tmp_path):
+    """A remapped key is named in the empty chat's hint, the palette and the notices."""
+    from r1chat.config import Sections, Settings
+    from r1chat.ui.screens.chat import ChatScreen
+
+    keymap = {"chat.regenerate": "f5", "chat.thinking": "f6", "chat.stop": "ctrl+k"}
+    app, _, store = make_app(tmp_path, settings=Settings(sections=Sections(keymap=keymap)))
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
+        screen = app.screen
+        assert isinstance(screen, ChatScreen)
+        assert app.key("chat.regenerate") == "F5" and app.key("chat.continue") == "Ctrl+G"
+        assert "F6 shows or hides thinking" in screen.empty_hint
+        assert "Ctrl+T" not in screen.empty_hint
+        await screen.action_regenerate()
+        await pilot.pause()
+        notices = " ".join(str(n.message) for n in app._notifications)
+        assert "There is no answer to regenerate yet." in notices
+        assert screen._refusal("continue", "") is not None
+        assert "F5 answers again" in (screen._refusal("continue", "") or "")
+    store.close()

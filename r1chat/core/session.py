@@ -26,7 +26,7 @@ from r1chat.engine.events import (
     PromptPlan,
     ReasoningDelta,
 )
-from r1chat.errors import R1ChatError, StoreError
+from r1chat.errors import R1ChatError, ReplyRefused, StoreError
 from r1chat.store.chats import ChatStore, writer_tag
 from r1chat.store.memory import memory_prompt
 
@@ -205,7 +205,7 @@ class ChatSession:
         (and how many old messages it leaves out) before the first event.
         """
         if not text.strip():
-            raise R1ChatError("The prompt is empty; type a question or pipe some text in.")
+            raise ReplyRefused("empty", "The message is empty.")
         request = self.request(text)
         events = self._start(request, cancel)  # raises before anything is added
         self.messages.append(request.messages[-1])
@@ -251,7 +251,7 @@ class ChatSession:
             raise R1ChatError("There is no message to edit yet.")
         kept, kept_ids = self.messages[:index], self.message_ids[:index]
         if not text.strip():
-            raise R1ChatError("The prompt is empty; type a question or pipe some text in.")
+            raise ReplyRefused("empty", "The message is empty.")
         request = ChatRequest((*kept, ChatMessage("user", text)), self.params, self.system_prompt)
         events = self._start(request, cancel)
         self.messages, self.message_ids = kept, kept_ids
@@ -279,7 +279,7 @@ class ChatSession:
         nothing is read again. The reply's saved message grows in place.
         """
         if not self.can_continue():
-            raise R1ChatError("The last reply has an answer already; Ctrl+R answers again.")
+            raise ReplyRefused("answered", "The last reply has an answer already.")
         last = self.messages[-1]
         request = ChatRequest(
             tuple(self.messages[:-1]),

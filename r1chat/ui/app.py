@@ -25,6 +25,7 @@ from r1chat.errors import ConfigError
 from r1chat.paths import Paths
 from r1chat.text import terminal_safe
 from r1chat.ui.commands import ConversationsProvider, ModelsProvider
+from r1chat.ui.keys import key_label
 from r1chat.ui.priority import ModelFirst
 from r1chat.ui.screens.chat import ChatScreen
 from r1chat.ui.screens.help import NEWLINE_HELP, HelpScreen
@@ -116,6 +117,7 @@ class R1ChatApp(App[None]):
         }
         self._themes_ready = False
         self._ctrl_c_at = -CTRL_C_AGAIN
+        self._default_keys: dict[str, str] | None = None
         self.keymap: dict[str, str] = {}
         """The `[keymap]` entries in use (binding id → keys), as checked at start-up."""
         self.model_first = ModelFirst()
@@ -243,12 +245,13 @@ class R1ChatApp(App[None]):
             )
             yield SystemCommand(
                 "Chat settings",
-                "Model, system prompt and sampling of this chat (F2)",
+                f"Model, system prompt and sampling of this chat ({self.key('chat.settings')})",
                 screen.action_chat_settings,
             )
             yield SystemCommand(
                 "Answer now",
-                "End the reasoning and answer from it (Ctrl+O, while the model reasons)",
+                f"End the reasoning and answer from it ({self.key('chat.answer_now')}, "
+                "while the model reasons)",
                 screen.action_answer_now,
             )
             thinking = screen.session.params.thinking
@@ -261,12 +264,12 @@ class R1ChatApp(App[None]):
             )
             yield SystemCommand(
                 "Search chats",
-                "Full-text search over every conversation (Ctrl+F)",
+                f"Full-text search over every conversation ({self.key('chat.search')})",
                 screen.action_search,
             )
             yield SystemCommand(
                 "Memory",
-                "What r1chat remembers about you, for every chat (F3)",
+                f"What r1chat remembers about you, for every chat ({self.key('chat.memory')})",
                 screen.action_memory,
             )
             yield SystemCommand(
@@ -276,7 +279,7 @@ class R1ChatApp(App[None]):
             )
             yield SystemCommand(
                 "Usage stats",
-                "Tokens, speed and the API bill not paid, over time (F4)",
+                f"Tokens, speed and the API bill not paid, over time ({self.key('chat.stats')})",
                 screen.action_stats,
             )
             yield SystemCommand(
@@ -291,7 +294,7 @@ class R1ChatApp(App[None]):
             )
             yield SystemCommand(
                 "Think on",
-                "Let a reply that stopped while reasoning go on (Ctrl+G)",
+                f"Let a reply that stopped while reasoning go on ({self.key('chat.continue')})",
                 screen.action_continue_reply,
             )
             yield SystemCommand(
@@ -340,6 +343,24 @@ class R1ChatApp(App[None]):
         rows.append(("enter", "Send", "message box", "Send the message", ""))
         rows.append((NEWLINE_HELP[0], "New line", "message box", NEWLINE_HELP[1], ""))
         return sorted(rows, key=lambda row: PLACES.index(row[2]) if row[2] in PLACES else 99)
+
+    def key(self, binding_id: str) -> str:
+        """The key that runs `binding_id` now, as people write it (`Ctrl+G`): the keymap's
+        first key for it, else the binding's own."""
+        if self._default_keys is None:
+            from r1chat.ui.screens.dialogs import ConfirmScreen, LinkChooserScreen, TextPromptScreen
+            from r1chat.ui.screens.settings import ChatSettingsScreen
+
+            found = {binding.id: binding.key for _, binding in self._help_bindings() if binding.id}
+            for screen in (ConfirmScreen, TextPromptScreen, LinkChooserScreen, ChatSettingsScreen):
+                for item in screen.BINDINGS:
+                    if isinstance(item, Binding) and item.id:
+                        found.setdefault(item.id, item.key)
+            self._default_keys = found
+        keys = self.keymap.get(binding_id) or self._default_keys.get(binding_id, "")
+        if binding_id == QUIT_ID:
+            keys = keys or QUIT_KEY
+        return key_label(keys)
 
     def _binding_ids(self) -> set[str]:
         """The ids a `[keymap]` entry may name: every binding, dialogs' too."""
@@ -398,10 +419,10 @@ class R1ChatApp(App[None]):
             await self.action_quit()
             return
         self._ctrl_c_at = now
-        self.notify("Press Ctrl+C again to quit (or Ctrl+Q).", timeout=CTRL_C_AGAIN)
+        self.notify(f"Press Ctrl+C again to quit (or {self.key(QUIT_ID)}).", timeout=CTRL_C_AGAIN)
 
     def action_help_quit(self) -> None:  # Textual's own Ctrl+C hint, kept plain
-        self.notify("Press Ctrl+Q to quit.", title="Do you want to quit?")
+        self.notify(f"Press {self.key(QUIT_ID)} to quit.", title="Do you want to quit?")
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -23,5 +23,9 @@ class AppHost(Protocol):
     model_first: ModelFirst
     """The UI thread's priority while a local CPU model generates."""
 
+    def key(self, binding_id: str) -> str:
+        """The key that runs `binding_id` now, as people write it (`Ctrl+G`)."""
+        ...
+
     def remember(self, key: str, value: str) -> None:
         """Keep a UI choice (theme, thinking view) in config.toml."""

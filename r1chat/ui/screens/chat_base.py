@@ -26,9 +26,10 @@ NARROW = 80
 REMEMBER = "/remember"
 """Typed first in the message box: what follows becomes a memory fact."""
 EMPTY_HINT = (
-    "Ask anything. Enter sends, Ctrl+J adds a line, Ctrl+T shows or hides thinking, "
-    "F1 lists every key."
+    "Ask anything. Enter sends, Ctrl+J adds a line, {thinking} shows or hides thinking, "
+    "{help} lists every key."
 )
+"""What an empty chat says; the keys are filled in from the live keymap."""
 
 ReplyKind = Literal["reply", "regenerate", "edit", "continue"]
 MEASURE_DELAY = 0.3
@@ -118,11 +119,16 @@ class ChatScreenBase(Screen[None]):
     def _keep_draft(self) -> None:
         self.drafts[self.session.conversation_id] = self.composer.text
 
+    def key(self, binding_id: str) -> str:
+        """The key that runs `binding_id` now (after the keymap), as people write it."""
+        return self.r1app.key(binding_id)
+
     @property
     def empty_hint(self) -> str:
         """What an empty chat says: the keys, after any welcome (the demo model's)."""
+        hint = EMPTY_HINT.format(thinking=self.key("chat.thinking"), help=self.key("chat.help"))
         welcome = self.r1app.welcome
-        return f"{welcome}\n\n{EMPTY_HINT}" if welcome else EMPTY_HINT
+        return f"{welcome}\n\n{hint}" if welcome else hint
 
     if TYPE_CHECKING:  # provided by the modules that make up `ChatScreen`
 

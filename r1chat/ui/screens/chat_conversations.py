@@ -46,7 +46,7 @@ class ConversationActions(ChatScreenBase):
         """Show a saved conversation (its current branch, or the one through `leaf_id`),
         scrolled to `at_message` if given."""
         if self.generating:
-            self.notify("Stop the reply first (Esc).", severity="warning")
+            self.notify(f"Stop the reply first ({self.key('chat.stop')}).", severity="warning")
             return
         opened = await self._io(self.service.open, conversation_id, leaf_id)
         await self._show(opened, first=first)
@@ -91,7 +91,7 @@ class ConversationActions(ChatScreenBase):
 
     async def action_new_chat(self) -> None:
         if self.generating:
-            self.notify("Stop the reply first (Esc).", severity="warning")
+            self.notify(f"Stop the reply first ({self.key('chat.stop')}).", severity="warning")
             return
         self._keep_draft()
         self.options = self.service.options_for(None, {"model": self.model})
@@ -136,7 +136,9 @@ class ConversationActions(ChatScreenBase):
                 return
             if conversation_id == self.session.conversation_id:
                 if self.generating:
-                    self.notify("Stop the reply first (Esc).", severity="warning")
+                    self.notify(
+                        f"Stop the reply first ({self.key('chat.stop')}).", severity="warning"
+                    )
                     return
                 await self.action_new_chat()
             self._delete_chat(conversation_id)
@@ -162,7 +164,8 @@ class ConversationActions(ChatScreenBase):
     async def _show_version(self, conversation_id: str, message_id: str, step: int) -> None:
         leaf = await self._io(self.service.sibling, message_id, step)
         if leaf is None:
-            self.notify("No other version that way; Ctrl+R or an edit makes one.", timeout=4)
+            again = self.key("chat.regenerate")
+            self.notify(f"No other version that way; {again} or an edit makes one.", timeout=4)
             return
         ids = self.session.message_ids
         index = ids.index(message_id) if message_id in ids else None

@@ -25,7 +25,7 @@ class ChatOptionsActions(ChatScreenBase):
         from r1chat.ui.screens.settings import ChatSettingsScreen
 
         if self.generating:
-            self.notify("Stop the reply first (Esc).", severity="warning")
+            self.notify(f"Stop the reply first ({self.key('chat.stop')}).", severity="warning")
             return
         info = self.engine.info if self.engine else None
         params = self.session.params
@@ -94,7 +94,7 @@ class ChatOptionsActions(ChatScreenBase):
             )
             return
         if self.generating:
-            self.notify("Stop the reply first (Esc).", severity="warning")
+            self.notify(f"Stop the reply first ({self.key('chat.stop')}).", severity="warning")
             return
         from r1chat.ui.screens.settings import ChatSettingsChoice
 

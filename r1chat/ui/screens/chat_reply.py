@@ -50,7 +50,7 @@ class ReplyFollowing(ChatScreenBase):
         """Why a reply of this kind cannot start now (`None`: it can)."""
         session = self.session
         if self.generating:
-            return "r1chat is still answering; Esc stops it."
+            return f"r1chat is still answering; {self.key('chat.stop')} stops it."
         if self.engine is None:
             if self.status.state == "loading model":
                 return "The model is still loading; your message is kept."
@@ -60,7 +60,10 @@ class ReplyFollowing(ChatScreenBase):
         if kind == "regenerate" and not session.can_regenerate():
             return "There is no answer to regenerate yet."
         if kind == "continue" and not session.can_continue():
-            return "Only a reply that stopped while reasoning can think on; Ctrl+R answers again."
+            return (
+                "Only a reply that stopped while reasoning can think on; "
+                f"{self.key('chat.regenerate')} answers again."
+            )
         if kind == "edit" and session.last_user_index() is None:
             return "There is no message to edit yet."
         return None
@@ -223,8 +226,9 @@ class ReplyFollowing(ChatScreenBase):
             self.notify(error, title="The reply failed", severity="error", timeout=15)
         elif reply is not None and reply.no_answer and stats and stats.finish_reason != "cancelled":
             self.notify(
-                "The model stopped while reasoning, before any answer: Ctrl+G lets it think "
-                "on, Ctrl+R answers again.",
+                "The model stopped while reasoning, before any answer: "
+                f"{self.key('chat.continue')} lets it think on, "
+                f"{self.key('chat.regenerate')} answers again.",
                 severity="warning",
                 timeout=8,
             )
@@ -305,7 +309,10 @@ class ReplyFollowing(ChatScreenBase):
         self.composer.text = terminal_safe(self.session.messages[index].content)
         self.composer.move_cursor(self.composer.document.end)
         self.composer.focus()
-        self.notify("Editing your last message: Enter sends it as a new version, Esc cancels.")
+        self.notify(
+            "Editing your last message: Enter sends it as a new version, "
+            f"{self.key('chat.stop')} cancels."
+        )
 
     def action_copy_last(self) -> None:
         last = next((m for m in reversed(self.session.messages) if m.role == "assistant"), None)

@@ -15,6 +15,7 @@ from textual.widgets import Static
 
 from r1chat.domain import Message, lacks_answer
 from r1chat.text import terminal_safe
+from r1chat.ui.keys import key_for
 from r1chat.ui.widgets.answer import AnswerView, links
 from r1chat.ui.widgets.reasoning import (
     ReasoningBlock,
@@ -91,7 +92,13 @@ class VersionRequested(TextualMessage):
 FINISH_WORDS = {"length": "token limit", "stop": "end of text", "cancelled": "stopped"}
 
 
-def no_answer_line(answer: str, reasoning: str, stats: dict[str, Any]) -> str:
+def no_answer_line(
+    answer: str,
+    reasoning: str,
+    stats: dict[str, Any],
+    think_on: str = "Ctrl+G",
+    again: str = "Ctrl+R",
+) -> str:
     """What a reply that never left its reasoning says in place of an answer ('' otherwise)."""
     had = bool(stats.get("had_reasoning"))
     stopped = stats.get("finish_reason") == "cancelled"
@@ -101,7 +108,7 @@ def no_answer_line(answer: str, reasoning: str, stats: dict[str, Any]) -> str:
     why = FINISH_WORDS.get(str(stats.get("finish_reason")), "stopped")
     return (
         f"No answer: the model stopped while reasoning ({tokens:,} tokens, {why}). "
-        "Ctrl+G thinks on from there, Ctrl+R answers again."
+        f"{think_on} thinks on from there, {again} answers again."
     )
 
 
@@ -298,7 +305,17 @@ class AssistantMessage(Vertical, can_focus=True):
             parts.append(line)
         self.footer.update(Content("  ".join(parts)))
         self.footer.display = bool(parts)
-        notice = "" if self.streaming else no_answer_line(self.answer, self.reasoning, self.stats)
+        notice = (
+            ""
+            if self.streaming
+            else no_answer_line(
+                self.answer,
+                self.reasoning,
+                self.stats,
+                key_for(self.app, "chat.continue", "ctrl+g"),
+                key_for(self.app, "chat.regenerate", "ctrl+r"),
+            )
+        )
         self.no_answer.update(Content(notice))
         self.no_answer.display = bool(notice)
 
