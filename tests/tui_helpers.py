@@ -88,3 +88,10 @@ def last_reply(session: ChatSession) -> Reply:
     reply = session.last_reply
     assert reply is not None, "no reply yet"
     return reply
+
+
+async def ready(pilot) -> ChatScreen:
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, ChatScreen))
+    screen = chat_screen(pilot.app)
+    await wait_until(pilot, lambda: screen.engine is not None)
+    return screen

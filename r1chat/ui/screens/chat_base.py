@@ -21,8 +21,9 @@ from r1chat.ui.widgets.reasoning import ThinkingMode
 from r1chat.ui.widgets.sidebar import Sidebar
 from r1chat.ui.widgets.status import StatusBar
 
-NARROW = 80
-"""Below this width the sidebar hides itself."""
+NARROW = 100
+"""Below this width the sidebar starts hidden (Ctrl+B shows it): at 80 columns the
+conversation gets the whole width."""
 REMEMBER = "/remember"
 """Typed first in the message box: what follows becomes a memory fact."""
 EMPTY_HINT = (

@@ -1,0 +1,1 @@
+"""Tests of r1chat: core."""

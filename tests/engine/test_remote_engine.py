@@ -1,0 +1,476 @@
+"""The remote engine over real HTTP on 127.0.0.1: a scripted SSE server for both reasoning
+forms and every fault, and a real llama_cpp.server running SmolLM2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from r1chat.core.session import ChatSession
+from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
+from r1chat.engine.events import AnswerDelta, Finished, ReasoningDelta
+from r1chat.engine.remote import Endpoint, RemoteEngine
+from r1chat.engine.steering import ReplyControl
+from r1chat.errors import ConfigError, R1ChatError
+from r1chat.store import ChatStore
+from tests.sse_server import FINISH, chunk, free_port, scripted_server
+from tests.tui_helpers import latest_id
+
+QUESTION = (ChatMessage("user", "Why is the sky blue?"),)
+
+
+@pytest.fixture
+def server():
+    with scripted_server() as running:
+        yield running
+
+
+def engine_for(server, **options) -> RemoteEngine:
+    return RemoteEngine(Endpoint.parse(server.url, "scripted-r1", **options))
+
+
+def collect(engine, request=None, control=None):
+    events = list(engine.stream(request or ChatRequest(QUESTION), control))
+    text = lambda kind: "".join(e.text for e in events if isinstance(e, kind))  # noqa: E731
+    assert isinstance(events[-1], Finished)
+    return text(ReasoningDelta), text(AnswerDelta), events[-1].stats
+
+
+# Both reasoning forms, split at awkward places
+
+
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
+def test_reasoning_in_a_delta_field_is_reasoning(server, field):
+    server.scenario = lambda h, body: h.stream(
+        [
+            chunk(reasoning="Let me", field=field),
+            chunk(reasoning=" think.", field=field),
+            chunk("The ans"),
+            chunk("wer."),
+            FINISH,
+        ]
+    )
+    reasoning, answer, stats = collect(engine_for(server))
+    assert (reasoning, answer) == ("Let me think.", "The answer.")
+    assert stats.finish_reason == "stop" and stats.reasoning_tokens == 2
+    assert stats.answer_tokens == 2 and stats.had_reasoning
+
+
+def test_inline_think_tags_cut_anywhere_are_reasoning(server):
+    pieces = ["<thi", "nk>\nLet me th", "ink.</thi", "nk>\n\nThe ", "answer."]
+    server.scenario = lambda h, body: h.stream([chunk(p) for p in pieces] + [FINISH])
+    reasoning, answer, _ = collect(engine_for(server))
+    assert (reasoning, answer) == ("Let me think.", "The answer.")
+
+
+def test_what_is_sent_never_holds_earlier_reasoning_and_asks_for_usage(server):
+    server.scenario = lambda h, body: h.stream(
+        [chunk("Hi"), FINISH, json.dumps({"choices": [], "usage": {"prompt_tokens": 31}})]
+    )
+    history = (
+        ChatMessage("user", "First?"),
+        ChatMessage("assistant", "<think>private thought</think>Earlier answer", "private"),
+        ChatMessage("user", "Second?"),
+    )
+    _, _, stats = collect(engine_for(server), ChatRequest(history, system_prompt="Be brief."))
+    body = server.requests[-1]["body"]
+    sent = json.dumps(body["messages"])
+    assert "private" not in sent and "reasoning" not in sent and "<think>" not in sent
+    assert body["messages"][1] == {"role": "assistant", "content": "Earlier answer"}
+    assert body["messages"][0]["content"].startswith("Be brief.")  # R1: inside the first turn
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    assert stats.prompt_tokens == 31
+
+
+def test_the_server_s_own_timings_are_kept(server):
+    timings = {"predicted_per_second": 87.5}
+    server.scenario = lambda h, body: h.stream([chunk("Hi"), chunk("!", timings=timings), FINISH])
+    _, _, stats = collect(engine_for(server))
+    assert stats.server_tokens_per_second == 87.5
+
+
+# Faults: one clear line, the text so far kept
+
+
+def _fault(server, scenario, **options):
+    server.scenario = scenario
+    return collect(engine_for(server, **options))
+
+
+def test_http_errors_say_what_the_server_said(server):
+    cases = [
+        (401, {"error": {"message": "bad key"}}, {}, "401 unauthorized: bad key"),
+        (404, {"error": {"message": "no such model"}}, {}, "check the URL and the model name"),
+        (429, {"error": {"message": "slow down"}}, {"Retry-After": "7"}, "try again in 7 s"),
+        (500, {"detail": "boom \x1b[31mred"}, {}, "answered 500: boom red"),
+    ]
+    for status, body, headers, expected in cases:
+        _, _, stats = _fault(
+            server, lambda h, b, s=status, j=body, x=headers: h.error(s, json.dumps(j), x)
+        )
+        assert stats.finish_reason == "error" and expected in stats.error
+        assert "\x1b" not in stats.error
+
+
+def test_stream_faults_keep_the_partial_text(server):
+    def no_done(h, body):
+        h.stream([chunk("Part")], done=False)
+
+    def reset(h, body):
+        h.start_stream()
+        h.event(chunk("Part"))
+        h.wfile.write(b'data: {"choi')
+        h.wfile.flush()
+        h.connection.shutdown(2)
+
+    def error_object(h, body):
+        h.stream([chunk("Part"), json.dumps({"error": {"message": "model crashed"}})])
+
+    def bad_json(h, body):
+        h.stream([chunk("Part"), "{not json"])
+
+    cases = [
+        (no_done, "closed the stream before the reply ended"),
+        (reset, "the text so far is kept"),
+        (error_object, "The server reported an error: model crashed"),
+        (bad_json, "not JSON"),
+    ]
+    for scenario, expected in cases:
+        _, answer, stats = _fault(server, scenario)
+        assert stats.finish_reason == "error" and expected in stats.error, stats.error
+        assert answer == "Part"
+
+
+def test_a_stalled_stream_ends_with_a_message(server):
+    def stall(h, body):
+        h.start_stream()
+        h.event(chunk("Part"))
+        time.sleep(2)
+
+    _, answer, stats = _fault(server, stall, read_timeout=0.4)
+    assert answer == "Part" and "sent nothing for 0 s" in stats.error.replace("0.4", "0")
+
+
+def test_an_html_page_is_not_an_event_stream(server):
+    server.scenario = lambda h, body: h._send(200, "<html>Gateway</html>", "text/html")
+    _, _, stats = collect(engine_for(server))
+    assert "did not answer with an event stream" in stats.error
+
+
+def test_no_server_and_bad_urls_are_one_clear_line(server):
+    port = free_port()
+    with pytest.raises(R1ChatError, match="connection refused"):
+        RemoteEngine(Endpoint.parse(f"http://127.0.0.1:{port}"))
+    with pytest.raises(R1ChatError, match="not an http"):
+        Endpoint.parse("ftp://example.org")
+    with pytest.raises(R1ChatError, match=r"cannot be found|did not answer|connection"):
+        RemoteEngine(Endpoint.parse("http://no-such-host.invalid"))
+
+
+def test_cancelling_closes_the_stream_at_once(server):
+    def slow(h, body):
+        h.start_stream()
+        for index in range(40):
+            h.event(chunk(f"w{index} "), pause=0.25)
+
+    server.scenario = slow
+    control = ReplyControl()
+    started = time.monotonic()
+    events = []
+    for event in engine_for(server).stream(ChatRequest(QUESTION), control):
+        events.append(event)
+        if isinstance(event, AnswerDelta):
+            control.set()
+    assert isinstance(events[-1], Finished) and events[-1].stats.finish_reason == "cancelled"
+    assert time.monotonic() - started < 5  # the server would have streamed for 10 s
+
+
+def test_markup_and_control_sequences_arrive_as_text(server):
+    evil = "[bold red]x[/] \x1b]52;c;Zm9v\x07 \x1b[2J"
+    server.scenario = lambda h, body: h.stream([chunk(reasoning=evil), chunk(evil), FINISH])
+    reasoning, answer, _ = collect(engine_for(server))
+    assert "[bold red]x[/]" in answer and "[bold red]x[/]" in reasoning  # text, not markup
+
+
+# Answer now and the budget on a remote
+
+
+def test_answer_now_continues_the_closed_reasoning_where_the_server_can(server):
+    def scenario(h, body):
+        if body["messages"][-1]["role"] == "assistant":
+            h.stream([chunk("Answer from prefix."), FINISH])
+        else:
+            h.start_stream()
+            for index in range(30):
+                h.event(chunk(reasoning=f"step {index}. "), pause=0.05)
+
+    server.scenario = scenario
+    params = GenerationParams(think_budget=3)
+    reasoning, answer, stats = collect(
+        engine_for(server, prefill="vllm"), ChatRequest(QUESTION, params)
+    )
+    assert answer == "Answer from prefix." and stats.reasoning_cut == "budget"
+    follow = server.requests[-1]["body"]
+    assert follow["continue_final_message"] is True and follow["add_generation_prompt"] is False
+    prefix = follow["messages"][-1]
+    assert prefix["role"] == "assistant" and prefix["content"].endswith("</think>\n\n")
+    assert reasoning.strip() in prefix["content"]
+
+
+def test_a_server_that_cannot_continue_says_so(server):
+    server.scenario = lambda h, body: h.stream(
+        [chunk(reasoning=f"step {i}. ") for i in range(10)] + [FINISH]
+    )
+    _, _, stats = collect(
+        engine_for(server), ChatRequest(QUESTION, GenerationParams(think_budget=2))
+    )
+    assert "cannot continue a reply" in stats.error
+    with pytest.raises(R1ChatError, match="cannot continue a reply"):
+        engine_for(server).stream(ChatRequest(QUESTION, GenerationParams(thinking=False)))
+
+
+# Config and warnings
+
+
+def test_plain_http_to_another_host_warns_once():
+    far = Endpoint.parse("http://10.20.30.40:8000")
+    assert "unencrypted" in str(far.plain_http_warning()) and far.plain_http_warning() is None
+    assert Endpoint.parse("http://127.0.0.1:8000").plain_http_warning() is None
+    assert Endpoint.parse("https://api.example.org").plain_http_warning() is None
+
+
+def test_remotes_in_config_are_checked(tmp_path):
+    from r1chat.config import load_settings
+    from r1chat.core.remotes import configured_remotes
+    from r1chat.paths import Paths
+
+    paths = Paths.from_env({"R1CHAT_HOME": str(tmp_path)})
+    paths.config_file.parent.mkdir(parents=True)
+    paths.config_file.write_text(
+        '[remotes.ds]\nurl = "https://api.deepseek.com"\nmodel = "deepseek-reasoner"\n'
+        'api_key_env = "DEEPSEEK_API_KEY"\nprefill = "deepseek"\n'
+    )
+    remotes = configured_remotes(load_settings(paths, {}))
+    assert (
+        remotes["ds"].url == "https://api.deepseek.com/v1" and remotes["ds"].record == "remote:ds"
+    )
+    for bad in ("url = 3", 'url = "x"\napi_key = "sk-1"', 'url = "http://h"\nprefill = "x"'):
+        paths.config_file.write_text(f"[remotes.bad]\n{bad}\n")
+        with pytest.raises(ConfigError, match=r"\[remotes.bad\]"):
+            configured_remotes(load_settings(paths, {}))
+
+
+# ask --remote, and the key never leaks
+
+
+@pytest.mark.slow
+def test_ask_remote_streams_saves_and_never_leaks_the_key(server, r1chat_command, cli_env, home):
+    secret = "sk-test-very-secret-4242"
+    server.scenario = lambda h, body: h.stream(
+        [chunk(reasoning="Thinking."), chunk("Blue light scatters."), FINISH]
+    )
+    config = home / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f'[remotes.lab]\nurl = "{server.url}"\napi_key_env = "LAB_KEY"\n')
+    env = {**cli_env, "LAB_KEY": secret}
+    done = subprocess.run(
+        [*r1chat_command, "ask", "--model", "lab", "--json", "Why is the sky blue?"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["answer"] == "Blue light scatters." and result["reasoning"] == "Thinking."
+    assert result["backend"] == "remote"
+    assert server.requests[-1]["headers"]["Authorization"] == f"Bearer {secret}"
+    # Resume goes back to the same server, by name.
+    again = subprocess.run(
+        [*r1chat_command, "ask", "-c", "And at sunset?"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert again.returncode == 0, again.stderr
+    assert len(server.requests) == 2
+    # A refused key: the message names the variable, never the key.
+    server.scenario = lambda h, body: h.error(401, json.dumps({"error": {"message": "nope"}}))
+    refused = subprocess.run(
+        [*r1chat_command, "ask", "--model", "lab", "Hi"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode != 0 and "$LAB_KEY" in refused.stderr
+    exported = subprocess.run(
+        [*r1chat_command, "export", "--all", "--format", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    everything = [done.stdout, done.stderr, again.stdout, again.stderr, refused.stderr]
+    everything += [exported.stdout, exported.stderr]
+    for path in home.rglob("*"):
+        if path.is_file():
+            everything.append(path.read_bytes().decode("utf-8", "replace"))
+    assert not any(secret in text for text in everything)
+
+
+# A real server: llama_cpp.server with SmolLM2
+
+
+@pytest.fixture(scope="module")
+def llama_server(smollm2_path, tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                str(smollm2_path),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--n_ctx",
+                "1024",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log.read_text()[-2000:]
+            try:
+                if httpx.get(url + "/models", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "llama_cpp.server did not start"
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.mark.slow
+def test_a_real_server_answers_through_ask_models_and_a_session(
+    llama_server, r1chat_command, cli_env, tmp_path
+):
+    listed = subprocess.run(
+        [*r1chat_command, "models", "--remote", llama_server, "--json"],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listed.returncode == 0, listed.stderr
+    served = json.loads(listed.stdout)
+    assert len(served) == 1 and served[0]["id"]
+    done = subprocess.run(
+        [
+            *r1chat_command,
+            "ask",
+            "--remote",
+            llama_server,
+            "-n",
+            "12",
+            "--temperature",
+            "0",
+            "--json",
+            "What is 2+2?",
+        ],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["answer"].strip() and result["stats"]["completion_tokens"] > 0
+    # The session the app uses: streamed and stored.
+    store = ChatStore(tmp_path / "chats.db")
+    engine = RemoteEngine(Endpoint.parse(llama_server))
+    try:
+        session = ChatSession(
+            engine, params=GenerationParams(max_tokens=12, temperature=0), store=store
+        )
+        list(session.reply("Say hello."))
+        saved = store.conversation(latest_id(store))
+        assert saved.messages[-1].content.strip() and saved.messages[-1].status == "complete"
+        assert saved.params["model_path"].startswith(llama_server + "#")
+    finally:
+        engine.close()
+        store.close()
+
+
+# The app on a remote
+
+
+@pytest.mark.slow
+async def test_the_app_streams_from_a_remote_and_survives_its_faults(server, tmp_path):
+    from r1chat.config import Settings
+    from r1chat.core.service import ChatService
+    from r1chat.paths import Paths
+    from r1chat.ui.app import R1ChatApp
+    from r1chat.ui.widgets.messages import AssistantMessage
+    from tests.tui_helpers import ready, wait_until
+
+    paths = Paths.from_env({"R1CHAT_HOME": str(tmp_path)})
+    store = ChatStore.open(paths)
+    settings = Settings()
+
+    def load(model: str, n_ctx: int | None):
+        from r1chat.core.remotes import load_engine
+
+        return load_engine(model, settings, paths, n_ctx)
+
+    record = Endpoint.parse(server.url, "scripted-r1").record
+    app = R1ChatApp(
+        settings, paths, ChatService(store, settings, load), model=record, remember_settings=False
+    )
+    server.scenario = lambda h, body: h.stream(
+        [chunk(reasoning="Sunlight meets air."), chunk("Blue scatters most."), FINISH]
+    )
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await ready(pilot)
+        assert screen.status.backend == "remote"
+        screen.composer.text = "Why is the sky blue?"
+        screen.composer.focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not screen.generating and screen.session.last_reply)
+        reply = screen.conversation.query(AssistantMessage).last()
+        assert reply.answer == "Blue scatters most." and reply.reasoning == "Sunlight meets air."
+
+        def broken(h, body):
+            h.start_stream()
+            h.event(chunk("Half an ans"))
+            h.connection.shutdown(2)
+
+        server.scenario = broken
+        screen.composer.text = "Again?"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not screen.generating and len(server.requests) == 2)
+        await wait_until(pilot, lambda: screen.conversation.query(AssistantMessage).last().answer)
+        notices = lambda: [n.message for n in app._notifications]  # noqa: E731
+        await wait_until(pilot, lambda: any("the text so far is kept" in n for n in notices()))
+        assert screen.is_mounted and app.is_running
+    saved = store.conversation(latest_id(store)).messages
+    assert saved[-1].content == "Half an ans" and saved[-1].status == "interrupted"
+    assert saved[1].content == "Blue scatters most."
+    store.close()
