@@ -38,6 +38,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
+        self.server.gets.append(self.path)
         if self.path.rstrip("/") != "/v1/models":
             self.send_error(404)
             return
@@ -91,6 +92,8 @@ class ScriptedServer(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
         self.requests: list[dict[str, Any]] = []
+        self.gets: list[str] = []
+        """Paths of every GET (`/v1/models`)."""
         self.models = ["scripted-r1"]
         self.scenario: Callable[[Handler, dict[str, Any]], None] = lambda h, body: h.stream(
             [chunk("Hello"), FINISH]

@@ -74,14 +74,30 @@ class Endpoint:
 
     @classmethod
     def parse(cls, url: str, model: str | None = None, **options: Any) -> Endpoint:
-        """Check `url` (http or https with a host) and add `/v1` when it lacks it."""
+        """Check `url` (http or https with a host) and add `/v1` when it lacks it.
+
+        A user name or password in the URL is refused (it would be saved with every chat
+        and shown wherever the model is): the key belongs in an environment variable.
+        """
         text = url.strip()
-        parts = urlsplit(text)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            parts = urlsplit(text)
+            host = parts.hostname
+        except ValueError:  # an unclosed [IPv6 address, a bad port
+            parts, host = None, None
+        if parts is None or parts.scheme not in ("http", "https") or not host:
             raise R1ChatError(
-                f"{terminal_safe(url)!r} is not an http(s) URL; give one like "
+                f"{terminal_safe(redacted(url))!r} is not an http(s) URL; give one like "
                 "http://127.0.0.1:8000/v1."
             )
+        if parts.username is not None or parts.password is not None:
+            raise R1ChatError(
+                f"{terminal_safe(redacted(url))!r} carries a user name or password, which r1chat "
+                "would save with every chat; drop it, put the key in an environment variable "
+                "and name it with api_key_env under [remotes.NAME] in config.toml."
+            )
+        scheme_end = text.index(":")
+        text = text[:scheme_end].lower() + text[scheme_end:]  # HTTP://… works as http://…
         base = text.rstrip("/")
         if not base.endswith("/v1"):
             base += "/v1"
@@ -130,10 +146,21 @@ class Endpoint:
 
 
 def is_remote(model: str | None) -> bool:
-    """Whether a chat's recorded model is a remote endpoint rather than a file."""
-    return bool(model) and (
-        str(model).startswith(REMOTE_PREFIX) or str(model).startswith(("http://", "https://"))
-    )
+    """Whether a chat's recorded model is a remote endpoint rather than a file (the URL's
+    scheme in any case: `HTTP://` is a server, not a file name)."""
+    text = str(model or "")
+    return text.startswith(REMOTE_PREFIX) or text.lower().startswith(("http://", "https://"))
+
+
+def redacted(url: str) -> str:
+    """`url` without any user name or password in it (`http://***@host/`), for messages."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return f"{scheme}{sep}{authority}{slash}{path}"
 
 
 def client(endpoint: Endpoint) -> Any:

@@ -144,6 +144,22 @@ def import_json(store: ChatStore, text: str, source: str) -> tuple[list[str], li
     return imported, skipped, refused
 
 
+def _local_params(params: Any) -> dict[str, Any]:
+    """An imported chat's settings, minus any server it names: a shared file must never send
+    the user's messages and memory somewhere by itself. The server stays as a label
+    (`imported_from`, without any user name or password); the user's own choice runs it."""
+    kept = dict(params)
+    recorded = str(kept.get("model_path") or "")
+    if recorded.startswith("remote:") or "://" in recorded:
+        kept.pop("model_path", None)
+        kept.pop("n_ctx", None)
+        scheme, _, rest = recorded.partition("://")
+        authority, slash, path = rest.partition("/")
+        label = f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}" if rest else recorded
+        kept["imported_from"] = label[:200]
+    return kept
+
+
 def _parse(document: Any, source: str) -> tuple[Conversation, list[Message]]:
     def bad(why: str) -> R1ChatError:
         return R1ChatError(f"{source} is not a valid r1chat export: {why}.")
@@ -157,7 +173,7 @@ def _parse(document: Any, source: str) -> tuple[Conversation, list[Message]]:
             created_at=float(document["created_at"]),
             updated_at=float(document["updated_at"]),
             model=document.get("model"),
-            params=dict(document.get("params") or {}),
+            params=_local_params(document.get("params") or {}),
             leaf_id=str(document["leaf_id"]) if document.get("leaf_id") else None,
         )
         messages = []
