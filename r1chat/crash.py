@@ -12,7 +12,6 @@ next start shows.
 from __future__ import annotations
 
 import contextlib
-import faulthandler
 import json
 import os
 import signal
@@ -55,15 +54,18 @@ def guard_wanted(environ: dict[str, str] | None = None) -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
-def run_guarded(crash_file: Path, log_file: Path, on_crash: Callable[[], None]) -> None:
+def run_guarded(crash_file: Path, on_crash: Callable[[], None]) -> None:
     """Fork: return in the child (which runs the app); in the parent, wait for it and exit
-    with its status. Call before any thread is started or any file is opened for writing."""
+    with its status. Call before any thread is started or any file is opened for writing.
+
+    The parent learns from the exit status which signal ended the child, so the child
+    needs no fault handler of its own.
+    """
     saved = _terminal_state()
     sys.stdout.flush()
     sys.stderr.flush()
     child = os.fork()
     if child == 0:
-        _enable_faulthandler(log_file)
         return
     status = _wait(child)
     if os.WIFSIGNALED(status):
@@ -132,16 +134,6 @@ def _restore_terminal(saved: Any) -> None:
 
         with contextlib.suppress(OSError, ValueError, termios.error):
             termios.tcsetattr(sys.stdin.fileno(), termios.TCSANOW, saved)
-
-
-def _enable_faulthandler(log_file: Path) -> None:
-    """Python's own account of a native crash (every thread's stack) goes to the log."""
-    with contextlib.suppress(OSError):
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        handle = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        stream = os.fdopen(handle, "a", buffering=1)
-        stream.write(f"--- r1chat pid {os.getpid()} at {time.ctime()}\n")
-        faulthandler.enable(file=stream, all_threads=True)
 
 
 def record_crash(crash_file: Path, number: int) -> None:

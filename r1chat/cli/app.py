@@ -62,7 +62,7 @@ def run_app(
     paths = Paths.from_env()
     settings = load_settings(paths)
     if guard_wanted():  # before the store opens or any thread starts
-        run_guarded(paths.crash_file, paths.log_dir / "crash.log", partial(mark_cut, paths))
+        run_guarded(paths.crash_file, partial(mark_cut, paths))
     if trust_template:
         settings = settings.with_overrides(trust_template=True)
     thinking = {key: value for key, value in (thinking or {}).items() if value is not None}

@@ -18,9 +18,9 @@ GUARDED = textwrap.dedent(
     from pathlib import Path
     from r1chat.crash import run_guarded
 
-    crash, log, marker = (Path(arg) for arg in sys.argv[1:4])
-    action = sys.argv[4]
-    run_guarded(crash, log, lambda: marker.write_text("marked by the parent"))
+    crash, marker = Path(sys.argv[1]), Path(sys.argv[2])
+    action = sys.argv[3]
+    run_guarded(crash, lambda: marker.write_text("marked by the parent"))
     print("child", os.getpid(), flush=True)
     if action == "sigill":
         os.kill(os.getpid(), signal.SIGILL)
@@ -42,7 +42,7 @@ def guarded(tmp_path: Path, action: str) -> subprocess.Popen[str]:
 
 
 def guard_files(tmp_path: Path) -> list[str]:
-    return [str(tmp_path / "crash.json"), str(tmp_path / "crash.log"), str(tmp_path / "marker")]
+    return [str(tmp_path / "crash.json"), str(tmp_path / "marker")]
 
 
 def test_a_native_crash_in_the_child_is_reported_by_the_parent(tmp_path):
@@ -53,7 +53,6 @@ def test_a_native_crash_in_the_child_is_reported_by_the_parent(tmp_path):
     assert err.count("\n") == 1 and err.startswith("r1chat: the app stopped on an illegal")
     assert "saved as interrupted" in err and "r1chat doctor --check-build" in err
     assert (tmp_path / "marker").read_text() == "marked by the parent"
-    assert "Fatal Python error" in (tmp_path / "crash.log").read_text()  # every thread's stack
     note = last_crash(tmp_path / "crash.json")
     assert note is not None and "stopped on an illegal instruction (SIGILL)" in note
     assert last_crash(tmp_path / "crash.json") is None  # said once
