@@ -156,6 +156,10 @@ class LlamaEngine:
         self._counts: dict[tuple[str, str], int] = {}
         self._overheads: dict[str, int] | None = None
         self._pieces: dict[str, tuple[int, ...]] = {}
+        self._plain: dict[str, tuple[int, ...]] = {}
+        self._special_bits = (
+            llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
+        )
         self._splitter: re.Pattern[str] | None = None
         self._splitter_checked = False
         self.template = ChatTemplate(
@@ -283,8 +287,54 @@ class LlamaEngine:
         return list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def count_tokens(self, text: str) -> int:
-        """How many tokens `text` takes on its own (exact: the model's tokenizer)."""
-        return len(self.tokenize(text)) if text else 0
+        """How many tokens `text` takes on its own (exact: the model's tokenizer, as plain
+        text: control-token spellings in it are characters)."""
+        return len(self.plain_tokens(text)) if text else 0
+
+    def plain_tokens(self, text: str) -> tuple[int, ...]:
+        """Tokens of text that people or models wrote: nothing in it becomes a control
+        token, not even the added tokens (`<think>`) llama.cpp matches without special
+        parsing. Remembered per text."""
+        known = self._plain.get(text)
+        if known is None:
+            if len(self._plain) >= COUNT_CACHE_LIMIT:
+                self._plain.clear()
+            known = self._plain[text] = tuple(self._plain_uncached(text))
+        return known
+
+    def _plain_uncached(self, text: str) -> list[int]:
+        if not text:
+            return []
+        tokens = list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+        special = [token for token in tokens if self._is_special(token)]
+        if not special or len(text) == 1:
+            return tokens
+        words = sorted({self._token_text(t) for t in special} - {""}, key=len, reverse=True)
+        matches = list(re.finditer("|".join(map(re.escape, words)), text)) if words else []
+        if not matches:
+            return tokens
+        out: list[int] = []
+        at = 0
+        for match in matches:  # split each spelling after its first character
+            word = match.group()
+            out += self._plain_uncached(text[at : match.start()])
+            out += self._plain_uncached(word[0]) + self._plain_uncached(word[1:])
+            at = match.end()
+        return out + self._plain_uncached(text[at:])
+
+    def _is_special(self, token: int) -> bool:
+        attributes = compat.token_attributes(self._llama_cpp, self._vocab, token)
+        return bool(attributes & self._special_bits)
+
+    def tokenize_rendered(self, prompt: RenderedPrompt) -> list[int]:
+        """Tokens of a rendered prompt: the template's own text with its control tokens,
+        the messages' text as plain text."""
+        if not prompt.spans:
+            return self.tokenize_prompt(prompt.text)
+        tokens: list[int] = []
+        for piece, written in prompt.pieces():
+            tokens.extend(self.plain_tokens(piece) if written else self.tokenize_prompt(piece))
+        return tokens
 
     def pieces(self, text: str) -> list[TokenPiece]:
         """How the model splits `text` (special tokens parsed, no BOS added)."""
@@ -400,7 +450,7 @@ class LlamaEngine:
         if count is None:
             if len(self._counts) >= COUNT_CACHE_LIMIT:
                 self._counts.clear()
-            count = len(self.tokenize(content)) + self._turn_overheads()[message.role]
+            count = len(self.plain_tokens(content)) + self._turn_overheads()[message.role]
             self._counts[key] = count
         return count
 
@@ -420,9 +470,9 @@ class LlamaEngine:
         costs = [self.turn_tokens(message) for message in messages]
         fixed = self._turn_overheads()["reply"]
         if request.system_prompt.strip():
-            fixed += len(self.tokenize(request.system_prompt)) + 2
+            fixed += len(self.plain_tokens(request.system_prompt)) + 2
         if request.continue_reasoning:
-            fixed += len(self.tokenize(request.continue_reasoning)) + 2
+            fixed += len(self.plain_tokens(request.continue_reasoning)) + 2
         if self.thinking_off(request):
             fixed += len(self.tokenize(NO_REASONING))
         cut = find_cut(messages, costs, fixed, self.n_ctx, reserve)
@@ -451,7 +501,7 @@ class LlamaEngine:
         prompt = self.render(kept, request.system_prompt, request.continue_reasoning)
         if self.thinking_off(request):
             prompt = prompt.without_thinking()
-        return PreparedPrompt(prompt, self.tokenize_prompt(prompt.text), dropped, reserve)
+        return PreparedPrompt(prompt, self.tokenize_rendered(prompt), dropped, reserve)
 
     def thinking_off(self, request: ChatRequest) -> bool:
         """Whether this reply answers at once: thinking is off, and it does not think on."""

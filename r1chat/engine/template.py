@@ -38,6 +38,50 @@ def check_jinja() -> None:
         )
 
 
+MARK_OPEN, MARK_CLOSE = "\ue000", "\ue001"
+"""Around a message's number where its text goes while the template renders (private-use
+characters: no tokenizer gives them meaning, and message texts never reach the template)."""
+
+
+def _fill_markers(
+    rendered: str, contents: list[str]
+) -> tuple[str | None, tuple[tuple[int, int], ...]]:
+    """`rendered` with each marker replaced by its text, and where each text landed; `None`
+    when the template lost, repeated or took apart a marker."""
+    import re
+
+    found = list(re.finditer(f"{MARK_OPEN}(\\d+){MARK_CLOSE}", rendered))
+    numbers = [int(match.group(1)) for match in found]
+    wanted = {index for index, text in enumerate(contents) if text}
+    if len(numbers) != len(wanted) or set(numbers) != wanted:
+        return None, ()
+    if rendered.count(MARK_OPEN) != len(found) or rendered.count(MARK_CLOSE) != len(found):
+        return None, ()
+    parts: list[str] = []
+    spans: list[tuple[int, int]] = []
+    at = length = 0
+    for match in found:
+        parts.append(rendered[at : match.start()])
+        length += match.start() - at
+        content = contents[int(match.group(1))]
+        parts.append(content)
+        spans.append((length, length + len(content)))
+        length += len(content)
+        at = match.end()
+    parts.append(rendered[at:])
+    return "".join(parts), tuple(spans)
+
+
+def _template_text(text: str, spans: tuple[tuple[int, int], ...]) -> str:
+    """`text` without the stretches people and models wrote."""
+    out, at = [], 0
+    for start, end in spans:
+        out.append(text[at:start])
+        at = end
+    out.append(text[at:])
+    return "".join(out)
+
+
 def strip_reasoning(text: str) -> str:
     """The answer part of an assistant text, as DeepSeek's own template cuts it."""
     if CLOSE in text:
@@ -222,13 +266,41 @@ class ChatTemplate:
             local.deadline = float("inf")
 
     def prompt(self, messages: Sequence[ChatMessage], system_prompt: str = "") -> RenderedPrompt:
-        """The text to feed the model for a reply to `messages`."""
-        text = self.render(prepare_messages(messages, system_prompt, r1=self.r1))
+        """The text to feed the model for a reply to `messages`, with the spans of it that
+        are people's and models' text (never to be read as control tokens).
+
+        The template is rendered with a marker in place of each message's text; the texts
+        go in afterwards, so r1chat knows exactly which characters the template wrote.
+        The result is checked against the template rendered with the texts themselves; a
+        template that rewrites texts (beyond trimming them) gets no spans: its prompt is
+        tokenized as a whole, as before.
+        """
+        turns = prepare_messages(messages, system_prompt, r1=self.r1)
+        marked = [
+            {**turn, "content": f"{MARK_OPEN}{index}{MARK_CLOSE}" if turn["content"] else ""}
+            for index, turn in enumerate(turns)
+        ]
+        rendered = self.render(marked)
+        direct = self.render(turns)
+        text = direct
+        spans: tuple[tuple[int, int], ...] = ()
+        for contents in (  # as given, then as templates that `trim` message texts show them
+            [turn["content"] for turn in turns],
+            [turn["content"].strip() for turn in turns],
+        ):
+            filled, where = _fill_markers(rendered, contents)
+            if filled == direct:
+                text, spans = filled, where
+                break
+        # Only the template's own text says whether the prompt opens a reasoning block:
+        # a `<think>` typed in a message must not stop the prefill.
         prefilled = False
-        if self.r1 and not prompt_opens_reasoning(text):
+        if self.r1 and not prompt_opens_reasoning(_template_text(text, spans)):
             text += R1_PREFILL
             prefilled = True
-        return RenderedPrompt(text, prompt_opens_reasoning(text), prefilled)
+        return RenderedPrompt(
+            text, prompt_opens_reasoning(_template_text(text, spans)), prefilled, spans
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,16 +312,34 @@ class RenderedPrompt:
     """The prompt ends inside `<think>`: the reply begins mid-thought."""
     prefilled: bool
     """r1chat appended `<think>\\n` because the template did not."""
+    spans: tuple[tuple[int, int], ...] = ()
+    """(start, end) of each stretch of `text` that people or models wrote: tokenized as
+    plain text, so `<|im_end|>` typed in a message stays those characters."""
 
     def continued(self, reasoning: str) -> RenderedPrompt:
         """This prompt followed by the reasoning of a reply that stopped while thinking."""
         text = self.text if self.starts_in_reasoning else self.text + OPEN + "\n"
-        return RenderedPrompt(text + reasoning, True, self.prefilled)
+        spans = (*self.spans, (len(text), len(text) + len(reasoning)))
+        return RenderedPrompt(text + reasoning, True, self.prefilled, spans)
 
     def without_thinking(self) -> RenderedPrompt:
         """This prompt with an empty reasoning block already written: the model answers."""
         text = self.text if self.starts_in_reasoning else self.text + OPEN + "\n"
-        return RenderedPrompt(text + "\n" + CLOSE + "\n\n", False, self.prefilled)
+        return RenderedPrompt(text + "\n" + CLOSE + "\n\n", False, self.prefilled, self.spans)
+
+    def pieces(self) -> list[tuple[str, bool]]:
+        """`text` cut into (piece, written by people or models) in order."""
+        out: list[tuple[str, bool]] = []
+        at = 0
+        for start, end in self.spans:
+            if start > at:
+                out.append((self.text[at:start], False))
+            if end > start:
+                out.append((self.text[start:end], True))
+            at = max(at, end)
+        if at < len(self.text):
+            out.append((self.text[at:], False))
+        return out
 
     def __str__(self) -> str:
         return self.text

@@ -107,13 +107,15 @@ def test_fitting_keeps_the_newest_turns_that_fit_and_counts_each_turn_once(r1_en
     assert len(r1_engine.tokenize(r1_engine.render(one_more).text)) > budget
     # A second prompt on the same history tokenizes only the new text, not the prompt again.
     calls: list[str] = []
-    tokenize = r1_engine.tokenize
+    tokenize, plain = r1_engine.tokenize, r1_engine._plain_uncached
     r1_engine.tokenize = lambda text: calls.append(text) or tokenize(text)  # type: ignore[func-returns-value]
+    r1_engine._plain_uncached = lambda text: calls.append(text) or plain(text)  # type: ignore[func-returns-value]
     try:
         again = ChatRequest((*turns, ChatMessage("user", "And the second?")), params)
         r1_engine.prepare(again)
     finally:
         del r1_engine.tokenize
+        del r1_engine._plain_uncached
     assert 0 < sum(len(text) for text in calls) < 100
 
 

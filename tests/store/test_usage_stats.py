@@ -234,7 +234,9 @@ def test_tokens_on_the_r1_header_keep_think_as_one_special_token(r1_vocab_path):
     engine = LlamaEngine(r1_vocab_path, vocab_only=True)
     try:
         pieces = engine.pieces("<think>\nWhy?</think>")
-        assert engine.count_tokens("<think>\nWhy?</think>") == len(pieces)
+        # The draft counter counts typed tags as the characters they are sent as.
+        typed = engine.count_tokens("<think>\nWhy?</think>")
+        assert typed == len(engine.plain_tokens("<think>\nWhy?</think>")) > len(pieces)
     finally:
         engine.close()
     assert pieces[0].data == b"<think>" and pieces[0].special
