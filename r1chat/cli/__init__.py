@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -404,6 +405,16 @@ def _fail(message: str, code: int, debug: bool) -> NoReturn:
     raise SystemExit(code)
 
 
+def _replace_what_cannot_be_shown() -> None:
+    """On a terminal or pipe that cannot encode every character (`PYTHONIOENCODING=ascii`,
+    a latin-1 locale), print `?` for what it cannot show instead of dying mid-answer."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors="replace")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the command line; user errors end in one line on stderr and a non-zero exit.
 
@@ -411,6 +422,7 @@ def main(argv: list[str] | None = None) -> None:
     here is r1chat's own errors and anything unexpected.
     """
     args, debug = _debug_requested(sys.argv[1:] if argv is None else argv)
+    _replace_what_cannot_be_shown()
     try:
         app(args=args, prog_name="r1chat")
     except R1ChatError as error:

@@ -501,8 +501,18 @@ def writer_alive(stats: str | None) -> bool:
         return False
     except OSError:  # alive, but another user's
         return True
+    if _process_state(pid) in ("Z", "X"):  # killed, not yet reaped by its parent: gone
+        return False
     started = _process_started(pid)
     return started is None or writer.get("started") in (None, started)
+
+
+def _process_state(pid: int) -> str | None:
+    """The state letter of process `pid` (`R`, `S`, `Z` for a zombie…), on Linux."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
 
 
 def _process_started(pid: int) -> int | None:
@@ -522,6 +532,14 @@ MESSAGE_COLUMNS = (
 PARENT = 6
 
 
+def _status(status: str, stats: str | None) -> Any:
+    """A saved reply's status as it is now: one still `streaming` whose writer is gone (killed
+    mid-reply) reads as `interrupted`, whoever reads it (the row waits for the next writer)."""
+    if status == "streaming" and not writer_alive(stats):
+        return "interrupted"
+    return status
+
+
 def _message_from(row: tuple[Any, ...]) -> Message:
     """A message from a `MESSAGE_COLUMNS` tuple."""
     stats = row[8]
@@ -531,7 +549,7 @@ def _message_from(row: tuple[Any, ...]) -> Message:
         row[2],
         row[3],
         row[4],
-        row[5],
+        _status(row[5], stats),
         row[6],
         row[7],
         json.loads(stats) if stats else None,
@@ -547,7 +565,7 @@ def _message(row: sqlite3.Row) -> Message:
         role=row["role"],
         content=row["content"],
         reasoning=row["reasoning"],
-        status=row["status"],
+        status=_status(row["status"], row["stats"]),
         parent_id=row["parent_id"],
         model=row["model"],
         stats=json.loads(row["stats"]) if row["stats"] else None,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_helpers import run
 from tests.gguf_files import HOSTILE_TEMPLATE, write_gguf, write_truncated
 
 
@@ -243,7 +244,6 @@ def test_debug_is_taken_anywhere_and_no_command_declares_it(tmp_path, r1chat_com
     import typer.main
 
     from r1chat.cli import app
-    from tests.cli_helpers import run
 
     empty = str(make_empty(tmp_path))
     before = run(r1chat_command, cli_env, "--debug", "ask", "hi", "--model", empty)
@@ -256,3 +256,37 @@ def test_debug_is_taken_anywhere_and_no_command_declares_it(tmp_path, r1chat_com
         commands += getattr(command, "commands", {}).values()
     assert len(commands) > 15
     assert "--debug" in run(r1chat_command, cli_env, "--help").stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_a_terminal_that_cannot_show_every_character_gets_question_marks(
+    r1chat_command, cli_env, home, encoding
+):
+    from r1chat.paths import Paths
+    from r1chat.store import ChatStore
+
+    store = ChatStore.open(Paths.from_env({"R1CHAT_HOME": str(home)}))
+    chat = store.create_conversation(title="Café ☕ " + "très long titre " * 10)
+    store.add_message(chat.id, "user", "Écris « bonjour » ☕")
+    store.close()
+    env = {**cli_env, "PYTHONIOENCODING": encoding, "COLUMNS": "80"}
+
+    def shown_as(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*r1chat_command, *args],
+            capture_output=True,
+            encoding=encoding,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            timeout=120,
+        )
+
+    listed = shown_as("list")
+    assert listed.returncode == 0, listed.stderr
+    assert "Caf" in listed.stdout and "Traceback" not in listed.stderr
+    shown = shown_as("show", chat.id)
+    assert shown.returncode == 0 and "?" in shown.stdout, shown.stderr
+    answered = shown_as("ask", "--max-tokens", "24", "Write the word café and an emoji.")
+    assert answered.returncode == 0, answered.stderr
+    assert "Traceback" not in answered.stderr and "UnicodeEncodeError" not in answered.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 
 import pytest
@@ -392,3 +393,70 @@ def test_one_bad_conversation_is_named_while_the_rest_import(r1chat_command, cli
     assert "1 conversation(s) in" in done.stderr and "the others were" in done.stderr
     listed = json.loads(run(r1chat_command, cli_env, "list", "--json").stdout)
     assert [c["id"] for c in listed] == [good["id"]]
+
+
+def test_a_reply_whose_writer_died_reads_as_interrupted_everywhere(r1chat_command, cli_env, home):
+    """After `kill -9` of the writer, every read says `interrupted` before any writer runs."""
+    from r1chat.store.chats import writer_tag
+
+    store = open_store(home)
+    chat = store.create_conversation(title="Cut")
+    question = store.add_message(chat.id, "user", "Tell me a long story")
+    dead = {**writer_tag(), "pid": 2**22 + 4321}  # no such process
+    store.add_message(
+        chat.id,
+        "assistant",
+        "Once upon",
+        status="streaming",
+        parent_id=question.id,
+        stats={"writer": dead},
+    )
+    store.close()
+    with sqlite3.connect(home / "data" / "chats.db") as db:  # the row itself still says so
+        assert (
+            db.execute("SELECT count(*) FROM messages WHERE status = 'streaming'").fetchone()[0]
+            == 1
+        )
+    shown = json.loads(run(r1chat_command, cli_env, "show", "--json", chat.id).stdout)
+    assert [m["status"] for m in shown["messages"]] == ["complete", "interrupted"]
+    again = open_store(home)
+    try:
+        assert again.branch(chat.id)[-1].status == "interrupted"
+    finally:
+        again.close()
+
+
+@pytest.mark.slow
+def test_ask_killed_mid_reply_reads_as_interrupted_before_it_is_reaped(
+    r1chat_command, cli_env, home
+):
+    """The killed writer is a zombie until its parent reaps it: it must not count as alive."""
+    import signal
+    import time
+
+    writer = subprocess.Popen(
+        [*r1chat_command, "ask", "--max-tokens", "2000", "Write a very long story."],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=cli_env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if (home / "data" / "chats.db").exists():
+                with sqlite3.connect(home / "data" / "chats.db") as db:
+                    rows = db.execute(
+                        "SELECT count(*) FROM messages WHERE status = 'streaming' AND content != ''"
+                    ).fetchone()[0]
+                if rows:
+                    break
+            time.sleep(0.1)
+        os.kill(writer.pid, signal.SIGKILL)
+        time.sleep(0.3)  # dead, and deliberately not reaped yet (a zombie)
+        listed = json.loads(run(r1chat_command, cli_env, "list", "--json").stdout)
+        shown = json.loads(run(r1chat_command, cli_env, "show", "--json", listed[0]["id"]).stdout)
+        assert shown["messages"][-1]["status"] == "interrupted"
+    finally:
+        writer.kill()
+        writer.wait()
