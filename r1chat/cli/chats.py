@@ -184,6 +184,15 @@ def export_command(
     if output is None:
         sys.stdout.write(text)
         return
+    if output.is_symlink():  # a dangling one too: replacing it would write elsewhere
+        raise R1ChatError(
+            f"{terminal_safe(str(output))} is a symbolic link; give the path of a regular file."
+        )
+    if output.exists() and not output.is_file():
+        raise R1ChatError(
+            f"{terminal_safe(str(output))} is not a regular file (a device, a pipe or a "
+            "folder); export to a regular file instead."
+        )
     replace = force or not output.exists()
     if not replace and not (sys.stdin.isatty() and confirm(f"{output} exists; replace it?")):
         raise R1ChatError(f"{output} already exists; add --force to replace it.")

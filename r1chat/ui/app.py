@@ -53,6 +53,15 @@ PLACES = (
 """The order the help lists places in."""
 
 
+def _types_text(key: str) -> bool:
+    """Whether `key` (a Textual key name) is one a user types into a text box."""
+    return (
+        len(key) == 1
+        or key in ("space", "enter", "tab", "backspace", "delete")
+        or (key.startswith("shift+") and len(key) == len("shift+") + 1)
+    )
+
+
 class R1ChatApp(App[None]):
     """r1chat in the terminal: chat with a local model, watch it think, come back later."""
 
@@ -386,23 +395,31 @@ class R1ChatApp(App[None]):
             return {}
         known = self._binding_ids()
         checked: dict[str, str] = {}
+        problems: list[str] = []
         for binding_id, keys in keymap.items():
             if str(binding_id) not in known:
-                self.notify(
-                    f"Ignored keymap entry {binding_id!r}: no binding has that id (F1 lists them).",
-                    severity="warning",
-                    timeout=10,
-                )
+                problems.append(f"{binding_id!r}: no binding has that id")
                 continue
             parts = [part.strip() for part in str(keys).split(",")]
             if not parts or not all(KEY_NAME.fullmatch(part) for part in parts):
-                self.notify(
-                    f"Ignored keymap entry {binding_id!r}: {keys!r} is not a key (try 'ctrl+k').",
-                    severity="warning",
-                    timeout=10,
+                problems.append(f"{binding_id!r}: {keys!r} is not a key (try 'ctrl+k')")
+                continue
+            typed = [part for part in parts if _types_text(part)]
+            if typed and str(binding_id).startswith(("app.", "chat.")):
+                problems.append(
+                    f"{binding_id!r}: {typed[0]!r} types text in the message box (use a key "
+                    "with ctrl or a function key)"
                 )
                 continue
             checked[str(binding_id)] = ",".join(parts)
+        if problems:  # one notice, however many lines are wrong
+            more = f" (and {len(problems) - 3:,} more)" if len(problems) > 3 else ""
+            self.notify(
+                f"Ignored in [keymap] of config.toml: {'; '.join(problems[:3])}{more}. "
+                f"{self.key('app.help')} lists every id and key.",
+                severity="warning",
+                timeout=15,
+            )
         if QUIT_ID in checked and QUIT_KEY not in checked[QUIT_ID].split(","):
             checked[QUIT_ID] += f",{QUIT_KEY}"
         return checked

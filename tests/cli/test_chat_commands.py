@@ -460,3 +460,32 @@ def test_ask_killed_mid_reply_reads_as_interrupted_before_it_is_reaped(
     finally:
         writer.kill()
         writer.wait()
+
+
+@pytest.mark.parametrize("kind", ["dangling link", "link to a file", "fifo", "folder"])
+def test_export_never_writes_through_a_link_or_onto_a_special_file(
+    r1chat_command, cli_env, home, tmp_path, kind
+):
+    store = open_store(home)
+    chat = store.create_conversation(title="Keep")
+    store.add_message(chat.id, "user", "hello")
+    store.close()
+    target = tmp_path / "out.md"
+    victim = tmp_path / "victim.txt"
+    if kind == "dangling link":
+        target.symlink_to(tmp_path / "nowhere.md")
+    elif kind == "link to a file":
+        victim.write_text("keep me")
+        target.symlink_to(victim)
+    elif kind == "fifo":
+        os.mkfifo(target)
+    else:
+        target.mkdir()
+    done = run(r1chat_command, cli_env, "export", chat.id, "-o", str(target), "--force")
+    assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "regular file" in done.stderr
+    assert not (tmp_path / "nowhere.md").exists()
+    if kind == "link to a file":
+        assert victim.read_text() == "keep me" and target.is_symlink()
+    if kind == "fifo":
+        assert not target.is_file() and target.exists()

@@ -261,3 +261,36 @@ async def test_copying_puts_what_is_shown_on_the_clipboard(tmp_path, hostile):
         reply.action_copy_code()
         assert app.clipboard.startswith("echo ") and "\x1b" not in app.clipboard
     store.close()
+
+
+async def test_a_flood_of_bad_keymap_lines_is_one_notice_and_typing_never_quits(tmp_path):
+    from r1chat.config import Sections, Settings
+
+    keymap = {f"no.such.{n}": "ctrl+k" for n in range(3000)}
+    keymap["app.quit"] = "a,b,c,space"
+    keymap["chat.new"] = "q"
+    app, _, store = make_app(tmp_path, settings=Settings(sections=Sections(keymap=keymap)))
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
+        notices = [str(n.message) for n in app._notifications if "[keymap]" in str(n.message)]
+        assert len(notices) == 1 and "(and 2,999 more)" in notices[0]
+        assert "app.quit" not in app.keymap and "chat.new" not in app.keymap  # refused
+        screen = app.screen
+        assert isinstance(screen, ChatScreen)
+        screen.composer.focus()
+        await pilot.press("a", "b", "c", "space", "q")
+        await pilot.pause()
+        assert app.is_running and screen.composer.text == "abc q"
+    store.close()
+
+
+async def test_a_letter_bound_to_quit_is_refused_by_name(tmp_path):
+    from r1chat.config import Sections, Settings
+
+    settings = Settings(sections=Sections(keymap={"app.quit": "x"}))
+    app, _, store = make_app(tmp_path, settings=settings)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
+        notices = " ".join(str(n.message) for n in app._notifications)
+        assert "'app.quit': 'x' types text in the message box" in notices
+    store.close()
