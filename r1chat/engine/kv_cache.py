@@ -6,16 +6,22 @@ to a file, with the tokens it holds beside it; when a later prompt starts with m
 the same tokens, the file is read back and only the rest of the prompt is evaluated.
 
 Files are keyed by the model file's identity (path, size, modification time) and the
-context size, and named by a hash of their tokens. The folder is bounded: past
-`max_bytes`, the least recently used files go. A file that does not match, is cut
-short or is damaged is removed and ignored.
+context size, and named by a hash of their tokens. The tokens file starts with a header
+naming that key, its token count and the state file's size and SHA-256, so a state file
+renamed from another model, cut short or rotted is refused before llama.cpp reads it.
+The folder is trusted no further than needed: it is not followed through a symbolic
+link, anything but a regular file is skipped, a tokens file is read only up to a bound,
+and half-written files left by a process that died are removed. Files are 0600, the
+folder 0700. The folder is bounded: past `max_bytes`, the least recently used files go.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
+import stat as stat_kind
 import time
 from array import array
 from collections.abc import Callable, Sequence
@@ -30,6 +36,12 @@ SAVE_FROM = 256
 GAIN_FROM = 128
 """A file is read only when it spares at least this many tokens of prompt reading."""
 STATE, TOKENS = ".state", ".tokens"
+MAGIC = b"R1CTX2 "
+"""How a tokens file with a header starts (older files without one are dropped)."""
+MAX_TOKENS_BYTES = 64 * 1024 * 1024
+"""A tokens file larger than this is not read (16 million tokens)."""
+LEFTOVER_SECONDS = 3600.0
+"""A half-written file older than this, or whose writer is gone, is removed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +51,8 @@ class CachedContext:
     state: Path
     tokens: int
     """How many of the file's tokens the prompt shares (from its start)."""
+    sha256: str = ""
+    """The state file's checksum, as its tokens file records it."""
 
 
 def model_key(model: Path, n_ctx: int) -> str:
@@ -61,19 +75,42 @@ class StateCache:
     def best(self, key: str, tokens: Sequence[int], already: int = 0) -> CachedContext | None:
         """The saved context sharing the longest start with `tokens`, if it spares at least
         `GAIN_FROM` tokens more than the `already` cached in memory."""
-        if not self.folder.is_dir():
+        if not self.usable():
             return None
         best: CachedContext | None = None
         for listing in self.folder.glob(f"{key}-*{TOKENS}"):
-            saved = self._tokens(listing)
-            state = listing.with_suffix(STATE)
-            if saved is None or not state.is_file():
+            if not _regular(listing):
+                continue  # not ours to read or remove
+            found = self._read(listing, key)
+            if found is None:
                 self._drop(listing)
                 continue
+            saved, digest = found
             shared = shared_prefix(saved, tokens)
             if shared >= already + GAIN_FROM and (best is None or shared > best.tokens):
-                best = CachedContext(state, shared)
+                best = CachedContext(listing.with_suffix(STATE), shared, digest)
         return best
+
+    def intact(self, context: CachedContext) -> bool:
+        """Whether `context`'s state file is the one its tokens file recorded (checksum);
+        a damaged one is removed."""
+        digest = hashlib.sha256()
+        try:
+            with open(context.state, "rb") as state:
+                if not stat_kind.S_ISREG(os.fstat(state.fileno()).st_mode):
+                    return False
+                while chunk := state.read(1 << 20):
+                    digest.update(chunk)
+        except OSError:
+            return False
+        if digest.hexdigest() != context.sha256:
+            self.forget(context)
+            return False
+        return True
+
+    def usable(self) -> bool:
+        """Whether the folder is a real folder of ours (not a link to somewhere else)."""
+        return self.folder.is_dir() and not self.folder.is_symlink()
 
     def used(self, context: CachedContext) -> None:
         """Mark a file as just used (it is evicted last)."""
@@ -84,9 +121,11 @@ class StateCache:
 
     def save(self, key: str, tokens: Sequence[int], write: Callable[[Path], bool]) -> Path | None:
         """Keep a context holding `tokens`: `write(path)` writes llama.cpp's state there."""
-        if len(tokens) < SAVE_FROM:
+        if len(tokens) < SAVE_FROM or self.folder.is_symlink():
             return None
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not self.usable():
+            return None
         with contextlib.suppress(OSError):
             self.folder.chmod(0o700)
         digest = hashlib.sha256(array("i", tokens).tobytes()).hexdigest()[:16]
@@ -99,13 +138,22 @@ class StateCache:
             os.chmod(temporary, 0o600)
             listing = state.with_suffix(TOKENS)
             listing_tmp = listing.with_name(f".{listing.name}.{os.getpid()}")
-            with open(listing_tmp, "wb") as out:
+            header = {
+                "key": key,
+                "count": len(tokens),
+                "state_size": temporary.stat().st_size,
+                "state_sha256": _sha256(temporary),
+            }
+            handle = os.open(listing_tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(handle, "wb") as out:
+                out.write(MAGIC + json.dumps(header).encode() + b"\n")
                 array("i", tokens).tofile(out)
-            os.chmod(listing_tmp, 0o600)
             os.replace(temporary, state)
             os.replace(listing_tmp, listing)
         except OSError:
-            for leftover in (temporary, state.with_name(f".{state.name}.{os.getpid()}")):
+            listing_tmp = state.with_suffix(TOKENS)
+            listing_tmp = listing_tmp.with_name(f".{listing_tmp.name}.{os.getpid()}")
+            for leftover in (temporary, listing_tmp):
                 with contextlib.suppress(OSError):
                     leftover.unlink()
             return None
@@ -118,11 +166,13 @@ class StateCache:
 
     def info(self) -> tuple[int, int]:
         """How many contexts are saved, and their size in bytes."""
+        self._clean_leftovers()
         files = self._states()
         return len(files), sum(size for _, size, _ in files)
 
     def clear(self) -> int:
-        """Remove every saved context; returns how many there were."""
+        """Remove every saved context of ours; returns how many there were."""
+        self._clean_leftovers()
         files = self._states()
         for state, _, _ in files:
             self._drop(state.with_suffix(TOKENS))
@@ -130,12 +180,28 @@ class StateCache:
 
     def _states(self) -> list[tuple[Path, int, float]]:
         found = []
-        if self.folder.is_dir():
+        if self.usable():
             for state in self.folder.glob(f"*{STATE}"):
                 with contextlib.suppress(OSError):
-                    stat = state.stat()
-                    found.append((state, stat.st_size, stat.st_mtime))
+                    stat = state.lstat()
+                    if stat_kind.S_ISREG(stat.st_mode):
+                        found.append((state, stat.st_size, stat.st_mtime))
         return found
+
+    def _clean_leftovers(self) -> None:
+        """Remove half-written files (`.NAME.PID`) whose writer died or that are old."""
+        if not self.usable():
+            return
+        now = time.time()
+        for leftover in self.folder.glob(".*.*"):
+            pid_text = leftover.name.rsplit(".", 1)[-1]
+            with contextlib.suppress(OSError):
+                stat = leftover.lstat()
+                if not stat_kind.S_ISREG(stat.st_mode):
+                    continue
+                gone = not pid_text.isdigit() or not _alive(int(pid_text))
+                if gone or now - stat.st_mtime > LEFTOVER_SECONDS:
+                    leftover.unlink()
 
     def _evict(self) -> None:
         files = sorted(self._states(), key=lambda item: item[2])  # oldest use first
@@ -146,18 +212,60 @@ class StateCache:
             self._drop(state.with_suffix(TOKENS))
             total -= size
 
-    def _tokens(self, listing: Path) -> array[int] | None:
+    def _read(self, listing: Path, key: str) -> tuple[array[int], str] | None:
+        """A tokens file's tokens and recorded state checksum, if it is whole and this
+        key's; `None` for anything else (too big, no header, another model's, cut short)."""
         saved = array("i")
         try:
-            data = listing.read_bytes()
-        except OSError:
+            with open(listing, "rb") as file:
+                if os.fstat(file.fileno()).st_size > MAX_TOKENS_BYTES:
+                    return None
+                data = file.read(MAX_TOKENS_BYTES + 1)
+            head, newline, body = data.partition(b"\n")
+            if not head.startswith(MAGIC) or not newline:
+                return None
+            header = json.loads(head[len(MAGIC) :])
+            state_size = listing.with_suffix(STATE).lstat()
+        except (OSError, ValueError):
             return None
-        if not data or len(data) % saved.itemsize:
+        if not isinstance(header, dict) or header.get("key") != key:
             return None
-        saved.frombytes(data)
-        return saved
+        if not stat_kind.S_ISREG(state_size.st_mode):
+            return None
+        if header.get("state_size") != state_size.st_size or len(body) % saved.itemsize:
+            return None
+        saved.frombytes(body)
+        if header.get("count") != len(saved) or not isinstance(header.get("state_sha256"), str):
+            return None
+        return saved, str(header["state_sha256"])
 
     def _drop(self, listing: Path) -> None:
         for path in (listing, listing.with_suffix(STATE)):
             with contextlib.suppress(OSError):
-                path.unlink()
+                if stat_kind.S_ISREG(path.lstat().st_mode):
+                    path.unlink()
+
+
+def _regular(path: Path) -> bool:
+    try:
+        return stat_kind.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True

@@ -635,7 +635,7 @@ class LlamaEngine:
         if self.state_cache is None:
             return cached
         found = self.state_cache.best(self._state_key, tokens, cached)
-        if found is None:
+        if found is None or not self.state_cache.intact(found):
             return cached
         restored = compat.load_state(self._llama_cpp, self._llm, found.state, self.n_ctx)
         if restored is None or restored[: found.tokens] != tokens[: found.tokens]:
