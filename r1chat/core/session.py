@@ -150,7 +150,17 @@ class ChatSession:
         """Continue a saved conversation from its newest message."""
         conversation = store.conversation(conversation_id)
         session = cls(engine, store=store, conversation_id=conversation.id, **options)  # type: ignore[arg-type]
-        session.load_branch(list(conversation.messages))
+        branch = list(conversation.messages)
+        # Another process is still writing the newest reply (two `ask -c` at once): this
+        # turn goes beside that one, as a version, not after a reply nobody has read.
+        if (
+            len(branch) >= 2
+            and branch[-1].role == "assistant"
+            and branch[-1].status == "streaming"
+            and branch[-2].role == "user"
+        ):
+            branch = branch[:-2]
+        session.load_branch(branch)
         return session
 
     def load_branch(self, branch: list[Message]) -> None:

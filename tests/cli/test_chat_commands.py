@@ -489,3 +489,49 @@ def test_export_never_writes_through_a_link_or_onto_a_special_file(
         assert victim.read_text() == "keep me" and target.is_symlink()
     if kind == "fifo":
         assert not target.is_file() and target.exists()
+
+
+@pytest.mark.slow
+def test_two_asks_continuing_one_chat_at_once_make_siblings(r1chat_command, cli_env, home):
+    """A second `ask -c` while the first still writes its reply: the new question hangs off
+    the same message as the first one did (two versions), not off the unfinished reply."""
+    import sys
+
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import json, time; from r1chat.store.chats import writer_tag; "
+            "print(json.dumps(writer_tag()), flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout is not None
+        live = json.loads(writer.stdout.readline())
+        store = open_store(home)
+        chat = store.create_conversation(title="Busy")
+        first_q = store.add_message(chat.id, "user", "Hello")
+        first_a = store.add_message(chat.id, "assistant", "Hi!", parent_id=first_q.id)
+        other_q = store.add_message(chat.id, "user", "Tell me a story", parent_id=first_a.id)
+        store.add_message(
+            chat.id,
+            "assistant",
+            "Once",
+            status="streaming",
+            parent_id=other_q.id,
+            stats={"writer": live},
+        )
+        store.close()
+        done = run(r1chat_command, cli_env, "ask", "-c", "And a poem?", "--max-tokens", "8")
+        assert done.returncode == 0, done.stderr
+        store = open_store(home)
+        try:
+            mine = next(m for m in store.all_messages(chat.id) if m.content == "And a poem?")
+            assert mine.parent_id == first_a.id  # beside the other question, as a version
+        finally:
+            store.close()
+    finally:
+        writer.kill()
+        writer.wait()
