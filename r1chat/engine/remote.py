@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import os
 import re
 import threading
@@ -145,6 +146,18 @@ class Endpoint:
         )
 
 
+MAX_COUNT = 100_000_000
+"""No prompt, context or reply a server reports can hold more tokens than this."""
+
+
+def sane_count(value: object, low: int = 0) -> int | None:
+    """A token count a server sent, if it is a whole number from `low` to `MAX_COUNT`
+    (`None` for `2**62`, `1.5e300`, `-5`, `"12abc"` and the like)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if low <= value <= MAX_COUNT else None
+
+
 def is_remote(model: str | None) -> bool:
     """Whether a chat's recorded model is a remote endpoint rather than a file (the URL's
     scheme in any case: `HTTP://` is a server, not a file name)."""
@@ -208,10 +221,11 @@ def list_models(endpoint: Endpoint) -> list[dict[str, Any]]:
     models = []
     for entry in data:
         if isinstance(entry, dict) and isinstance(entry.get("id"), str):
-            context = entry.get("max_model_len") or (entry.get("meta") or {}).get("n_ctx_train")
-            models.append(
-                {"id": entry["id"], "n_ctx": context if isinstance(context, int) else None}
+            meta = entry.get("meta")
+            context = entry.get("max_model_len") or (
+                meta.get("n_ctx_train") if isinstance(meta, dict) else None
             )
+            models.append({"id": entry["id"], "n_ctx": sane_count(context, low=64)})
     return models
 
 
@@ -500,11 +514,16 @@ class _StreamState:
         if "error" in chunk:
             raise _Stop("error", f"The server reported an error: {_error_text(chunk['error'])}")
         usage = chunk.get("usage")
-        if isinstance(usage, dict):
-            known["prompt_tokens"] = int(usage.get("prompt_tokens") or 0)
+        if isinstance(usage, dict):  # a server's numbers are checked, absurd ones ignored
+            prompt = sane_count(usage.get("prompt_tokens"))
+            if prompt is not None:
+                known["prompt_tokens"] = prompt
         timings = chunk.get("timings")
-        if isinstance(timings, dict) and timings.get("predicted_per_second"):
-            known["server_tokens_per_second"] = float(timings["predicted_per_second"])
+        if isinstance(timings, dict):
+            speed = timings.get("predicted_per_second")
+            if isinstance(speed, int | float) and not isinstance(speed, bool):  # noqa: SIM102
+                if math.isfinite(speed) and 0 < speed < 1_000_000:
+                    known["server_tokens_per_second"] = float(speed)
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
             thought = delta.get("reasoning_content") or delta.get("reasoning") or ""

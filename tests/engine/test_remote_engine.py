@@ -474,3 +474,39 @@ async def test_the_app_streams_from_a_remote_and_survives_its_faults(server, tmp
     assert saved[-1].content == "Half an ans" and saved[-1].status == "interrupted"
     assert saved[1].content == "Blue scatters most."
     store.close()
+
+
+@pytest.mark.parametrize("count", [2**62, 1.5e300, -5, "12abc", None, True])
+def test_absurd_numbers_from_a_server_are_ignored_not_fatal(server, count):
+    usage = {"usage": {"prompt_tokens": count, "completion_tokens": count}}
+    timings = {"timings": {"predicted_per_second": count}}
+    server.scenario = lambda h, body: h.stream(
+        [chunk("Fine."), json.dumps({"choices": [], **usage, **timings}), FINISH]
+    )
+    _, answer, stats = collect(engine_for(server))
+    assert answer == "Fine." and stats.finish_reason == "stop" and stats.error is None
+    assert 0 <= stats.prompt_tokens < 100_000_000
+    assert stats.to_dict().get("server_tokens_per_second") is None
+
+
+def test_a_served_context_that_makes_no_sense_is_not_believed(server):
+    from r1chat.engine.remote import list_models
+
+    server.models = ["scripted-r1"]
+    original = server.RequestHandlerClass.do_GET
+
+    def listing(handler):
+        handler.server.gets.append(handler.path)
+        body = json.dumps({"data": [{"id": "scripted-r1", "max_model_len": -5}]})
+        handler._send(200, body, "application/json")
+
+    server.RequestHandlerClass.do_GET = listing
+    try:
+        (entry,) = list_models(Endpoint.parse(server.url))
+        assert entry["n_ctx"] is None
+        engine = RemoteEngine(Endpoint.parse(server.url))
+        assert engine.n_ctx >= 2048  # the default, not -5
+        _, answer, _ = collect(engine)
+        assert answer == "Hello"
+    finally:
+        server.RequestHandlerClass.do_GET = original
