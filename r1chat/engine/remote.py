@@ -19,6 +19,7 @@ import math
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -184,6 +185,52 @@ def client(endpoint: Endpoint) -> Any:
     return httpx.Client(timeout=timeout, follow_redirects=False)
 
 
+MAX_LINE = 1024 * 1024
+"""Bytes one line of a server's event stream may take; a longer one stops the reply."""
+
+
+class StreamTooOdd(Exception):
+    """The event stream broke a bound: a line without end, or events that never come."""
+
+
+def sse_data(response: Any, between_events: float) -> Iterator[str]:
+    """The `data` of each server-sent event in `response`, read with bounds: no line longer
+    than `MAX_LINE` (a server that never ends one would fill the memory), and no more than
+    `between_events` seconds between two events (a server that drips a byte at a time
+    never trips the socket's own timeout)."""
+    buffer = b""
+    data: list[str] = []
+    last_event = time.monotonic()
+    for chunk in response.iter_bytes():
+        buffer += chunk
+        while True:
+            end = buffer.find(b"\n")
+            if end < 0:
+                break
+            line, buffer = buffer[:end].rstrip(b"\r"), buffer[end + 1 :]
+            if not line:  # the end of an event
+                if data:
+                    last_event = time.monotonic()
+                    yield "\n".join(data)
+                    data = []
+                continue
+            field, _, value = line.partition(b":")
+            if field == b"data":
+                data.append(
+                    value[1:].decode("utf-8", "replace")
+                    if value[:1] == b" "
+                    else value.decode("utf-8", "replace")
+                )
+        if len(buffer) > MAX_LINE:
+            raise StreamTooOdd(
+                f"sent a line of more than {MAX_LINE // 1024 // 1024} MB without an end"
+            )
+        if time.monotonic() - last_event > between_events:
+            raise StreamTooOdd(f"sent no whole event for {between_events:.0f} s")
+    if data:
+        yield "\n".join(data)
+
+
 @contextmanager
 def chat_stream(endpoint: Endpoint, body: dict[str, Any]) -> Iterator[Any]:
     """The server-sent events of one `/chat/completions` request (as httpx-sse reads them),
@@ -249,6 +296,7 @@ class RemoteEngine:
             model, served_ctx = chosen["id"], chosen["n_ctx"]
         self.model: str = model
         self.n_ctx = n_ctx or endpoint.n_ctx or served_ctx or DEFAULT_CONTEXT
+        self._limit = self.n_ctx
         self.reasoning = is_r1_model(None, model) or bool(_REASONING_NAME.search(model.lower()))
         self._worker = GenerationThread(name="r1chat-remote")
         self._busy = threading.Lock()
@@ -313,6 +361,9 @@ class RemoteEngine:
         if not self._busy.acquire(blocking=False):
             raise R1ChatError("The model is still answering; stop that reply first.")
         plan = self.plan(request)
+        room = max(1, self.n_ctx - plan.tokens)
+        self._limit = min(request.params.max_tokens or room, room)
+        """Tokens this reply may take: never past `max_tokens` or the context window."""
         cancel = cancel or threading.Event()
         tally = ReplyTally(
             cancel,
@@ -428,20 +479,26 @@ class RemoteEngine:
                         "error",
                         _http_problem(endpoint, response.status_code, response.text, response),
                     )
+                kind = response.headers.get("content-type", "")
+                if "text/event-stream" not in kind.lower():
+                    raise _Stop("error", _not_sse(endpoint, ValueError(f"content type {kind!r}")))
                 closer = _CloseOnCancel(cancel, response)
                 try:
                     done = False
-                    for event in source.iter_sse():
+                    for data in sse_data(response, endpoint.read_timeout):
                         if cancel.is_set():
                             raise _Stop("cancelled")
-                        if event.data.strip() == "[DONE]":
+                        if data.strip() == "[DONE]":
                             done = True
                             break
-                        if not event.data.strip():
+                        if not data.strip():
                             continue
-                        cut = state.chunk(_parse_chunk(event.data), known)
+                        cut = state.chunk(_parse_chunk(data), known)
                         if cut is not None:
                             return cut
+                        if tally.generated >= self._limit:  # never past the window
+                            state.finish, state.finished = "length", True
+                            return None
                     if cancel.is_set():
                         raise _Stop("cancelled")
                     if not done and not state.finished:
@@ -454,6 +511,10 @@ class RemoteEngine:
                     closer.done()
         except _Stop:
             raise
+        except StreamTooOdd as error:
+            raise _Stop(
+                "error", f"The server {error}, so the reply was stopped; the text so far is kept."
+            ) from error
         except SSEError as error:
             raise _Stop("error", _not_sse(endpoint, error)) from error
         except httpx.ReadTimeout as error:

@@ -510,3 +510,56 @@ def test_a_served_context_that_makes_no_sense_is_not_believed(server):
         assert answer == "Hello"
     finally:
         server.RequestHandlerClass.do_GET = original
+
+
+def test_a_line_without_end_is_bounded_and_one_sentence(server):
+    def endless_line(handler, body):
+        handler.start_stream()
+        handler.wfile.write(b"data: " + b"x" * (3 * 1024 * 1024))  # no newline, ever
+        handler.wfile.flush()
+        time.sleep(1)
+
+    server.scenario = endless_line
+    _, answer, stats = collect(engine_for(server))
+    assert stats.finish_reason == "error" and answer == ""
+    assert stats.error is not None and "a line of more than 1 MB without an end" in stats.error
+
+
+def test_an_endless_reasoning_stream_stops_at_max_tokens(server):
+    def endless(handler, body):
+        handler.start_stream()
+        for _ in range(5000):
+            handler.event(chunk(reasoning=" hmm"))
+
+    server.scenario = endless
+    request = ChatRequest(QUESTION, GenerationParams(max_tokens=50))
+    reasoning, _, stats = collect(engine_for(server), request)
+    assert stats.finish_reason == "length"
+    assert stats.reasoning_tokens + stats.answer_tokens == 50 and reasoning.count("hmm") >= 49
+
+
+def test_an_endless_stream_never_passes_the_context(server):
+    def endless(handler, body):
+        handler.start_stream()
+        for _ in range(5000):
+            handler.event(chunk(" word"))
+
+    server.scenario = endless
+    engine = engine_for(server, n_ctx=512)
+    _, _, stats = collect(engine, ChatRequest(QUESTION))
+    assert stats.finish_reason == "length" and 0 < stats.answer_tokens < 512
+
+
+def test_a_server_that_drips_a_byte_at_a_time_is_stopped(server):
+    def drip(handler, body):
+        handler.start_stream()
+        for byte in b'data: {"choices": [{"delta": {"content": "slow"}}]}':
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+            time.sleep(0.2)
+
+    server.scenario = drip
+    started = time.monotonic()
+    _, _, stats = collect(engine_for(server, read_timeout=1.0))
+    assert time.monotonic() - started < 5
+    assert stats.error is not None and "sent no whole event for 1 s" in stats.error
