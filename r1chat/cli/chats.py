@@ -131,23 +131,40 @@ def render_conversation(
     for message in conversation.messages:
         if message.role == "user":
             out.print(Rule(Text("You", style="bold cyan"), align="left", style="cyan"))
-            out.print(Padding(Text(terminal_safe(message.content)), (0, 0, 1, 0)))
+            if not _print_long(out, message.content):
+                out.print(Padding(Text(terminal_safe(message.content)), (0, 0, 1, 0)))
             continue
         label = "Assistant" if message.role == "assistant" else message.role.title()
         out.print(Rule(Text(label, style="bold magenta"), align="left", style="magenta"))
         labelled = thinking and bool(message.reasoning)
         if labelled:  # labels keep the two apart where styles do not show (a pipe, a file)
             out.print(Text("Thinking:", style="bold dim"))
-            out.print(Text(terminal_safe(message.reasoning), style="dim italic"))
+            if not _print_long(out, message.reasoning):
+                out.print(Text(terminal_safe(message.reasoning), style="dim italic"))
             out.print()
             out.print(Text("Answer:", style="bold"))
-        if message.content:
+        if message.content and not _print_long(out, message.content):
             out.print(Markdown(terminal_safe(message.content), hyperlinks=False))
         if message.no_answer:
             out.print(Text(f"({NO_ANSWER_NOTE})", style="yellow"))
         if message.status != "complete":
             out.print(Text(f"({message.status})", style="yellow"))
         out.print()
+
+
+LONG_TEXT = 200_000
+"""Characters past which a message is printed as it is, without wrapping or Markdown:
+laying out megabytes of text takes minutes (the work grows faster than the text)."""
+
+
+def _print_long(out: Any, text: str) -> bool:
+    """Print a very long text straight to the stream (control bytes stripped); `False`
+    when it is short enough to be laid out as usual."""
+    if len(text) <= LONG_TEXT:
+        return False
+    out.file.write(terminal_safe(text).rstrip("\n") + "\n\n")
+    out.file.flush()
+    return True
 
 
 def confirm(question: str) -> bool:
@@ -218,7 +235,7 @@ def import_command(path: Path) -> None:
     store = open_store()
     imported, skipped, refused = import_json(store, text, str(path))
     print(f"Imported {len(imported)} conversation(s).", file=sys.stderr)
-    facts = json.loads(text).get("memory")
+    facts = json.loads(text).get("memory")  # parsed once already by import_json: it is JSON
     if isinstance(facts, list) and facts:
         from r1chat.core.chats import Memory
 

@@ -81,6 +81,10 @@ def import_json(store: ChatStore, text: str, source: str) -> tuple[list[str], li
         payload = json.loads(text)
     except json.JSONDecodeError as error:
         raise R1ChatError(f"{source} is not JSON ({error.msg} at line {error.lineno}).") from error
+    except RecursionError as error:  # nested thousands deep: no export looks like that
+        raise R1ChatError(
+            f"{source} nests its JSON too deep to be an r1chat export; nothing was imported."
+        ) from error
     if not isinstance(payload, dict) or payload.get("format") not in (FORMAT_ONE, FORMAT_MANY):
         raise R1ChatError(f"{source} is not an r1chat export (no r1chat format field).")
     if payload.get("version") != FORMAT_VERSION:
@@ -245,12 +249,18 @@ def _link_problem(messages: list[Message]) -> str | None:
     for message_id, parent in parents.items():
         if parent is not None and parent not in parents:
             return f"message {message_id} answers {parent}, which is not in the conversation"
+    # Each message is walked up once: a walk stops at a message already known to reach a
+    # root (linear work, where walking every chain from every message was quadratic).
+    rooted: set[str] = set()
     for start in parents:
-        seen = {start}
-        current = parents[start]
-        while current is not None:
-            if current in seen:
+        path: list[str] = []
+        on_path: set[str] = set()
+        current: str | None = start
+        while current is not None and current not in rooted:
+            if current in on_path:
                 return f"message {start}'s parents go round in a loop"
-            seen.add(current)
+            on_path.add(current)
+            path.append(current)
             current = parents[current]
+        rooted.update(path)
     return None

@@ -535,3 +535,49 @@ def test_two_asks_continuing_one_chat_at_once_make_siblings(r1chat_command, cli_
     finally:
         writer.kill()
         writer.wait()
+
+
+def test_links_of_a_long_chain_are_checked_in_one_pass_and_loops_still_found():
+    from r1chat.domain import Message
+    from r1chat.store.transfer import _link_problem
+
+    def message(index: int, parent: int | None) -> Message:
+        return Message(
+            f"m{index}",
+            "c",
+            "user",
+            "x",
+            "",
+            "complete",
+            None if parent is None else f"m{parent}",
+            None,
+            None,
+            1.0,
+            1.0,
+        )
+
+    chain = [message(0, None), *(message(i, i - 1) for i in range(1, 200_000))]
+    assert _link_problem(chain) is None  # 200,000 messages, one pass each
+    looped = [message(0, 2), message(1, 0), message(2, 1), message(3, None)]
+    assert _link_problem(looped) == "message m0's parents go round in a loop"
+
+
+def test_json_nested_too_deep_is_one_sentence(r1chat_command, cli_env, tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    done = run(r1chat_command, cli_env, "import", str(deep))
+    assert done.returncode == 1 and "nests its JSON too deep" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_show_prints_a_message_of_megabytes_whole(r1chat_command, cli_env, home):
+    store = open_store(home)
+    chat = store.create_conversation(title="Huge")
+    big = ("lorem ipsum dolor sit amet " * 40 + "\n") * 1000 + "THE END\x1b[31m"
+    store.add_message(chat.id, "user", big)
+    store.add_message(chat.id, "assistant", "# Short\n\nfine")
+    store.close()
+    done = run(r1chat_command, cli_env, "show", chat.id)
+    assert done.returncode == 0, done.stderr
+    assert "THE END" in done.stdout and "\x1b[31m" not in done.stdout
+    assert done.stdout.count("lorem ipsum") == 40_000 and "fine" in done.stdout
