@@ -55,7 +55,12 @@ def duration(seconds: float) -> str:
 
 
 def _zone() -> str:
-    return datetime.datetime.now().astimezone().tzname() or "local time"
+    """The local time zone's name (a TZ whose offset Python cannot hold, `UTC+99`, reads as
+    `local time` rather than failing the report)."""
+    try:
+        return datetime.datetime.now().astimezone().tzname() or "local time"
+    except (ValueError, OverflowError):
+        return "local time"
 
 
 def report_dict(

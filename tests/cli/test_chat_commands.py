@@ -581,3 +581,17 @@ def test_show_prints_a_message_of_megabytes_whole(r1chat_command, cli_env, home)
     assert done.returncode == 0, done.stderr
     assert "THE END" in done.stdout and "\x1b[31m" not in done.stdout
     assert done.stdout.count("lorem ipsum") == 40_000 and "fine" in done.stdout
+
+
+def test_a_time_zone_python_cannot_hold_does_not_fail_stats(r1chat_command, cli_env, home):
+    store = open_store(home)
+    chat = store.create_conversation(title="Zone")
+    store.add_message(chat.id, "user", "hi")
+    store.add_message(
+        chat.id, "assistant", "hello", model="m", stats={"prompt_tokens": 5, "answer_tokens": 2}
+    )
+    store.close()
+    for zone in ("UTC+99", "Nowhere/Atlantis"):
+        done = run(r1chat_command, {**cli_env, "TZ": zone}, "stats")
+        assert done.returncode == 0, done.stderr
+        assert "unexpected error" not in done.stderr and "1 repl" in done.stdout
