@@ -269,6 +269,12 @@ def run_ask(
     settings: Settings = load_settings(paths).with_overrides(**overrides)
     text = read_prompt(prompt, stdin)
     store = ChatStore.open(paths) if save else None
+    if store is not None:
+
+        def restored(sentence: str) -> None:
+            stderr.write(f"r1chat: {terminal_safe(sentence)}\n")
+
+        store.on_restored = restored
     request = Request(model, remote, remote_model, continue_last, resume, overrides)
     resolution = resolve(settings, paths, store if save else None, request)
     conversation_id, options = resolution.conversation_id, resolution.options

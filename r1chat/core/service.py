@@ -142,6 +142,11 @@ class ChatService:
             old.close()
         return engine
 
+    def on_store_restored(self, tell: Callable[[str], None]) -> None:
+        """Have `tell` say it (one sentence) if the chats database is deleted while r1chat
+        runs and written back from the open copy."""
+        self.store.on_restored = tell
+
     @property
     def read_only(self) -> str | None:
         """Why the chats can only be read (a read-only folder, a full disk), if they can."""

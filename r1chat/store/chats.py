@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -60,6 +61,8 @@ class ChatStore:
         self._lock = threading.Lock()
         self._using = threading.RLock()
         """Held while a connection is in use: `close` never closes one under another thread."""
+        self.on_restored: Callable[[str], None] | None = None
+        """Told, in one sentence, when the database file vanished and was written back."""
         try:
             self._db()  # open now: migrations and errors surface here, not mid-chat
         except StoreError as error:  # no room to open for writing: read what is there
@@ -83,6 +86,7 @@ class ChatStore:
         if connection is None:
             connection = connect_read_only(self.path) if self.read_only else connect(self.path)
             self._local.connection = connection
+            self._local.inode = _inode(self.path)
             with self._lock:
                 self._connections.append(connection)
         return connection
@@ -101,7 +105,7 @@ class ChatStore:
                 "nothing new is saved."
             )
         with self._using:
-            db = self._db()
+            db = self._still_there()
             with translate_errors(self.path):
                 db.execute("BEGIN IMMEDIATE")
                 try:
@@ -111,6 +115,35 @@ class ChatStore:
                     if db.in_transaction:
                         db.execute("ROLLBACK")
                     raise
+
+    def _still_there(self) -> sqlite3.Connection:
+        """This thread's connection, after checking that the database file is still the one
+        it opened. Deleted while r1chat ran (every chat would be gone at exit), it is written
+        back from the open connection, which still holds all of it; replaced by another
+        file, the connection moves to that one."""
+        db = self._db()
+        if _inode(self.path) == getattr(self._local, "inode", None):
+            return db
+        with self._lock:
+            if _inode(self.path) is None:
+                with translate_errors(self.path):
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    fresh = sqlite3.connect(self.path)
+                    try:
+                        db.backup(fresh)
+                    finally:
+                        fresh.close()
+                make_private(self.path)
+                if self.on_restored is not None:
+                    self.on_restored(
+                        f"The chats database {self.path} was deleted while r1chat ran; it was "
+                        "written back from the open copy, with every chat, and saving goes on."
+                    )
+            with contextlib.suppress(ValueError):
+                self._connections.remove(db)
+        db.close()
+        self._local.connection = None
+        return self._db()
 
     def read(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._using, translate_errors(self.path):
@@ -505,6 +538,13 @@ def writer_alive(stats: str | None) -> bool:
         return False
     started = _process_started(pid)
     return started is None or writer.get("started") in (None, started)
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
 
 
 def _process_state(pid: int) -> str | None:

@@ -213,6 +213,9 @@ class R1ChatApp(App[None]):
             )
         for notice in self.notices:
             self.notify(notice, severity="warning", timeout=20)
+        self.service.on_store_restored(  # said from whichever thread was saving
+            lambda sentence: self.notify(sentence, severity="warning", timeout=20)
+        )
         self.keymap = self._checked_keymap(self.settings.sections.keymap)
         self.set_keymap(self.keymap)
         mode = self.ui_settings.get("thinking", "collapsed")

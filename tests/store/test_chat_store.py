@@ -448,3 +448,25 @@ def test_sqlite_errors_are_told_apart_by_sqlite_s_own_name(tmp_path):
     assert error_name(caught.value).startswith("SQLITE_BUSY")
     first.close()
     second.close()
+
+
+def test_a_database_deleted_under_the_store_is_written_back_whole(tmp_path):
+    import os
+
+    path = tmp_path / "chats.db"
+    store = ChatStore(path)
+    told: list[str] = []
+    store.on_restored = told.append
+    chat = store.create_conversation(title="keep")
+    for index in range(30):
+        store.add_message(chat.id, "user", f"message {index}")
+    os.unlink(path)
+    store.add_message(chat.id, "user", "after")
+    store.close()
+    assert len(told) == 1 and "was deleted while r1chat ran" in told[0]
+    again = ChatStore(path)
+    try:
+        assert len(again.all_messages(chat.id)) == 31
+        assert path.stat().st_mode & 0o777 == 0o600
+    finally:
+        again.close()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import r1chat.ui
+from r1chat.store import ChatStore
 from r1chat.ui.screens.chat import ChatScreen
 from r1chat.ui.screens.dialogs import ConfirmScreen
 from r1chat.ui.widgets.conversation import PAGE
@@ -388,3 +389,31 @@ async def test_hints_name_the_keys_of_the_live_keymap(tmp_path):
         assert screen._refusal("continue", "") is not None
         assert "F5 answers again" in (screen._refusal("continue", "") or "")
     store.close()
+
+
+async def test_the_database_deleted_while_the_app_runs_is_written_back(tmp_path):
+    """Deleting chats.db under a running app: the next save notices, writes the whole
+    database back from the open copy, says so, and every chat is there after quitting."""
+    import os
+
+    app, _, store = make_app(tmp_path)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        screen = await ready(pilot)
+        await send(pilot, screen, "First question")
+        os.unlink(store.path)
+        await send(pilot, screen, "Second question")
+        await wait_until(
+            pilot,
+            lambda: any(
+                "was deleted while r1chat ran" in str(n.message) for n in app._notifications
+            ),
+        )
+    store.close()
+    again = ChatStore(store.path)
+    try:
+        chat = again.latest()
+        assert chat is not None
+        texts = [m.content for m in again.all_messages(chat.id) if m.role == "user"]
+        assert texts == ["First question", "Second question"]
+    finally:
+        again.close()
