@@ -417,3 +417,26 @@ async def test_the_database_deleted_while_the_app_runs_is_written_back(tmp_path)
         assert texts == ["First question", "Second question"]
     finally:
         again.close()
+
+
+async def test_a_message_of_megabytes_is_cut_on_screen_and_the_app_still_quits(tmp_path):
+    app, _, store = make_app(tmp_path)
+    chat = store.create_conversation(title="Huge")
+    store.add_message(chat.id, "user", "word " * 1_000_000 + "USER END")
+    store.add_message(
+        chat.id, "assistant", "answer " * 1_000_000 + "ANSWER END", reasoning="r " * 600_000
+    )
+    app.open_conversation = chat.id
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await ready(pilot)
+        await wait_until(pilot, lambda: len(screen.conversation.query(UserMessage)) == 1)
+        (user,) = screen.conversation.query(UserMessage)
+        assert len(user.text) < 101_000 and "USER END" not in user.text
+        assert "more characters are not shown here; `r1chat show" in user.text
+        reply = screen.conversation.query(AssistantMessage).last()
+        assert len(reply.answer) < 101_000 and "more characters are not shown" in reply.answer
+        await pilot.press("ctrl+q")
+        await wait_until(pilot, lambda: not app.is_running)
+    saved = store.branch(chat.id)  # the store keeps every character
+    assert saved[0].content.endswith("USER END") and saved[1].content.endswith("ANSWER END")
+    store.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import ClassVar
 
 from textual.binding import Binding, BindingType
@@ -23,6 +24,29 @@ WINDOW = 6 * PAGE
 """Most messages kept as widgets; pages past it on the far side are let go."""
 EDGE = 2
 """Scrolling within this many lines of the top (or bottom) brings the next page in."""
+
+
+SHOWN_TEXT = 100_000
+"""Characters of one message's text (or reasoning) laid out on screen; past this the rest
+is left to `r1chat show`, so a message of megabytes never freezes the app."""
+
+
+def shown_part(message: Message) -> Message:
+    """`message` as the screen shows it: a text past `SHOWN_TEXT` is cut, with a line that
+    says how much is left out and where to read it all."""
+
+    def cut(text: str) -> str:
+        if len(text) <= SHOWN_TEXT:
+            return text
+        left = len(text) - SHOWN_TEXT
+        return (
+            f"{text[:SHOWN_TEXT]}…\n\n({left:,} more characters are not shown here; "
+            f"`r1chat show {message.conversation_id[:12]}` prints them all.)"
+        )
+
+    if len(message.content) <= SHOWN_TEXT and len(message.reasoning) <= SHOWN_TEXT:
+        return message
+    return replace(message, content=cut(message.content), reasoning=cut(message.reasoning))
 
 
 class ConversationView(VerticalScroll):
@@ -53,6 +77,7 @@ class ConversationView(VerticalScroll):
 
     def _widget_for(self, message: Message) -> Widget:
         versions = self._versions.get(message.id)
+        message = shown_part(message)
         if message.role == "assistant":
             return AssistantMessage.from_stored(message, self.thinking_mode, versions)
         return UserMessage(message.content, message.id, versions)
