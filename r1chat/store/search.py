@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from r1chat.domain import Role
@@ -46,6 +47,27 @@ class SearchHit:
         return pieces
 
 
+LONG = 100_000
+"""Characters past which SQLite's own snippet is not asked for: its work grows faster than
+the text (a word repeated through megabytes took minutes); r1chat cuts one around the
+first place the first word appears instead (one linear scan)."""
+
+
+def _own_snippet(head: str | None, terms: list[str]) -> str:
+    """A snippet around the first of `terms` in `head` (a stretch of a very long text),
+    marked like SQLite's, or the stretch itself when none is found there."""
+    if not head:
+        return ""
+    lowered = head.lower()
+    found = [(lowered.find(term), term) for term in terms if term and lowered.find(term) >= 0]
+    if not found:
+        return head[:160] + "…"
+    at, term = min(found)
+    start, end = max(0, at - 60), at + len(term)
+    before = ("…" if start else "") + head[start:at]
+    return f"{before}{HIT_START}{head[at:end]}{HIT_END}{head[end : end + 60]}…"
+
+
 def search(
     store: ChatStore, query: str, *, thinking: bool = False, limit: int = 20, prefix: bool = False
 ) -> list[SearchHit]:
@@ -60,11 +82,21 @@ def search(
         raise R1ChatError("The search is empty; give some words to look for.")
     columns = "{content reasoning}" if thinking else "{content}"
     expression = f"{columns} : ({match})"
+    terms = [word.lower() for word in re.findall(r"\w+", query)]
+    first = terms[0] if terms else ""
+    """Where a very long text's snippet is cut from: around the first word looked for."""
     details = """
         SELECT m.conversation_id, c.title, m.id AS message_id, m.role,
-               highlight(messages_fts, 0, '\ue000', '\ue001') AS answer_hit,
-               snippet(messages_fts, 0, '\ue000', '\ue001', '…', 16) AS answer_snippet,
-               snippet(messages_fts, 1, '\ue000', '\ue001', '…', 16) AS reasoning_snippet,
+               CASE WHEN length(m.content) <= {long} THEN
+                 snippet(messages_fts, 0, '\ue000', '\ue001', '…', 16) END AS answer_snippet,
+               CASE WHEN length(m.reasoning) <= {long} THEN
+                 snippet(messages_fts, 1, '\ue000', '\ue001', '…', 16) END AS reasoning_snippet,
+               CASE WHEN length(m.content) > {long} THEN
+                 substr(m.content, max(1, instr(lower(m.content), ?) - 80), 400) END
+                 AS answer_head,
+               CASE WHEN length(m.reasoning) > {long} THEN
+                 substr(m.reasoning, max(1, instr(lower(m.reasoning), ?) - 80), 400) END
+                 AS reasoning_head,
                {} AS score, c.updated_at
         FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid
         JOIN conversations c ON c.id = m.conversation_id
@@ -75,8 +107,8 @@ def search(
     )[0]["n"]
     if matches <= RANK_WINDOW:
         rows = store.read(
-            details.format("messages_fts.rank", "ORDER BY messages_fts.rank LIMIT ?"),
-            (expression, limit),
+            details.format("messages_fts.rank", "ORDER BY messages_fts.rank LIMIT ?", long=LONG),
+            (first, first, expression, limit),
         )
     else:
         # Ranking every match costs about a microsecond each; for a word in hundreds of
@@ -88,25 +120,31 @@ def search(
         )
         best = sorted(newest, key=lambda row: row["score"])[:limit]
         # The score is known: asking for it again would redo BM25's statistics per row.
-        one = details.format("?", "AND messages_fts.rowid = ?")
+        one = details.format("?", "AND messages_fts.rowid = ?", long=LONG)
         rows = [
-            found for row in best for found in store.read(one, (row["score"], expression, row["r"]))
+            found
+            for row in best
+            for found in store.read(one, (first, first, row["score"], expression, row["r"]))
         ]
-    hits = [
-        SearchHit(
-            row["conversation_id"],
-            row["title"],
-            row["message_id"],
-            row["role"],
-            ("answer" if row["role"] == "assistant" else "message")
-            if HIT_START in row["answer_hit"]
-            else "reasoning",
-            row["answer_snippet"] if HIT_START in row["answer_hit"] else row["reasoning_snippet"],
-            row["score"],
-            row["updated_at"],
+    hits = []
+    for row in rows:
+        answer = row["answer_snippet"] or _own_snippet(row["answer_head"], terms)
+        reasoning = row["reasoning_snippet"] or _own_snippet(row["reasoning_head"], terms)
+        in_answer = HIT_START in answer or HIT_START not in reasoning
+        hits.append(
+            SearchHit(
+                row["conversation_id"],
+                row["title"],
+                row["message_id"],
+                row["role"],
+                ("answer" if row["role"] == "assistant" else "message")
+                if in_answer
+                else "reasoning",
+                answer if in_answer else reasoning,
+                row["score"],
+                row["updated_at"],
+            )
         )
-        for row in rows
-    ]
     title_rows = store.read(
         """
         SELECT c.id, c.title, snippet(conversations_fts, 0, '\ue000', '\ue001', '…', 16) AS hit,

@@ -595,3 +595,17 @@ def test_a_time_zone_python_cannot_hold_does_not_fail_stats(r1chat_command, cli_
         done = run(r1chat_command, {**cli_env, "TZ": zone}, "stats")
         assert done.returncode == 0, done.stderr
         assert "unexpected error" not in done.stderr and "1 repl" in done.stdout
+
+
+def test_search_in_a_message_of_megabytes_answers_with_a_snippet(r1chat_command, cli_env, home):
+    """A word repeated through megabytes (SQLite's own snippet took minutes there)."""
+    store = open_store(home)
+    chat = store.create_conversation(title="Huge")
+    store.add_message(chat.id, "user", "lorem ipsum dolor " * 300_000 + " needle")
+    store.add_message(chat.id, "assistant", "short answer about lorem")
+    store.close()
+    done = run(r1chat_command, cli_env, "search", "lorem", timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("Huge") == 2 and "lorem ipsum dolor" in done.stdout
+    found = run(r1chat_command, cli_env, "search", "needle", timeout=60)
+    assert found.returncode == 0 and "needle" in found.stdout
