@@ -69,12 +69,14 @@ def _meminfo() -> tuple[int | None, int | None]:
         return None, None
 
 
-def _nvidia_gpus() -> list[GPU]:
+def _nvidia_smi(fields: str) -> list[str]:
+    """The lines `nvidia-smi` prints for `--query-gpu=FIELDS` (none: no NVIDIA driver, or
+    it did not answer)."""
     if shutil.which("nvidia-smi") is None:
         return []
     try:
         out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
+            ["nvidia-smi", f"--query-gpu={fields}", "--format=csv,noheader,nounits"],
             capture_output=True,
             text=True,
             timeout=10,
@@ -82,8 +84,12 @@ def _nvidia_gpus() -> list[GPU]:
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return []
+    return out.strip().splitlines()
+
+
+def _nvidia_gpus() -> list[GPU]:
     gpus = []
-    for line in out.strip().splitlines():
+    for line in _nvidia_smi("name,memory.total"):
         name, _, memory = line.rpartition(",")
         try:
             gpus.append(GPU(name.strip(), int(float(memory)) * 1024 * 1024, "CUDA"))
@@ -95,20 +101,8 @@ def _nvidia_gpus() -> list[GPU]:
 def free_gpu_memory() -> int | None:
     """Free memory on the emptiest NVIDIA GPU, in bytes (`None`: no `nvidia-smi`, or it
     did not answer; Apple GPUs share the machine's memory, which the fit handles)."""
-    if shutil.which("nvidia-smi") is None:
-        return None
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
     sizes = []
-    for line in out.split():
+    for line in _nvidia_smi("memory.free"):
         try:
             sizes.append(int(float(line)) * 1024 * 1024)
         except ValueError:

@@ -103,3 +103,23 @@ def test_the_status_label_names_layers_and_safe_mode():
     assert info.backend_label == "CUDA 24/28 layers"
     cpu = EngineInfo("m", "/m", "CPU", 4096, False, 0.7, 0.9, safe_mode=True)
     assert cpu.backend_label == "CPU safe mode"
+
+
+def test_free_gpu_memory_is_read_from_nvidia_smi(tmp_path, monkeypatch):
+    from r1chat.models.machine import free_gpu_memory, inspect_machine
+
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'case "$1" in\n'
+        '  --query-gpu=memory.free) printf "3900\\n80000\\n" ;;\n'
+        '  *) printf "NVIDIA H100, 81559\\nNVIDIA T4, 15360\\n" ;;\n'
+        "esac\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{__import__('os').environ['PATH']}")
+    assert free_gpu_memory() == 80000 * 1024 * 1024  # the emptiest GPU
+    names = [gpu.name for gpu in inspect_machine().gpus]
+    assert names == ["NVIDIA H100", "NVIDIA T4"]
+    plan = offload_layers(R1_7B_Q4_K_M, R1_7B, 8192, free_gpu_memory())
+    assert plan.label == "28/28 layers"
