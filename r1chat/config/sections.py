@@ -17,6 +17,9 @@ from r1chat.errors import ConfigError
 READ_TIMEOUT = 300.0
 """Seconds to wait between two chunks from a server: a reasoning model's first token can
 take minutes."""
+REPLY_TIMEOUT = 3600.0
+"""Seconds one reply from a server may take in all (a reasoning model on a slow server can
+think for many minutes; a server that never stops is stopped)."""
 PREFILL_KINDS = ("vllm", "llama-server", "deepseek")
 """Servers that continue a final assistant message, each in its own way."""
 THINKING_MODES = ("expanded", "collapsed", "hidden")
@@ -46,6 +49,7 @@ class RemoteSettings:
     read_timeout: float = READ_TIMEOUT
     prefill: str | None = None
     n_ctx: int | None = None
+    reply_timeout: float = REPLY_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -135,7 +139,7 @@ def _keymap(table: dict[str, Any], fail: Fail) -> dict[str, str]:
 
 
 def _remotes(tables: dict[str, Any], fail: Fail) -> dict[str, RemoteSettings]:
-    allowed = ("url", "model", "api_key_env", "read_timeout", "prefill", "n_ctx")
+    allowed = ("url", "model", "api_key_env", "read_timeout", "prefill", "n_ctx", "reply_timeout")
     remotes: dict[str, RemoteSettings] = {}
     for name, table in tables.items():
         where = f"[remotes.{name}]"
@@ -164,7 +168,12 @@ def _remotes(tables: dict[str, Any], fail: Fail) -> dict[str, RemoteSettings]:
         n_ctx = table.get("n_ctx")
         if n_ctx is not None and (not _whole(n_ctx) or not 64 <= n_ctx <= 10_000_000):
             raise fail(f"{where} n_ctx", "a whole number of tokens from 64 to 10,000,000")
-        remotes[str(name)] = RemoteSettings(url, model, key_env, float(timeout), prefill, n_ctx)
+        whole = table.get("reply_timeout", REPLY_TIMEOUT)
+        if not _number(whole) or not 0 < whole <= 604_800:
+            raise fail(f"{where} reply_timeout", "seconds, above 0 and at most 604800")
+        remotes[str(name)] = RemoteSettings(
+            url, model, key_env, float(timeout), prefill, n_ctx, float(whole)
+        )
     return remotes
 
 

@@ -42,6 +42,7 @@ def configured_remotes(settings: Settings) -> dict[str, Endpoint]:
                 read_timeout=table.read_timeout,
                 prefill=table.prefill,
                 n_ctx=table.n_ctx,
+                reply_timeout=table.reply_timeout,
             )
         except R1ChatError as error:
             raise ConfigError(
@@ -103,6 +104,7 @@ def endpoint_for(record: str, settings: Settings) -> Endpoint:
                 known.read_timeout,
                 known.prefill,
                 known.n_ctx,
+                known.reply_timeout,
             )
     return endpoint
 

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from r1chat.config.sections import PREFILL_KINDS as PREFILL_KINDS
 from r1chat.config.sections import READ_TIMEOUT as READ_TIMEOUT
+from r1chat.config.sections import REPLY_TIMEOUT
 from r1chat.domain import ChatRequest
 from r1chat.engine.base import Emit, EngineInfo, GenerationThread, pump
 from r1chat.engine.context import estimated_plan, estimated_tokens, kept_messages
@@ -73,6 +74,8 @@ class Endpoint:
     """How the server continues a final assistant message (`vllm`, `llama-server`,
     `deepseek`), which answer-now and thinking off need; `None`: it cannot."""
     n_ctx: int | None = None
+    reply_timeout: float = REPLY_TIMEOUT
+    """Seconds one reply may take in all, however steadily the server sends."""
 
     @classmethod
     def parse(cls, url: str, model: str | None = None, **options: Any) -> Endpoint:
@@ -193,14 +196,14 @@ class StreamTooOdd(Exception):
     """The event stream broke a bound: a line without end, or events that never come."""
 
 
-def sse_data(response: Any, between_events: float) -> Iterator[str]:
+def sse_data(response: Any, between_events: float, in_all: float = REPLY_TIMEOUT) -> Iterator[str]:
     """The `data` of each server-sent event in `response`, read with bounds: no line longer
     than `MAX_LINE` (a server that never ends one would fill the memory), and no more than
     `between_events` seconds between two events (a server that drips a byte at a time
-    never trips the socket's own timeout)."""
+    never trips the socket's own timeout), and no more than `in_all` seconds for all."""
     buffer = b""
     data: list[str] = []
-    last_event = time.monotonic()
+    started = last_event = time.monotonic()
     for chunk in response.iter_bytes():
         buffer += chunk
         while True:
@@ -225,8 +228,11 @@ def sse_data(response: Any, between_events: float) -> Iterator[str]:
             raise StreamTooOdd(
                 f"sent a line of more than {MAX_LINE // 1024 // 1024} MB without an end"
             )
-        if time.monotonic() - last_event > between_events:
+        now = time.monotonic()
+        if now - last_event > between_events:
             raise StreamTooOdd(f"sent no whole event for {between_events:.0f} s")
+        if now - started > in_all:
+            raise StreamTooOdd(f"was still sending this reply after {in_all:.0f} s (reply_timeout)")
     if data:
         yield "\n".join(data)
 
@@ -485,7 +491,7 @@ class RemoteEngine:
                 closer = _CloseOnCancel(cancel, response)
                 try:
                     done = False
-                    for data in sse_data(response, endpoint.read_timeout):
+                    for data in sse_data(response, endpoint.read_timeout, endpoint.reply_timeout):
                         if cancel.is_set():
                             raise _Stop("cancelled")
                         if data.strip() == "[DONE]":

@@ -47,6 +47,7 @@ def test_every_table_is_typed(tmp_path):
         ("[cache]\nsize = 2\n", "cache.size", "no such setting"),
         ("[remotes.x]\nurl = 'http://h'\nread_timeout = nan\n", "read_timeout", "seconds"),
         ("[remotes.x]\nurl = 'http://h'\nread_timeout = 1e300\n", "read_timeout", "seconds"),
+        ("[remotes.x]\nurl = 'http://h'\nreply_timeout = 0\n", "reply_timeout", "seconds"),
         ("[remotes.x]\nmodel = 'm'\n", "[remotes.x] url", "the server's address"),
         ("[remotes.x]\nurl = 'http://h'\napi_key = 's3cret'\n", "api_key", "environment"),
         ("[remotes.x]\nurl = 'http://h'\nn_ctx = -5\n", "n_ctx", "whole number of tokens"),

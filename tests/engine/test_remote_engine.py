@@ -563,3 +563,16 @@ def test_a_server_that_drips_a_byte_at_a_time_is_stopped(server):
     _, _, stats = collect(engine_for(server, read_timeout=1.0))
     assert time.monotonic() - started < 5
     assert stats.error is not None and "sent no whole event for 1 s" in stats.error
+
+
+def test_a_reply_that_never_ends_is_stopped_after_reply_timeout(server):
+    def steady(handler, body):
+        handler.start_stream()
+        for _ in range(100):
+            handler.event(chunk(" more"), pause=0.1)
+
+    server.scenario = steady
+    started = time.monotonic()
+    _, answer, stats = collect(engine_for(server, reply_timeout=1.0))
+    assert time.monotonic() - started < 5 and answer.startswith("more")
+    assert stats.error is not None and "after 1 s (reply_timeout)" in stats.error
