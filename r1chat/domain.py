@@ -120,3 +120,13 @@ class Conversation:
     """The current branch, oldest first (empty when only the summary was loaded)."""
     leaf_id: str | None = None
     """The message the user last looked at: the current branch ends there."""
+
+    @property
+    def model_shown(self) -> str | None:
+        """The model's name as every screen shows it: `NAME (remote)` when the chat runs on
+        a server, so a chat that sends its text away never looks local."""
+        record = str(self.params.get("model_path") or "")
+        remote = record.startswith("remote:") or record.lower().startswith(("http://", "https://"))
+        if self.model and remote:
+            return f"{self.model} (remote)"
+        return self.model

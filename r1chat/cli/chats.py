@@ -70,7 +70,7 @@ def list_command(limit: int, as_json: bool) -> None:
     from rich.text import Text
 
     out = console()
-    model_width = max(len("model"), *(cell_len(c.model or "") for c in conversations))
+    model_width = max(len("model"), *(cell_len(c.model_shown or "") for c in conversations))
     fixed = SHORT_ID + model_width + 8 + 10 + 8  # id, model, messages, updated, gaps
     title_width = max(len("title"), *(cell_len(c.title or "New chat") for c in conversations))
     title_width = min(title_width, out.width - fixed)
@@ -80,7 +80,7 @@ def list_command(limit: int, as_json: bool) -> None:
             line.append(conversation.id[:SHORT_ID], style="cyan")
             line.append("  " + terminal_safe(conversation.title or "New chat"))
             out.print(line)
-            details = f"{conversation.model or 'unknown model'} · "
+            details = f"{conversation.model_shown or 'unknown model'} · "
             details += f"{conversation.message_count} messages · {ago(conversation.updated_at)}"
             out.print(Text(" " * (SHORT_ID + 2) + terminal_safe(details), style="dim"))
         return
@@ -90,7 +90,7 @@ def list_command(limit: int, as_json: bool) -> None:
         line = Text(no_wrap=True)
         line.append(conversation.id[:SHORT_ID], style="cyan")
         line.append(f"  {cell(conversation.title or 'New chat', title_width)}  ")
-        line.append(cell(conversation.model or "", model_width), style="dim")
+        line.append(cell(conversation.model_shown or "", model_width), style="dim")
         line.append(f"  {conversation.message_count:>8}  {ago(conversation.updated_at)}")
         out.print(line, no_wrap=True, crop=True)
 
@@ -124,7 +124,7 @@ def render_conversation(
 
     out = console(stream)
     header = Text(terminal_safe(conversation.title or "New chat"), style="bold")
-    details = f"{conversation.id} · {terminal_safe(conversation.model or 'unknown model')}"
+    details = f"{conversation.id} · {terminal_safe(conversation.model_shown or 'unknown model')}"
     details += f" · {ago(conversation.updated_at)}"
     out.print(header)
     out.print(Text(details, style="dim"))

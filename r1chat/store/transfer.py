@@ -56,7 +56,7 @@ def export_markdown(conversation: Conversation, *, thinking: bool = False) -> st
     """A readable Markdown transcript of the current branch (control bytes removed)."""
     when = datetime.fromtimestamp(conversation.updated_at).strftime("%Y-%m-%d %H:%M")
     lines = [f"# {terminal_safe(conversation.title or 'New chat')}", ""]
-    lines += [f"*{terminal_safe(conversation.model or 'unknown model')} · {when}*", ""]
+    lines += [f"*{terminal_safe(conversation.model_shown or 'unknown model')} · {when}*", ""]
     for message in conversation.messages:
         lines += [f"## {'You' if message.role == 'user' else message.role.title()}", ""]
         if thinking and message.reasoning:

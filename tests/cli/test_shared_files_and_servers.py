@@ -79,3 +79,26 @@ def test_odd_urls_are_one_sentence_and_an_upper_case_scheme_is_a_server(r1chat_c
         done = run(r1chat_command, cli_env, "ask", "--remote", loud, "hi", "--max-tokens", "4")
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == "Hello" and len(server.requests) == 1
+
+
+def test_a_chat_that_runs_on_a_server_says_so_wherever_its_model_is_shown(
+    r1chat_command, cli_env, home
+):
+    from r1chat.ui.widgets.sidebar import conversation_line
+
+    store = ChatStore.open(Paths.from_env({"R1CHAT_HOME": str(home)}))
+    chat = store.create_conversation(title="On the big box", model="deepseek-r1")
+    store.update_conversation(chat.id, params={"model_path": "http://10.0.0.9:8000/v1#deepseek-r1"})
+    store.add_message(chat.id, "user", "hi")
+    local = store.create_conversation(title="Here", model="SmolLM2")
+    store.update_conversation(local.id, params={"model_path": "/models/smol.gguf"})
+    store.add_message(local.id, "user", "hi")
+    saved = store.conversation(chat.id, messages=False)
+    store.close()
+    listed = run(r1chat_command, {**cli_env, "COLUMNS": "120"}, "list")
+    assert "deepseek-r1 (remote)" in listed.stdout and "SmolLM2 (remote)" not in listed.stdout
+    shown = run(r1chat_command, cli_env, "show", chat.id)
+    assert "deepseek-r1 (remote)" in shown.stdout
+    exported = run(r1chat_command, cli_env, "export", chat.id, "--format", "md")
+    assert "deepseek-r1 (remote)" in exported.stdout
+    assert "deepseek-r1 (remote)" in conversation_line(saved, saved.updated_at).plain

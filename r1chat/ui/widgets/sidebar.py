@@ -46,7 +46,8 @@ def conversation_line(conversation: Conversation, now: float) -> Content:
     when = moment.strftime("%a %H:%M" if recent else "%Y-%m-%d")
     if (datetime.fromtimestamp(now).date() - moment.date()).days == 0:
         when = moment.strftime("%H:%M")
-    details = when + (f" · {conversation.model}" if conversation.model else "")
+    shown = conversation.model_shown
+    details = when + (f" · {shown}" if shown else "")
     return plain(conversation.title or "New chat") + Content.styled(
         "\n" + terminal_safe(details), "dim"
     )
