@@ -10,6 +10,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from r1chat.crash import TERMINAL_RESET, describe_signal, guard_wanted, last_crash, record_crash
 
 GUARDED = textwrap.dedent(
@@ -65,14 +67,17 @@ def test_an_ordinary_exit_passes_through_untouched(tmp_path):
     assert not (tmp_path / "crash.json").exists() and not (tmp_path / "marker").exists()
 
 
-def test_sigterm_to_the_parent_reaches_the_app(tmp_path):
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_or_sighup_to_the_parent_reaches_the_app(tmp_path, number):
+    """Closing the terminal or `kill` mid-reply: the app goes, and the terminal is put back
+    (main screen, cursor shown, mouse reporting off)."""
     process = guarded(tmp_path, "sleep")
     assert process.stdout is not None
     child = int(process.stdout.readline().split()[1])
     assert child != process.pid
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(number)
     out, err = process.communicate(timeout=30)
-    assert process.returncode == 128 + signal.SIGTERM
+    assert process.returncode == 128 + number
     assert TERMINAL_RESET in out and err == ""  # put back, and nothing to explain
     assert not (tmp_path / "crash.json").exists()
     deadline = time.monotonic() + 5
