@@ -35,8 +35,8 @@ from r1chat.ui.widgets.reasoning import THINKING_MODES, ThinkingMode
 QUIT_ID, QUIT_KEY = "app.quit", "ctrl+q"
 QUIT_WAIT = 0.8
 """Seconds quitting waits for a reply to be saved and for the model to be freed."""
-CTRL_C_AGAIN = 2.0
-"""Seconds within which a second Ctrl+C quits."""
+CTRL_C_AGAIN = 1.0
+"""Seconds within which a second Ctrl+C quits (the first stops a reply, or says how)."""
 KEY_NAME = re.compile(r"[a-z0-9_]+(\+[a-z0-9_]+)*|[^\s,+]", re.IGNORECASE)
 """A key as Textual names it: `ctrl+shift+k`, `f5`, `pageup`, or one printable character."""
 
@@ -428,7 +428,8 @@ class R1ChatApp(App[None]):
         return checked
 
     async def action_copy_or_quit(self) -> None:
-        """Ctrl+C: copy a selection in the focused box; otherwise quit on a second press."""
+        """Ctrl+C: copy a selection in the focused box; else stop a reply that streams; a
+        second press within a second quits."""
         copy = getattr(self.focused, "action_copy", None)
         selected = getattr(self.focused, "selected_text", "")
         if isinstance(selected, str) and selected and callable(copy):
@@ -439,6 +440,11 @@ class R1ChatApp(App[None]):
             await self.action_quit()
             return
         self._ctrl_c_at = now
+        screen = self.screen
+        if isinstance(screen, ChatScreen) and screen.generating:  # what people mean by it
+            screen.action_stop()
+            self.notify("Stopped; Ctrl+C again within a second quits.", timeout=CTRL_C_AGAIN)
+            return
         self.notify(f"Press Ctrl+C again to quit (or {self.key(QUIT_ID)}).", timeout=CTRL_C_AGAIN)
 
     def action_help_quit(self) -> None:  # Textual's own Ctrl+C hint, kept plain

@@ -294,3 +294,23 @@ async def test_a_letter_bound_to_quit_is_refused_by_name(tmp_path):
         notices = " ".join(str(n.message) for n in app._notifications)
         assert "'app.quit': 'x' types text in the message box" in notices
     store.close()
+
+
+async def test_ctrl_c_stops_a_reply_and_a_second_one_within_a_second_quits(tmp_path):
+    app, _, store = make_app(tmp_path, [Script("word " * 400, tokens_per_second=40)])
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
+        screen = chat_screen(app)
+        await wait_until(pilot, lambda: screen.engine is not None)
+        screen.composer.text = "Talk for a while"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: screen.generating and screen.status.state == "answering")
+        await pilot.press("ctrl+c")
+        await wait_until(pilot, lambda: not screen.generating)
+        assert app.is_running and screen.status.state == "stopped"
+        assert any("Stopped; Ctrl+C again" in str(n.message) for n in app._notifications)
+        await pilot.press("ctrl+c")
+        await wait_until(pilot, lambda: not app.is_running)
+    chat = store.latest()
+    assert chat is not None and store.branch(chat.id)[-1].status == "cancelled"
+    store.close()
