@@ -8,6 +8,17 @@ from typing import Any, Literal
 Role = Literal["system", "user", "assistant"]
 
 
+REMOTE_PREFIX = "remote:"
+"""How a chat records a model served by a configured `[remotes.NAME]`."""
+
+
+def is_remote_record(model: object) -> bool:
+    """Whether a chat's recorded model is a server (`remote:NAME` or an http(s) URL, the
+    scheme in any case: `HTTP://` is a server, not a file name) rather than a file."""
+    text = str(model or "")
+    return text.startswith(REMOTE_PREFIX) or text.lower().startswith(("http://", "https://"))
+
+
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
     """One turn of a conversation.
@@ -125,8 +136,6 @@ class Conversation:
     def model_shown(self) -> str | None:
         """The model's name as every screen shows it: `NAME (remote)` when the chat runs on
         a server, so a chat that sends its text away never looks local."""
-        record = str(self.params.get("model_path") or "")
-        remote = record.startswith("remote:") or record.lower().startswith(("http://", "https://"))
-        if self.model and remote:
+        if self.model and is_remote_record(self.params.get("model_path")):
             return f"{self.model} (remote)"
         return self.model

@@ -57,3 +57,15 @@ def shared_prefix(a: Sequence[Any], b: Sequence[Any]) -> int:
             break
         count += 1
     return count
+
+
+def without_credentials(url: str, mark: str = "") -> str:
+    """`url` with any user name and password taken out (`mark` in their place, `***@` for
+    a message that says one was there); text that is no URL comes back as it is."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = mark + authority.rpartition("@")[2]
+    return f"{scheme}{sep}{authority}{slash}{path}"

@@ -166,7 +166,7 @@ def _remotes(tables: dict[str, Any], fail: Fail) -> dict[str, RemoteSettings]:
         if prefill is not None and prefill not in PREFILL_KINDS:
             raise fail(f"{where} prefill", f"one of {', '.join(PREFILL_KINDS)}")
         n_ctx = table.get("n_ctx")
-        if n_ctx is not None and (not _whole(n_ctx) or not 64 <= n_ctx <= 10_000_000):
+        if n_ctx is not None and (not whole_number(n_ctx) or not 64 <= n_ctx <= 10_000_000):
             raise fail(f"{where} n_ctx", "a whole number of tokens from 64 to 10,000,000")
         whole = table.get("reply_timeout", REPLY_TIMEOUT)
         if not _number(whole) or not 0 < whole <= 604_800:
@@ -223,5 +223,6 @@ def _number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _whole(value: object) -> bool:
+def whole_number(value: object) -> bool:
+    """Whether `value` is an integer (TOML's `true` is not one)."""
     return isinstance(value, int) and not isinstance(value, bool)

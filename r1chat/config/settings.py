@@ -8,7 +8,7 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from r1chat.config.sections import TABLES, Sections, parse_sections
+from r1chat.config.sections import TABLES, Sections, parse_sections, whole_number
 from r1chat.domain import GenerationParams
 from r1chat.errors import ConfigError
 from r1chat.files import private_dir, write_private
@@ -94,27 +94,27 @@ def validate(settings: Settings, source: str = "settings") -> Settings:
     if p is not None and (not _is_number(p) or not 0 < p <= 1):
         raise fail("top_p", f"{p!r} is not a number above 0 and at most 1")
     n = settings.n_ctx
-    if n is not None and (not _is_int(n) or n < 64):
+    if n is not None and (not whole_number(n) or n < 64):
         raise fail("n_ctx", f"{n!r} is not a whole number of at least 64")
     m = settings.max_tokens
-    if m is not None and (not _is_int(m) or m < 1):
+    if m is not None and (not whole_number(m) or m < 1):
         raise fail("max_tokens", f"{m!r} is not a whole number of at least 1")
     b = settings.think_budget
-    if b is not None and (not _is_int(b) or b < 1):
+    if b is not None and (not whole_number(b) or b < 1):
         raise fail("think_budget", f"{b!r} is not a whole number of at least 1")
     if not isinstance(settings.thinking, bool):
         raise fail("thinking", f"{settings.thinking!r} is not true or false")
     problem = budget_problem(b, m)
     if problem:
         raise ConfigError(f"{problem} (in {source}).")
-    if not _is_int(settings.seed) or settings.seed < -1:
+    if not whole_number(settings.seed) or settings.seed < -1:
         raise fail("seed", f"{settings.seed!r} is not -1 or a whole number of at least 0")
     th = settings.threads
     most = max(1, os.cpu_count() or 1) * 2
-    if th is not None and (not _is_int(th) or not 1 <= th <= most):
+    if th is not None and (not whole_number(th) or not 1 <= th <= most):
         raise fail("threads", f"{th!r} is not a whole number from 1 to {most} (twice the CPUs)")
     g = settings.gpu_layers
-    if g is not None and (not _is_int(g) or not 0 <= g <= 100_000):
+    if g is not None and (not whole_number(g) or not 0 <= g <= 100_000):
         raise fail("gpu_layers", f"{g!r} is not a whole number of layers from 0 up")
     if settings.model is not None and not isinstance(settings.model, str):
         raise fail("model", f"{settings.model!r} is not a path")
@@ -138,10 +138,6 @@ def budget_problem(think_budget: int | None, max_tokens: int | None) -> str | No
 
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def load_settings(paths: Paths, environ: dict[str, str] | None = None) -> Settings:

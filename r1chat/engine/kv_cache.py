@@ -94,16 +94,13 @@ class StateCache:
     def intact(self, context: CachedContext) -> bool:
         """Whether `context`'s state file is the one its tokens file recorded (checksum);
         a damaged one is removed."""
-        digest = hashlib.sha256()
+        if not _regular(context.state):
+            return False
         try:
-            with open(context.state, "rb") as state:
-                if not stat_kind.S_ISREG(os.fstat(state.fileno()).st_mode):
-                    return False
-                while chunk := state.read(1 << 20):
-                    digest.update(chunk)
+            digest = _sha256(context.state)
         except OSError:
             return False
-        if digest.hexdigest() != context.sha256:
+        if digest != context.sha256:
             self.forget(context)
             return False
         return True

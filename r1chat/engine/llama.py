@@ -323,6 +323,7 @@ class LlamaEngine:
         return out + self._plain_uncached(text[at:])
 
     def _is_special(self, token: int) -> bool:
+        """Whether `token` is a control or added token (`<|im_end|>`, `<think>`)."""
         attributes = compat.token_attributes(self._llama_cpp, self._vocab, token)
         return bool(attributes & self._special_bits)
 
@@ -338,15 +339,8 @@ class LlamaEngine:
 
     def pieces(self, text: str) -> list[TokenPiece]:
         """How the model splits `text` (special tokens parsed, no BOS added)."""
-        special = (
-            self._llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | self._llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
-        )
         return [
-            TokenPiece(
-                token,
-                compat.token_bytes(self._llm, token),
-                bool(compat.token_attributes(self._llama_cpp, self._vocab, token) & special),
-            )
+            TokenPiece(token, compat.token_bytes(self._llm, token), self._is_special(token))
             for token in self.tokenize(text)
         ]
 
@@ -393,14 +387,7 @@ class LlamaEngine:
             tokens = self.tokenize(self.render(probe).text)
         except TemplateError:
             return None
-        special = (
-            self._llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | self._llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
-        )
-        markers = {
-            self._token_text(token)
-            for token in set(tokens)
-            if compat.token_attributes(self._llama_cpp, self._vocab, token) & special
-        }
+        markers = {self._token_text(token) for token in set(tokens) if self._is_special(token)}
         markers.discard("")
         if not markers:
             return None

@@ -29,7 +29,8 @@ from urllib.parse import urlsplit
 from r1chat.config.sections import PREFILL_KINDS as PREFILL_KINDS
 from r1chat.config.sections import READ_TIMEOUT as READ_TIMEOUT
 from r1chat.config.sections import REPLY_TIMEOUT
-from r1chat.domain import ChatRequest
+from r1chat.domain import REMOTE_PREFIX as REMOTE_PREFIX
+from r1chat.domain import ChatRequest, is_remote_record
 from r1chat.engine.base import Emit, EngineInfo, GenerationThread, pump
 from r1chat.engine.context import estimated_plan, estimated_tokens, kept_messages
 from r1chat.engine.events import (
@@ -46,10 +47,8 @@ from r1chat.engine.template import strip_reasoning
 from r1chat.engine.think import CLOSE, OPEN
 from r1chat.errors import ModelError, R1ChatError
 from r1chat.models.family import default_sampling, is_r1_model
-from r1chat.text import terminal_safe
+from r1chat.text import terminal_safe, without_credentials
 
-REMOTE_PREFIX = "remote:"
-"""How a chat records a named endpoint from config.toml (`remote:NAME`)."""
 DEFAULT_CONTEXT = 8192
 CONNECT_TIMEOUT = 10.0
 _WARNED: set[str] = set()
@@ -163,21 +162,13 @@ def sane_count(value: object, low: int = 0) -> int | None:
 
 
 def is_remote(model: str | None) -> bool:
-    """Whether a chat's recorded model is a remote endpoint rather than a file (the URL's
-    scheme in any case: `HTTP://` is a server, not a file name)."""
-    text = str(model or "")
-    return text.startswith(REMOTE_PREFIX) or text.lower().startswith(("http://", "https://"))
+    """Whether a chat's recorded model is a remote endpoint rather than a file."""
+    return is_remote_record(model)
 
 
 def redacted(url: str) -> str:
     """`url` without any user name or password in it (`http://***@host/`), for messages."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    authority, slash, path = rest.partition("/")
-    if "@" in authority:
-        authority = "***@" + authority.rpartition("@")[2]
-    return f"{scheme}{sep}{authority}{slash}{path}"
+    return without_credentials(url, "***@")
 
 
 def client(endpoint: Endpoint) -> Any:

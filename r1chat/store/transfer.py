@@ -9,12 +9,18 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from r1chat.domain import MESSAGE_STATUSES, NO_ANSWER_NOTE, Conversation, Message
+from r1chat.domain import (
+    MESSAGE_STATUSES,
+    NO_ANSWER_NOTE,
+    Conversation,
+    Message,
+    is_remote_record,
+)
 from r1chat.errors import R1ChatError
 from r1chat.store.chats import ChatStore, message_row
 from r1chat.store.database import translate_errors
 from r1chat.store.ids import is_id
-from r1chat.text import terminal_safe
+from r1chat.text import terminal_safe, without_credentials
 
 FORMAT_ONE = "r1chat-conversation"
 FORMAT_MANY = "r1chat-export"
@@ -154,13 +160,10 @@ def _local_params(params: Any) -> dict[str, Any]:
     (`imported_from`, without any user name or password); the user's own choice runs it."""
     kept = dict(params)
     recorded = str(kept.get("model_path") or "")
-    if recorded.startswith("remote:") or "://" in recorded:
+    if is_remote_record(recorded) or "://" in recorded:  # any scheme: never a local file
         kept.pop("model_path", None)
         kept.pop("n_ctx", None)
-        scheme, _, rest = recorded.partition("://")
-        authority, slash, path = rest.partition("/")
-        label = f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}" if rest else recorded
-        kept["imported_from"] = label[:200]
+        kept["imported_from"] = without_credentials(recorded)[:200]
     return kept
 
 
