@@ -57,17 +57,16 @@ def planned_offload(machine: Machine, paths: Paths, settings: Settings, n_ctx: i
     if not machine.gpu_offload:
         return None
     from r1chat.models.discovery import choose_model
-    from r1chat.models.fit import ModelShape, offload_layers
+    from r1chat.models.fit import plan_offload
     from r1chat.models.gguf_header import read_header
-    from r1chat.models.machine import free_gpu_memory
 
     try:
         header = read_header(choose_model(settings, paths).path)
     except R1ChatError:
         return f"GPU offload: {machine.backend}, as many layers as fit (no model to size)"
-    free = free_gpu_memory() if machine.backend == "CUDA" else None
-    shape = ModelShape.from_header(header)
-    plan = offload_layers(header.tensor_bytes, shape, n_ctx, free, settings.gpu_layers)
+    plan = plan_offload(header, n_ctx, machine.backend or "GPU", settings.gpu_layers)
+    if plan is None:
+        return None
     return f"GPU offload: {machine.backend} {plan.label} of {header.path.name} ({plan.why})"
 
 

@@ -44,7 +44,7 @@ from r1chat.models.build_check import (
     unusable_sentence,
 )
 from r1chat.models.family import default_sampling, is_r1_model
-from r1chat.models.fit import ModelShape, Offload, fewer_layers, offload_layers
+from r1chat.models.fit import Offload, fewer_layers, plan_offload
 from r1chat.models.gguf_header import GGUFHeader, check_weights, read_header
 from r1chat.models.hardware import default_threads, llama_backend
 from r1chat.text import one_line, shared_prefix
@@ -134,7 +134,7 @@ class LlamaEngine:
         self.n_ctx = n_ctx or self._default_context()
         self.backend = llama_backend()
         self.threads = threads or default_threads().threads
-        self.offload = self._offload(gpu_layers)
+        self.offload = plan_offload(self.header, self.n_ctx, self.backend, gpu_layers)
         self.notice = ""
         """One sentence for the user about how the model runs (empty: nothing to say)."""
         self.build_check: BuildCheck | None = None
@@ -181,16 +181,6 @@ class LlamaEngine:
             ModelShape.from_header(self.header),
             inspect_machine().model_memory_bytes,
         )
-
-    def _offload(self, setting: int | None) -> Offload | None:
-        """The GPU layers to load with (`None` on a CPU-only build)."""
-        if self.backend == "CPU":
-            return None
-        from r1chat.models.machine import free_gpu_memory
-
-        free = free_gpu_memory() if self.backend == "CUDA" else None
-        shape = ModelShape.from_header(self.header)
-        return offload_layers(self.header.tensor_bytes, shape, self.n_ctx, free, setting)
 
     def _check_build(self, checks: BuildChecks) -> BuildCheck:
         """Try this build on this CPU in a child (remembered); refuse it if it cannot run."""

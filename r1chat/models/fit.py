@@ -121,6 +121,21 @@ def offload_layers(
     return Offload(fitting, total, f"{fitting} of {total} layers fit in {free_gb:.1f} GB free")
 
 
+def plan_offload(
+    header: GGUFHeader, n_ctx: int, backend: str, setting: int | None = None
+) -> Offload | None:
+    """The GPU layers a model loads with on `backend` (`None` on the CPU): what fits in the
+    free memory `nvidia-smi` reports for CUDA, every layer where free memory is unknown,
+    or `setting` (`gpu_layers` in config.toml)."""
+    if backend == "CPU":
+        return None
+    from r1chat.models.machine import free_gpu_memory
+
+    free = free_gpu_memory() if backend == "CUDA" else None
+    shape = ModelShape.from_header(header)
+    return offload_layers(header.tensor_bytes, shape, n_ctx, free, setting)
+
+
 def fewer_layers(layers: int) -> int:
     """The next try after the GPU ran out of memory with `layers` on it: a quarter fewer."""
     return max(0, min(layers - 1, int(layers * 0.75)))
