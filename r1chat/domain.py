@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant"]
@@ -48,6 +48,20 @@ class GenerationParams:
     """`False` asks a reasoning model to answer at once, without thinking."""
     memory: bool = True
     """Whether the memory facts go into this chat's prompt."""
+
+    def normalized(self) -> GenerationParams:
+        """These settings as a reply uses them, from a chat's record: a think budget of 0
+        (recorded so that "no limit" outlasts a budget set in config) is no limit."""
+        return replace(
+            self,
+            think_budget=self.think_budget or None,
+            thinking=bool(self.thinking),
+            memory=bool(self.memory),
+        )
+
+    def recorded(self) -> dict[str, Any]:
+        """The sampling a chat records (`think_budget` 0: no limit, see `normalized`)."""
+        return {**asdict(self), "think_budget": self.think_budget or 0}
 
 
 @dataclass(frozen=True, slots=True)

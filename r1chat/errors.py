@@ -40,7 +40,8 @@ class NotFoundError(R1ChatError):
 
 class ReplyRefused(R1ChatError):
     """A reply that cannot start, and why as data (`reason`), so each face can say it in its
-    own words: `empty` (nothing to send) or `answered` (nothing to think on)."""
+    own words: `empty` (nothing to send), `answered` (nothing to think on) or `no-model`
+    (no model has loaded yet)."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)

@@ -28,7 +28,7 @@ from r1chat.core.events import (
 )
 from r1chat.core.remotes import load_engine
 from r1chat.core.resolve import Request, resolve
-from r1chat.core.service import ChatSession, record_chat_settings
+from r1chat.core.service import record_chat_settings, start_session
 from r1chat.errors import R1ChatError, StoreError
 from r1chat.models.discovery import model_name
 from r1chat.paths import Paths
@@ -309,16 +309,7 @@ def run_ask(
         stderr.write(f"r1chat: {terminal_safe(message)} The answer is shown but not saved.\n")
         stderr.flush()
 
-    session_options: dict[str, Any] = {
-        "params": params,
-        "system_prompt": options.system_prompt,
-        "on_save_error": save_failed,
-        "memory": _memory_facts(store),
-    }
-    if store is not None and conversation_id is not None:
-        session = ChatSession.resume(engine, store, conversation_id, **session_options)
-    else:
-        session = ChatSession(engine, store=store, **session_options)
+    session = start_session(engine, options, store, conversation_id, save_failed)
     show = settings.show_thinking
     if show is None:
         show = stdout.isatty() and not json_output
@@ -386,12 +377,3 @@ def run_ask(
         )
         return NO_ANSWER_EXIT
     return 0
-
-
-def _memory_facts(store: ChatStore | None) -> list[str]:
-    """The switched-on memory facts (a `--no-save` question opens no store: none)."""
-    if store is None:
-        return []
-    from r1chat.core.chats import Memory
-
-    return Memory(store).texts()

@@ -6,6 +6,8 @@ from typing import Any
 
 import typer
 
+from r1chat.paths import Paths
+
 cache_app = typer.Typer(
     help=(
         "Saved llama.cpp contexts that let a long conversation continue without reading it "
@@ -20,9 +22,12 @@ OFF = "Resuming from saved contexts is off ([cache] resume = false in config.tom
 
 
 def _contexts() -> Any:
-    from r1chat.core.remotes import saved_contexts
+    """The saved contexts under the user's settings (`None`: resuming from them is off)."""
+    from r1chat.config import load_settings
+    from r1chat.core.remotes import context_cache
 
-    return saved_contexts()
+    paths = Paths.from_env()
+    return context_cache(load_settings(paths), paths)
 
 
 @cache_app.callback()

@@ -23,18 +23,9 @@ class Settings:
     """Path of the GGUF model to use (empty: the first model found on the machine)."""
     n_ctx: int | None = None
     """Context window in tokens; default: min(trained context, what fits in memory, 8192)."""
-    max_tokens: int | None = None
-    """Upper bound on generated tokens (reasoning + answer); `None`: until the context is full."""
-    temperature: float | None = None
-    """Sampling temperature; `None` picks the model's default (0.6 for R1 models)."""
-    top_p: float | None = None
-    """Nucleus sampling; `None` picks the model's default (0.95 for R1 models)."""
-    seed: int = -1
-    """Sampling seed; -1 draws a new one each time."""
-    think_budget: int | None = None
-    """Most reasoning tokens before an R1 model is made to answer; `None`: no limit."""
-    thinking: bool = True
-    """`False` makes R1 models answer at once, without reasoning."""
+    generation: GenerationParams = field(default_factory=GenerationParams)
+    """Sampling for every reply (`[generation]` in config: max_tokens, temperature, top_p,
+    seed, think_budget, thinking); a chat's own record and flags come first."""
     threads: int | None = None
     """CPU threads for llama.cpp; `None` lets llama.cpp choose."""
     gpu_layers: int | None = None
@@ -51,34 +42,18 @@ class Settings:
     """The other tables (`[ui]`, `[keymap]`, `[remotes.NAME]`, `[cache]`, `[prices.KEY]`,
     `[stats]`), each typed and checked when the file was read."""
 
-    def generation_params(self) -> GenerationParams:
-        """The sampling settings a reply uses."""
-        return GenerationParams(
-            max_tokens=self.max_tokens,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            seed=self.seed,
-            think_budget=self.think_budget,
-            thinking=self.thinking,
-        )
-
     def with_overrides(self, **values: Any) -> Settings:
         """Return a copy with every non-`None` value applied, after validating it."""
         changed = {key: value for key, value in values.items() if value is not None}
-        return validate(replace(self, **changed), "the command line")
+        sampling = {key: changed.pop(key) for key in list(changed) if key in SAMPLING_KEYS}
+        generation = replace(self.generation, **sampling)
+        return validate(replace(self, **changed, generation=generation), "the command line")
 
 
-_KNOWN = {f.name for f in fields(Settings)} - {"sections"}
-_GENERATION_KEYS = {
-    "max_tokens",
-    "temperature",
-    "top_p",
-    "seed",
-    "system_prompt",
-    "show_thinking",
-    "think_budget",
-    "thinking",
-}
+SAMPLING_KEYS = frozenset(f.name for f in fields(GenerationParams)) - {"memory"}
+"""The `[generation]` keys that are sampling (`GenerationParams`); `memory` is per chat."""
+_KNOWN = {f.name for f in fields(Settings)} - {"sections", "generation"}
+_GENERATION_KEYS = SAMPLING_KEYS | {"system_prompt", "show_thinking"}
 
 
 def validate(settings: Settings, source: str = "settings") -> Settings:
@@ -87,35 +62,36 @@ def validate(settings: Settings, source: str = "settings") -> Settings:
     def fail(name: str, why: str) -> ConfigError:
         return ConfigError(f"Invalid {name} in {source}: {why}.")
 
-    t = settings.temperature
+    g = settings.generation
+    t = g.temperature
     if t is not None and (not _is_number(t) or not 0 <= t <= 5 or math.isnan(t)):
         raise fail("temperature", f"{t!r} is not a number from 0 to 5")
-    p = settings.top_p
+    p = g.top_p
     if p is not None and (not _is_number(p) or not 0 < p <= 1):
         raise fail("top_p", f"{p!r} is not a number above 0 and at most 1")
     n = settings.n_ctx
     if n is not None and (not whole_number(n) or n < 64):
         raise fail("n_ctx", f"{n!r} is not a whole number of at least 64")
-    m = settings.max_tokens
+    m = g.max_tokens
     if m is not None and (not whole_number(m) or m < 1):
         raise fail("max_tokens", f"{m!r} is not a whole number of at least 1")
-    b = settings.think_budget
+    b = g.think_budget
     if b is not None and (not whole_number(b) or b < 1):
         raise fail("think_budget", f"{b!r} is not a whole number of at least 1")
-    if not isinstance(settings.thinking, bool):
-        raise fail("thinking", f"{settings.thinking!r} is not true or false")
+    if not isinstance(g.thinking, bool):
+        raise fail("thinking", f"{g.thinking!r} is not true or false")
     problem = budget_problem(b, m)
     if problem:
         raise ConfigError(f"{problem} (in {source}).")
-    if not whole_number(settings.seed) or settings.seed < -1:
-        raise fail("seed", f"{settings.seed!r} is not -1 or a whole number of at least 0")
+    if not whole_number(g.seed) or g.seed < -1:
+        raise fail("seed", f"{g.seed!r} is not -1 or a whole number of at least 0")
     th = settings.threads
     most = max(1, os.cpu_count() or 1) * 2
     if th is not None and (not whole_number(th) or not 1 <= th <= most):
         raise fail("threads", f"{th!r} is not a whole number from 1 to {most} (twice the CPUs)")
-    g = settings.gpu_layers
-    if g is not None and (not whole_number(g) or not 0 <= g <= 100_000):
-        raise fail("gpu_layers", f"{g!r} is not a whole number of layers from 0 up")
+    layers = settings.gpu_layers
+    if layers is not None and (not whole_number(layers) or not 0 <= layers <= 100_000):
+        raise fail("gpu_layers", f"{layers!r} is not a whole number of layers from 0 up")
     if settings.model is not None and not isinstance(settings.model, str):
         raise fail("model", f"{settings.model!r} is not a path")
     if not isinstance(settings.system_prompt, str):
@@ -162,6 +138,7 @@ def load_settings(paths: Paths, environ: dict[str, str] | None = None) -> Settin
     """
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
+    sampling: dict[str, Any] = {}
     tables: dict[str, Any] = {}
     file = paths.config_file
     if file.exists():
@@ -176,7 +153,7 @@ def load_settings(paths: Paths, environ: dict[str, str] | None = None) -> Settin
                 for name, item in value.items():
                     if name not in _GENERATION_KEYS:
                         raise ConfigError(f"Unknown setting generation.{name} in {file}.")
-                    values[name] = item
+                    (sampling if name in SAMPLING_KEYS else values)[name] = item
             elif key == "model_dirs":
                 if not isinstance(value, list):
                     raise ConfigError(f"Invalid model_dirs in {file}: it must be a list of paths.")
@@ -195,7 +172,7 @@ def load_settings(paths: Paths, environ: dict[str, str] | None = None) -> Settin
     if model_env:
         values["model"] = model_env
     sections = parse_sections(tables, str(file))
-    settings = Settings(**values, sections=sections)
+    settings = Settings(**values, generation=GenerationParams(**sampling), sections=sections)
     return validate(settings, str(file) if file.exists() else "settings")
 
 

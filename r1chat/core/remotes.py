@@ -143,11 +143,3 @@ def context_cache(settings: Settings, paths: Paths) -> StateCache | None:
     if not table.resume:
         return None
     return StateCache(paths.cache_dir / "contexts", int(table.size_gb * 1024**3))
-
-
-def saved_contexts(paths: Paths | None = None) -> StateCache | None:
-    """The saved contexts under the user's settings (`None`: resuming from them is off)."""
-    from r1chat.config import load_settings
-
-    paths = paths or Paths.from_env()
-    return context_cache(load_settings(paths), paths)

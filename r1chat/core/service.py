@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from r1chat.config import Settings
 from r1chat.core.prices import Price as Price
 from r1chat.core.prices import compared_prices
+from r1chat.core.saving import record_chat_settings as record_chat_settings
+from r1chat.core.saving import resumed, saving_to
 from r1chat.core.session import FINISH_STATUS as FINISH_STATUS
 from r1chat.core.session import ChatSession as ChatSession
 from r1chat.core.session import Reply as Reply
-from r1chat.core.session import record_chat_settings as record_chat_settings
 from r1chat.domain import Conversation, GenerationParams, Message
 from r1chat.engine.base import Engine
 from r1chat.engine.events import PromptPlan
@@ -65,15 +67,9 @@ def chat_options(
         value = record.get(key)
         return default if value is None else value
 
-    params = GenerationParams(
-        max_tokens=pick("max_tokens", settings.max_tokens),
-        temperature=pick("temperature", settings.temperature),
-        top_p=pick("top_p", settings.top_p),
-        seed=pick("seed", settings.seed),
-        think_budget=pick("think_budget", settings.think_budget) or None,  # 0: none
-        thinking=bool(pick("thinking", settings.thinking)),
-        memory=bool(pick("memory", True)),
-    )
+    defaults = settings.generation
+    chosen = {f.name: pick(f.name, getattr(defaults, f.name)) for f in fields(GenerationParams)}
+    params = GenerationParams(**chosen).normalized()
     notice = None
     model = explicit.get("model")
     if model is None:
@@ -101,6 +97,29 @@ def chat_options(
     )
 
 
+def start_session(
+    engine: Engine,
+    options: ChatOptions,
+    store: ChatStore | None,
+    conversation_id: str | None = None,
+    on_save_error: Callable[[str], None] | None = None,
+) -> ChatSession:
+    """A session for one reply or more from a face without the app's state (`ask`): the
+    saved chat `conversation_id` continued from its newest message, or a new one; saved
+    in `store` as it streams (`None`: not saved), with the store's memory facts."""
+    memory = Memory(store).texts() if store is not None else []
+    kwargs: dict[str, Any] = {
+        "params": options.params,
+        "system_prompt": options.system_prompt,
+        "memory": memory,
+    }
+    if store is None:
+        return ChatSession(engine, **kwargs)
+    if conversation_id is not None:
+        return resumed(engine, store, conversation_id, on_save_error, **kwargs)
+    return ChatSession(engine, observe=saving_to(store, on_save_error), **kwargs)
+
+
 @dataclass(frozen=True, slots=True)
 class OpenedChat:
     """A conversation as the app shows it: its current branch and where versions exist."""
@@ -114,6 +133,8 @@ class OpenedChat:
 class ChatService:
     """Owns the store, the running engine and the sessions; every face goes through it.
 
+    The engine is the service's alone: loading a model switches every session it made.
+
     All methods block (SQLite, tokenizing, loading models): the app calls them from
     worker threads, never on its event loop. Failures a user can cause are `R1ChatError`.
     """
@@ -126,6 +147,8 @@ class ChatService:
         self.model: str | None = None
         """Path of the model that `engine` runs (or is being loaded)."""
         self._engine_lock = threading.Lock()
+        self._sessions: weakref.WeakSet[ChatSession] = weakref.WeakSet()
+        """The sessions this service made: each runs on the running engine."""
 
     # Models
 
@@ -138,6 +161,8 @@ class ChatService:
         engine = self._load(model, n_ctx if n_ctx is not None else self.settings.n_ctx)
         with self._engine_lock:
             old, self.engine = self.engine, engine
+            for session in list(self._sessions):
+                session.engine = engine
         if old is not None and old is not engine:
             old.close()
         return engine
@@ -171,7 +196,7 @@ class ChatService:
         """(name, path) of the models on this machine, the running one first."""
         from r1chat.models.discovery import found_models
 
-        found = [(name, str(path)) for name, path in found_models(paths, self.model)]
+        found = [(name, str(path)) for name, path in found_models(paths, self.settings, self.model)]
         return found + self.remote_models()
 
     def remote_models(self) -> list[tuple[str, str]]:
@@ -300,15 +325,17 @@ class ChatService:
     ) -> ChatSession:
         """A session on the running engine for a conversation (or a new one)."""
         session = ChatSession(
-            self.engine,  # type: ignore[arg-type]  # set before any reply is sent
+            self.engine,
             params=options.params,
             system_prompt=options.system_prompt,
-            store=self.store,
+            observe=saving_to(self.store, on_save_error),
             conversation_id=conversation_id,
-            on_save_error=on_save_error,
             memory=self.memory_facts(),
         )
         session.load_branch(branch or [])
+        with self._engine_lock:
+            session.engine = self.engine  # a load may have ended meanwhile
+            self._sessions.add(session)
         return session
 
     # Usage

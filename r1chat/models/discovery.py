@@ -7,11 +7,11 @@ import importlib.util
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from r1chat.config import Settings
-from r1chat.errors import ModelError, R1ChatError
+from r1chat.errors import ModelError
 from r1chat.paths import Paths
 from r1chat.text import one_line
 
@@ -267,17 +267,13 @@ def named_model(text: str, paths: Paths, settings: Settings) -> tuple[Path, str]
     return path, model_name(path.expanduser(), paths, settings, entries)
 
 
-def found_models(paths: Paths, configured: str | None = None) -> list[tuple[str, Path]]:
+def found_models(
+    paths: Paths, settings: Settings, configured: str | None = None
+) -> list[tuple[str, Path]]:
     """(name, path) of the models on this machine, the configured one first (for the model
     switcher), each under its one name (see `model_name`)."""
-    from r1chat.config import load_settings
-
-    try:
-        settings = load_settings(paths)
-    except R1ChatError:
-        settings = Settings()
     if configured:
-        settings = Settings(model=configured, model_dirs=settings.model_dirs)
+        settings = replace(settings, model=configured)
     return [(one_line(entry.name), entry.path) for entry in all_models(paths, settings)]
 
 

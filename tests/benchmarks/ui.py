@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from r1chat.config import Settings
+from r1chat.domain import GenerationParams
 from r1chat.engine.base import Engine
 from r1chat.paths import Paths
 from tests.benchmarks.headless import headless_app, wait_for
@@ -221,7 +222,7 @@ def _terminal(model: str | None) -> dict[str, Any] | None:
 def _real_model(home: Path, model: str | None) -> dict[str, Any] | None:
     """Generation speed in the app against raw llama-cpp-python, same model, same run."""
     from r1chat.config import load_settings
-    from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
+    from r1chat.domain import ChatMessage, ChatRequest
     from r1chat.engine.llama import LlamaEngine
     from r1chat.errors import ModelError
     from r1chat.models.build_check import BuildChecks
@@ -246,7 +247,9 @@ def _real_model(home: Path, model: str | None) -> dict[str, Any] | None:
     _raw_run_on(engine, tokens, 8)  # warm-up
     raw_speeds = []
     tui_speeds = []
-    settings = Settings(max_tokens=REAL_TOKENS, temperature=0.0, seed=1234)
+    settings = Settings(
+        generation=GenerationParams(max_tokens=REAL_TOKENS, temperature=0.0, seed=1234)
+    )
     for round_index in range(REAL_ROUNDS):
         raw, _ = _raw_run_on(engine, tokens, REAL_TOKENS)
         raw_speeds.append(raw.generation_tokens_per_second)

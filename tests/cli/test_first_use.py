@@ -312,7 +312,8 @@ def test_a_model_has_one_name_on_every_screen(r1chat_command, cli_env, home, r1_
     shown = run(r1chat_command, {**cli_env, "COLUMNS": "120"}, "list").stdout
     assert "r1-smol" in shown and "DeepSeek R1 Smol" not in shown
     assert run(r1chat_command, cli_env, "use", "r1-smol").returncode == 0
+    from r1chat.config import load_settings
     from r1chat.models.discovery import found_models
 
-    names = [name for name, _ in found_models(paths)]
+    names = [name for name, _ in found_models(paths, load_settings(paths))]
     assert "r1-smol" in names and not any("DeepSeek R1 Smol" in n for n in names)

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from r1chat.core.saving import resumed as resume_chat
+from r1chat.core.saving import saving_to
 from r1chat.core.session import ChatSession
 from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
 from r1chat.engine.events import Finished, Progress, PromptPlan
@@ -51,7 +53,7 @@ def history(pairs: int, words: int = 40) -> list[ChatMessage]:
 def test_an_edit_is_a_sibling_and_the_replaced_turn_is_gone_after_a_restart(smol_engine, tmp_path):
     path = tmp_path / "chats.db"
     store = ChatStore(path)
-    session = ChatSession(smol_engine, params=GREEDY, store=store)
+    session = ChatSession(smol_engine, params=GREEDY, observe=saving_to(store))
     list(session.reply("Waht is 2+2?"))
     list(session.reply("And 3+3?"))
     replaced = session.message_ids[2]
@@ -69,7 +71,7 @@ def test_an_edit_is_a_sibling_and_the_replaced_turn_is_gone_after_a_restart(smol
     assert edited.parent_id == conversation.messages[1].id  # same parent as the original
     assert [m.id for m in store.versions(edited.id)] == [replaced, edited.id]
     assert "And 3+3?" not in export_markdown(conversation)
-    resumed = ChatSession.resume(smol_engine, store, conversation_id, params=GREEDY)
+    resumed = resume_chat(smol_engine, store, conversation_id, params=GREEDY)
     prompt = smol_engine.render(resumed.request("Thanks").messages).text
     assert "And 3+3?" not in prompt and "And what is 3+3?" in prompt
     # The other version stays browsable, and the choice is remembered.
@@ -82,7 +84,7 @@ def test_an_edit_is_a_sibling_and_the_replaced_turn_is_gone_after_a_restart(smol
 
 
 def test_editing_the_first_message_starts_a_second_root(smol_engine, store):
-    session = ChatSession(smol_engine, params=GREEDY, store=store)
+    session = ChatSession(smol_engine, params=GREEDY, observe=saving_to(store))
     list(session.reply("Hello there"))
     list(session.edit_last("Hello again"))
     first, _ = store.conversation(session.conversation_id).messages
@@ -159,7 +161,7 @@ def test_a_stream_says_first_which_old_turns_it_leaves_out(smol_engine):
 def test_a_reply_that_never_closes_its_reasoning_is_no_answer_and_can_think_on(r1_smol, store):
     assert r1_smol.info.reasoning
     session = ChatSession(
-        r1_smol, params=GenerationParams(max_tokens=12, temperature=0), store=store
+        r1_smol, params=GenerationParams(max_tokens=12, temperature=0), observe=saving_to(store)
     )
     list(session.reply("Why is the sky blue?"))
     reply = last_reply(session)

@@ -79,11 +79,15 @@ def test_settings_layering(tmp_path):
         "[ui]\ntheme = 'dark'\n"
     )
     settings = load_settings(paths, {})
-    assert (settings.model, settings.n_ctx, settings.temperature) == ("/models/a.gguf", 2048, 0.5)
+    assert (settings.model, settings.n_ctx, settings.generation.temperature) == (
+        "/models/a.gguf",
+        2048,
+        0.5,
+    )
     assert settings.sections.ui == UISettings(theme="dark")
     assert load_settings(paths, {"R1CHAT_MODEL": "/env/b.gguf"}).model == "/env/b.gguf"
     flagged = settings.with_overrides(temperature=0.9, n_ctx=None)
-    assert flagged.temperature == 0.9 and flagged.n_ctx == 2048
+    assert flagged.generation.temperature == 0.9 and flagged.n_ctx == 2048
 
 
 @pytest.mark.parametrize(

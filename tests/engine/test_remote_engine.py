@@ -11,6 +11,7 @@ import time
 import httpx
 import pytest
 
+from r1chat.core.saving import saving_to
 from r1chat.core.session import ChatSession
 from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
 from r1chat.engine.events import AnswerDelta, Finished, ReasoningDelta
@@ -408,7 +409,7 @@ def test_a_real_server_answers_through_ask_models_and_a_session(
     engine = RemoteEngine(Endpoint.parse(llama_server))
     try:
         session = ChatSession(
-            engine, params=GenerationParams(max_tokens=12, temperature=0), store=store
+            engine, params=GenerationParams(max_tokens=12, temperature=0), observe=saving_to(store)
         )
         list(session.reply("Say hello."))
         saved = store.conversation(latest_id(store))

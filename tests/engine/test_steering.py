@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from r1chat.core.saving import saving_to
 from r1chat.core.session import ChatSession
 from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
 from r1chat.engine.events import AnswerDelta, Finished, ReasoningDelta
@@ -105,7 +106,7 @@ def test_the_saved_reply_keeps_both_parts_and_says_the_reasoning_was_cut(r1_smol
     store = ChatStore(tmp_path / "chats.db")
     try:
         session = ChatSession(
-            engine, params=GenerationParams(max_tokens=60, temperature=0), store=store
+            engine, params=GenerationParams(max_tokens=60, temperature=0), observe=saving_to(store)
         )
         control = ReplyControl()
         for event in session.reply("Why is the sky blue?", control):

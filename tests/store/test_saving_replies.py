@@ -6,6 +6,8 @@ import threading
 
 import pytest
 
+from r1chat.core.saving import resumed as resume_chat
+from r1chat.core.saving import saving_to
 from r1chat.core.session import ChatSession
 from r1chat.domain import GenerationParams
 from r1chat.engine.events import AnswerDelta
@@ -28,7 +30,7 @@ def statuses(store, conversation_id):
 
 def test_reply_is_saved_while_it_streams_then_completed(smol_engine, store):
     session = ChatSession(
-        smol_engine, params=GenerationParams(max_tokens=24, temperature=0), store=store
+        smol_engine, params=GenerationParams(max_tokens=24, temperature=0), observe=saving_to(store)
     )
     seen_streaming = False
     for event in session.reply(STORY):
@@ -47,7 +49,9 @@ def test_reply_is_saved_while_it_streams_then_completed(smol_engine, store):
 
 
 def test_a_stopped_reply_is_saved_as_cancelled(smol_engine, store):
-    session = ChatSession(smol_engine, params=GenerationParams(max_tokens=200), store=store)
+    session = ChatSession(
+        smol_engine, params=GenerationParams(max_tokens=200), observe=saving_to(store)
+    )
     cancel = threading.Event()
     for event in session.reply(STORY, cancel):
         if isinstance(event, AnswerDelta):
@@ -64,7 +68,7 @@ def test_a_stopped_reply_is_saved_as_cancelled(smol_engine, store):
 
 def test_resume_continues_from_stored_history(smol_engine, store):
     first = ChatSession(
-        smol_engine, params=GenerationParams(max_tokens=8, temperature=0), store=store
+        smol_engine, params=GenerationParams(max_tokens=8, temperature=0), observe=saving_to(store)
     )
     list(first.reply("My name is Ada."))
     cid = first.conversation_id
@@ -72,7 +76,7 @@ def test_resume_continues_from_stored_history(smol_engine, store):
     store.update_message(
         store.conversation(cid).messages[1].id, reasoning="PRIVATE-THOUGHT about Ada"
     )
-    resumed = ChatSession.resume(
+    resumed = resume_chat(
         smol_engine, store, cid, params=GenerationParams(max_tokens=8, temperature=0)
     )
     assert [m.content for m in resumed.messages] == [m.content for m in first.messages]
@@ -99,8 +103,7 @@ def test_disk_full_while_streaming_is_reported_once_and_recovers(smol_engine, st
     session = ChatSession(
         smol_engine,
         params=GenerationParams(max_tokens=40, temperature=0),
-        store=store,
-        on_save_error=notices.append,
+        observe=saving_to(store, notices.append),
     )
     deltas = 0
     for event in session.reply(STORY):

@@ -6,6 +6,7 @@ import pytest
 
 from r1chat.config import Settings
 from r1chat.core.service import ChatService
+from r1chat.domain import GenerationParams
 from r1chat.engine.llama import LlamaEngine
 from r1chat.models.hardware import llama_backend
 from r1chat.paths import Paths
@@ -20,7 +21,7 @@ from tests.tui_helpers import chat_screen, latest_id, wait_until
 async def test_the_app_answers_with_the_real_model(tmp_path, smollm2_path):
     paths = Paths.from_env({"R1CHAT_HOME": str(tmp_path)})
     store = ChatStore.open(paths)
-    settings = Settings(max_tokens=16, temperature=0.0, seed=1)
+    settings = Settings(generation=GenerationParams(max_tokens=16, temperature=0.0, seed=1))
 
     def factory(model: str, n_ctx: int | None) -> LlamaEngine:
         return LlamaEngine(model, n_ctx=1024, log_path=paths.llama_log_file)

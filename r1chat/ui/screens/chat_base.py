@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
@@ -72,7 +73,9 @@ class ChatScreenBase(Screen[None]):
         """Set while no reply streams: what stopping and waiting waits on."""
         self._reply_over.set()
         self._measure_timer: Timer | None = None
-        self._engine: Engine | None = None
+        self._shown: weakref.ref[Engine] | None = None
+        """The running engine as the status bar shows it (set on the UI thread; weak: the
+        service owns it)."""
         self._memory_warned: tuple[int, int] = (0, 0)
 
     @property
@@ -82,12 +85,15 @@ class ChatScreenBase(Screen[None]):
 
     @property
     def engine(self) -> Engine | None:
-        """The engine the screen shows and sends to (`None` until a model has loaded).
+        """The running engine once the screen shows it (`None` until a model has loaded).
 
-        It changes on the UI thread when a load ends, so the status bar and what is
-        sent never disagree about the model.
+        The service owns the engine and switches it on its loading thread; the screen
+        takes a new one when it shows it, so the status bar and what is sent never
+        disagree about the model.
         """
-        return self._engine
+        engine = self.service.engine
+        shown = self._shown() if self._shown is not None else None
+        return engine if engine is not None and engine is shown else None
 
     def _save_failed(self, message: str) -> None:
         # Called on the generation thread, or on the UI thread: `notify` is safe on both.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 
 from textual import work
@@ -32,8 +33,7 @@ class ModelLoading(ChatScreenBase):
         return self.service.load_model(model, n_ctx)
 
     def _engine_ready(self, engine: Engine) -> None:
-        self._engine = engine
-        self.session.engine = engine
+        self._shown = weakref.ref(engine)
         info = engine.info
         self.status.model = info.model_name
         self.status.backend = info.backend_label

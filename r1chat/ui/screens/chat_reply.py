@@ -79,7 +79,8 @@ class ReplyFollowing(ChatScreenBase):
             self.notify(refusal, severity="warning")
             return
         session = self.session
-        session.engine = self.engine  # type: ignore[assignment]  # checked by _refusal
+        engine = self.engine
+        assert engine is not None  # checked by _refusal
         self._cancel = ReplyControl()
         await self.conversation.jump_end()
         if kind in ("reply", "edit"):
@@ -93,7 +94,7 @@ class ReplyFollowing(ChatScreenBase):
         else:
             await self._drop_after_last_user(include_user=False)
         self.editing = False
-        info = session.engine.info
+        info = engine.info
         budget = session.params.think_budget if info.reasoning and session.params.thinking else None
         widget = await self.conversation.add_assistant(budget)
         local_cpu = info.local_cpu
