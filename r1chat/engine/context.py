@@ -1,4 +1,5 @@
-"""Provides context fitting: keep the newest turns that fit, found from per-turn token counts."""
+"""Provides context fitting: keep the newest turns that fit, found from per-turn token counts,
+leaving old turns out in blocks so the prompt's start (and its cache) lasts many turns."""
 
 from __future__ import annotations
 
@@ -74,6 +75,41 @@ def find_cut(
     return cut
 
 
+def stable_cut(
+    messages: Sequence[ChatMessage], costs: Sequence[int], cut: int, fixed: int, room: int
+) -> int:
+    """Where to cut so that the start of the prompt stays the same for many turns.
+
+    `cut` is the oldest turn that fits (`find_cut`); `room` is what the prompt may take,
+    `fixed` what it takes besides the turns. Dropping old turns one at a time would move
+    the prompt's start at nearly every reply and make llama.cpp (and a server's prompt
+    cache) read the whole prompt again. Instead the cut moves in blocks of half the room:
+    to the first turn past the next multiple of the block, counted from the chat's first
+    message. Those counts never change as the chat grows (nor with the memory facts or
+    the system prompt), so the cut stays put until the kept turns fill the window again,
+    then jumps a block ahead.
+    """
+    starts = turn_starts(messages)
+    if not starts or cut <= starts[0]:
+        return cut  # nothing is left out
+    sent = [cost if m.role != "system" else 0 for m, cost in zip(messages, costs, strict=True)]
+    turns_room = room - fixed - sum(costs) + sum(sent)  # what the turns may take
+    block = max(1, room // 2)
+    before = [0]
+    for cost in sent:
+        before.append(before[-1] + cost)
+    mark = -(-before[cut] // block) * block  # the next checkpoint at or past the cut
+    last = len(messages) - 1
+    for start in starts:
+        if start > last:
+            break
+        if start >= cut and before[start] >= mark:
+            if before[-1] - before[start] <= turns_room:
+                return start
+            break
+    return cut
+
+
 def kept_messages(messages: Sequence[ChatMessage], cut: int) -> tuple[list[ChatMessage], int]:
     """The messages sent for a cut at `cut` (system messages before it stay), and how
     many were left out."""
@@ -97,6 +133,7 @@ def estimated_plan(request: ChatRequest, n_ctx: int, fixed: int) -> PromptPlan:
     reserve = reply_reserve(n_ctx, request.params.max_tokens)
     costs = [estimated_tokens(m.content) + 4 for m in messages]
     cut = find_cut(messages, costs, fixed, n_ctx, reserve)
+    cut = stable_cut(messages, costs, cut, fixed, n_ctx - reserve)
     _, dropped = kept_messages(messages, cut)
     kept = sum(cost for i, cost in enumerate(costs) if i >= cut or messages[i].role == "system")
     return PromptPlan(fixed + kept, n_ctx, reserve, dropped)

@@ -76,6 +76,10 @@ class GenerationStats:
     """A remote server's own generation speed, where it reports one (llama-server)."""
     dropped_messages: int = 0
     """Oldest messages left out so the prompt fits the context window."""
+    prompt_tokens_read: int | None = None
+    """Prompt tokens the model read for this reply (`None`: not known, e.g. some servers)."""
+    prompt_tokens_cached: int | None = None
+    """Prompt tokens that came from the cache (in memory, on disk, or the server's)."""
     had_reasoning: bool = False
     """The reply had a reasoning block, even an empty one."""
     reasoning_open: bool = False

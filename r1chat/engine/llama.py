@@ -17,7 +17,14 @@ from typing import Any
 from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
 from r1chat.engine import llama_compat as compat
 from r1chat.engine.base import Emit, EngineInfo, GenerationThread, pump
-from r1chat.engine.context import find_cut, kept_messages, overflow, reply_reserve, turn_starts
+from r1chat.engine.context import (
+    find_cut,
+    kept_messages,
+    overflow,
+    reply_reserve,
+    stable_cut,
+    turn_starts,
+)
 from r1chat.engine.events import (
     EngineEvent,
     Finished,
@@ -452,7 +459,8 @@ class LlamaEngine:
             fixed += len(self.plain_tokens(request.continue_reasoning)) + 2
         if self.thinking_off(request):
             fixed += len(self.tokenize(NO_REASONING))
-        cut = find_cut(messages, costs, fixed, self.n_ctx, reserve)
+        minimal = find_cut(messages, costs, fixed, self.n_ctx, reserve)
+        cut = stable_cut(messages, costs, minimal, fixed, budget)
         starts = turn_starts(messages)
         later = [start for start in starts if start > cut]
         while True:  # the counts may be a little high or low: settle on the exact cut
@@ -462,8 +470,8 @@ class LlamaEngine:
             if not later:
                 raise overflow(len(prepared.tokens), self.n_ctx, reserve)
             cut = later.pop(0)
-        earlier = [start for start in starts if start < cut]
-        while earlier:  # one more turn may fit after all
+        earlier = [start for start in starts if start < cut] if cut == minimal else []
+        while earlier:  # one more turn may fit after all (not past a block's start)
             start = earlier.pop()
             if len(prepared.tokens) + sum(costs[start:cut]) * 0.9 > budget:
                 break
@@ -552,6 +560,8 @@ class LlamaEngine:
                 finish = "cancelled"
             else:
                 prefill_seconds = time.perf_counter() - tally.started
+                known["prompt_tokens_read"] = evaluated
+                known["prompt_tokens_cached"] = len(context) - evaluated
                 if evaluated and prefill_seconds > 0:
                     known["prompt_tokens_per_second"] = evaluated / prefill_seconds
                 llm.set_seed(params.seed if params.seed >= 0 else random.randrange(2**31))

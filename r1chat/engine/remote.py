@@ -576,8 +576,16 @@ class _StreamState:
             prompt = sane_count(usage.get("prompt_tokens"))
             if prompt is not None:
                 known["prompt_tokens"] = prompt
+            details = usage.get("prompt_tokens_details")  # OpenAI and vLLM: the cached part
+            cached = sane_count(details.get("cached_tokens")) if isinstance(details, dict) else None
+            if prompt is not None and cached is not None and cached <= prompt:
+                known["prompt_tokens_cached"] = cached
+                known["prompt_tokens_read"] = prompt - cached
         timings = chunk.get("timings")
-        if isinstance(timings, dict):
+        if isinstance(timings, dict):  # llama-server: prompt_n read, cache_n from its cache
+            read, cached = sane_count(timings.get("prompt_n")), sane_count(timings.get("cache_n"))
+            if read is not None and cached is not None:
+                known["prompt_tokens_read"], known["prompt_tokens_cached"] = read, cached
             speed = timings.get("predicted_per_second")
             if isinstance(speed, int | float) and not isinstance(speed, bool):  # noqa: SIM102
                 if math.isfinite(speed) and 0 < speed < 1_000_000:

@@ -14,6 +14,7 @@ from r1chat.core.saving import resumed as resume_chat
 from r1chat.core.saving import saving_to
 from r1chat.core.session import ChatSession
 from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
+from r1chat.engine.context import find_cut
 from r1chat.engine.events import Finished, Progress, PromptPlan
 from r1chat.engine.llama import LlamaEngine
 from r1chat.store import ChatStore
@@ -104,9 +105,11 @@ def test_fitting_keeps_the_newest_turns_that_fit_and_counts_each_turn_once(r1_en
     dropped = prepared.dropped_messages
     assert 0 < dropped < len(turns) and dropped % 2 == 0
     assert len(prepared.tokens) <= budget
-    # One more turn would not have fitted: the cut is the right one.
-    one_more = [*turns[dropped - 2 :], request.messages[-1]]
-    assert len(r1_engine.tokenize(r1_engine.render(one_more).text)) > budget
+    # The cut is at or past the oldest turn that fits (old turns go in blocks, so the
+    # prompt's start lasts many turns), and it keeps at least half the room.
+    costs = [r1_engine.turn_tokens(m) for m in request.messages]
+    assert dropped >= find_cut(request.messages, costs, 0, r1_engine.n_ctx, prepared.reserve)
+    assert len(prepared.tokens) >= budget // 2
     # A second prompt on the same history tokenizes only the new text, not the prompt again.
     calls: list[str] = []
     tokenize, plain = r1_engine.tokenize, r1_engine._plain_uncached

@@ -67,14 +67,21 @@ def test_a_chat_can_turn_memory_off(smol_engine):
 
 def test_memory_never_pushes_out_history_the_oldest_facts_go_first(smol_engine):
     # A history that just fits the 2,048-token window without memory.
-    history = []
-    for index in range(14):
-        history.append(ChatMessage("user", f"Question {index}: " + "tell me more " * 30))
-        history.append(ChatMessage("assistant", f"Answer {index}: " + "here is more " * 30))
+    history: list[ChatMessage] = []
     facts = [f"Fact number {n}: " + "detail " * 25 for n in range(12)]
     session = ChatSession(smol_engine, memory=facts, params=GenerationParams(max_tokens=64))
+    for index in range(40):
+        turn = [
+            ChatMessage("user", f"Question {index}: " + "tell me more " * 30),
+            ChatMessage("assistant", f"Answer {index}: " + "here is more " * 30),
+        ]
+        session.messages = [*history, *turn]
+        if smol_engine.plan(session.request("Next?")).dropped_messages:
+            break
+        history += turn
     session.messages = history
     bare = smol_engine.plan(session.request("Next?"))
+    assert bare.dropped_messages == 0 and bare.tokens > 1200
     with_memory = session.plan("Next?")
     assert with_memory.dropped_messages == bare.dropped_messages  # history comes first
     assert 0 < session.memory_used < len(facts)  # some facts had to go
