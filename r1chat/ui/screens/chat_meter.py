@@ -11,6 +11,7 @@ from r1chat.ui.screens.chat_base import (
     MEASURE_DELAY,
     ChatScreenBase,
 )
+from r1chat.ui.widgets.composer import Composer
 
 
 class ContextMeter(ChatScreenBase):
@@ -45,7 +46,10 @@ class ContextMeter(ChatScreenBase):
     def _measure(self) -> None:
         if self.generating or self.engine is None:
             return
-        self._measure_worker(self.session, self.composer.text)
+        composers = self.query(Composer)
+        if not composers:  # the screen is closing: nothing to size
+            return
+        self._measure_worker(self.session, composers.first().text)
 
     @work(
         thread=True,
