@@ -39,11 +39,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.gets.append(self.path)
+        if self.path.rstrip("/") == "/props" and self.server.props is not None:
+            self._send(200, json.dumps(self.server.props), "application/json")
+            return
         if self.path.rstrip("/") != "/v1/models":
             self.send_error(404)
             return
-        body = json.dumps({"object": "list", "data": [{"id": m} for m in self.server.models]})
-        self._send(200, body, "application/json")
+        data = [{"id": m, **self.server.model_fields} for m in self.server.models]
+        self._send(200, json.dumps({"object": "list", "data": data}), "application/json")
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -95,6 +98,10 @@ class ScriptedServer(ThreadingHTTPServer):
         self.gets: list[str] = []
         """Paths of every GET (`/v1/models`)."""
         self.models = ["scripted-r1"]
+        self.model_fields: dict[str, Any] = {}
+        """More fields for each `/v1/models` entry (vLLM's `max_model_len`)."""
+        self.props: dict[str, Any] | None = None
+        """What `/props` answers (llama-server); `None`: 404."""
         self.scenario: Callable[[Handler, dict[str, Any]], None] = lambda h, body: h.stream(
             [chunk("Hello"), FINISH]
         )

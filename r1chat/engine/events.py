@@ -47,6 +47,8 @@ class PromptPlan:
     """Tokens kept free for the reply."""
     dropped_messages: int = 0
     """Oldest messages left out so the prompt fits."""
+    window_guessed: bool = False
+    """The window is an assumption: the server did not say its context size."""
 
     @property
     def dropped_turns(self) -> int:

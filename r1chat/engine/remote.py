@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -49,7 +49,17 @@ from r1chat.errors import ModelError, R1ChatError
 from r1chat.models.family import default_sampling, is_r1_model
 from r1chat.text import terminal_safe, without_credentials
 
-DEFAULT_CONTEXT = 8192
+OLLAMA_PORT = 11434
+"""Where Ollama serves; only there is its `/api/show` asked for the window."""
+GUESSED_CONTEXT = 4096
+"""The window assumed for a server that does not say its own, until it refuses a prompt
+(the meter marks it as a guess)."""
+_OVERFLOW = re.compile(
+    r"(?:maximum context length is|context window of|context size of|n_ctx\W+)\s*(\d+)", re.I
+)
+"""How servers name their window when a prompt is too long: OpenAI and vLLM ("maximum
+context length is 2048 tokens"), llama_cpp.server ("exceed context window of 2048"),
+llama-server (`"n_ctx": 2048` in its error)."""
 CONNECT_TIMEOUT = 10.0
 _WARNED: set[str] = set()
 _REASONING_NAME = re.compile(r"(^|[^a-z0-9])(r1|reasoner|qwq)([^a-z0-9]|$)")
@@ -273,6 +283,52 @@ def list_models(endpoint: Endpoint) -> list[dict[str, Any]]:
     return models
 
 
+def served_context(endpoint: Endpoint, model: str) -> int | None:
+    """The context window the server says it runs `model` with, where it says one:
+    llama-server's `/props`, Ollama's `num_ctx` (`/api/show`). `None` if it does not."""
+    import httpx
+
+    root = endpoint.url.removesuffix("/").removesuffix("/v1")
+    try:
+        with client(endpoint) as http:
+            props = http.get(root + "/props", headers=endpoint.headers())
+            if props.status_code == 200:
+                data = props.json()
+                settings = (
+                    data.get("default_generation_settings") if isinstance(data, dict) else None
+                )
+                for where in (settings, data):
+                    if isinstance(where, dict):
+                        found = sane_count(where.get("n_ctx"), low=64)
+                        if found is not None:
+                            return found
+            if urlsplit(root).port != OLLAMA_PORT:
+                return None
+            shown = http.post(root + "/api/show", json={"model": model}, headers=endpoint.headers())
+            if shown.status_code == 200:
+                data = shown.json()
+                text = data.get("parameters") if isinstance(data, dict) else None
+                match = re.search(r"^num_ctx\s+(\d+)", text or "", re.M)
+                if match:
+                    return sane_count(int(match.group(1)), low=64)
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return None
+    return None
+
+
+def overflow_window(text: str) -> int | None:
+    """The window a server names when it refuses a prompt as too long (`None`: it is not
+    that refusal, or names no number)."""
+    lowered = text.lower()
+    if not any(
+        word in lowered
+        for word in ("context length", "context window", "context size", "context_length")
+    ):
+        return None
+    match = _OVERFLOW.search(text)
+    return sane_count(int(match.group(1)), low=64) if match else -1
+
+
 class RemoteEngine:
     """Streams replies from an OpenAI-compatible server; see the module's docstring."""
 
@@ -280,7 +336,7 @@ class RemoteEngine:
         self.endpoint = endpoint
         model, served_ctx = endpoint.model, None
         if model is None or endpoint.n_ctx is None:
-            listed = list_models(endpoint)
+            listed = list_models(endpoint)  # vLLM says max_model_len here
             if not listed:
                 raise ModelError(f"{endpoint.url} serves no models.")
             chosen = next((m for m in listed if m["id"] == model), None) if model else listed[0]
@@ -292,7 +348,13 @@ class RemoteEngine:
                 )
             model, served_ctx = chosen["id"], chosen["n_ctx"]
         self.model: str = model
-        self.n_ctx = n_ctx or endpoint.n_ctx or served_ctx or DEFAULT_CONTEXT
+        told = served_context(endpoint, model) or served_ctx
+        self.window_guessed = told is None and endpoint.n_ctx is None and not n_ctx
+        """No server or config said the window: `GUESSED_CONTEXT`, until a refusal says."""
+        if told is not None:  # what the server runs is the window, whatever was asked
+            self.n_ctx = min(n_ctx, told) if n_ctx else told
+        else:
+            self.n_ctx = n_ctx or endpoint.n_ctx or GUESSED_CONTEXT
         self._limit = self.n_ctx
         self.reasoning = is_r1_model(None, model) or bool(_REASONING_NAME.search(model.lower()))
         self._worker = GenerationThread(name="r1chat-remote")
@@ -321,7 +383,8 @@ class RemoteEngine:
 
     def plan(self, request: ChatRequest) -> PromptPlan:
         """Fit `request`, counting about four characters a token (the server has the tokenizer)."""
-        return estimated_plan(request, self.n_ctx, estimated_tokens(request.system_prompt) + 8)
+        plan = estimated_plan(request, self.n_ctx, estimated_tokens(request.system_prompt) + 8)
+        return replace(plan, window_guessed=self.window_guessed)
 
     def messages(self, request: ChatRequest, plan: PromptPlan) -> list[dict[str, Any]]:
         """What is sent: the kept turns' answers (never their reasoning), and the system
@@ -386,6 +449,23 @@ class RemoteEngine:
 
         return pump(produce, cancel, self._worker)
 
+    def _learn(self, over: _Overflow) -> bool:
+        """Take the window a refusal named; whether it is new (a reason to fit again)."""
+        if over.window is None or over.window >= self.n_ctx:
+            return False
+        self.n_ctx, self.window_guessed = over.window, False
+        self._limit = min(self._limit, self.n_ctx)
+        return True
+
+    def _too_long(self, window: int | None) -> str:
+        where = self.endpoint.name or self.endpoint.url
+        size = f" ({window:,} tokens)" if window else ""
+        return (
+            f"This chat is longer than {where}'s context window{size}, even with older turns "
+            "left out; shorten the message, start a new chat, or serve the model with a "
+            "larger context."
+        )
+
     def _cannot_prefill(self, what: str) -> str:
         return (
             f"{self.endpoint.name or self.endpoint.url} cannot continue a reply, so it cannot "
@@ -435,9 +515,22 @@ class RemoteEngine:
         state = _StreamState(tally, emit)
         if request.continue_reasoning is not None:
             state.reasoning = request.continue_reasoning
+        refitted = False
         try:
             while True:
-                cut = self._stream_once(self._body(request, messages, prefix), state, known)
+                try:
+                    cut = self._stream_once(self._body(request, messages, prefix), state, known)
+                except _Overflow as over:
+                    if refitted or tally.generated or state.reasoning or not self._learn(over):
+                        raise _Stop("error", self._too_long(over.window)) from over
+                    refitted = True  # the server said its window: fit to it, ask once more
+                    try:
+                        plan = self.plan(request)
+                    except R1ChatError as unfit:
+                        raise _Stop("error", self._too_long(over.window)) from unfit
+                    messages = self.messages(request, plan)
+                    emit(plan)
+                    continue
                 if cut is None:
                     finish = state.finish
                     break
@@ -472,6 +565,9 @@ class RemoteEngine:
                 response = source.response
                 if response.status_code >= 400:
                     response.read()
+                    window = overflow_window(response.text) if response.status_code < 500 else None
+                    if window is not None:
+                        raise _Overflow(window if window > 0 else None)
                     raise _Stop(
                         "error",
                         _http_problem(endpoint, response.status_code, response.text, response),
@@ -498,6 +594,8 @@ class RemoteEngine:
                             return None
                     if cancel.is_set():
                         raise _Stop("cancelled")
+                    if not done and not state.finished and not state.chunks:
+                        self._why_empty(body)  # a refusal some servers only say unstreamed
                     if not done and not state.finished:
                         raise _Stop(
                             "error",
@@ -528,9 +626,39 @@ class RemoteEngine:
             raise _Stop("error", _connection_problem(endpoint, error)) from error
         return None
 
+    def _why_empty(self, body: dict[str, Any]) -> None:
+        """A stream that closed before its first event: ask again without streaming, for
+        one token, to hear why (llama_cpp.server refuses a prompt past its window that
+        way); raises `_Overflow` if that is why."""
+        import httpx
+
+        quiet = {**body, "stream": False, "max_tokens": 1}
+        quiet.pop("stream_options", None)
+        try:
+            with client(self.endpoint) as http:
+                response = http.post(
+                    self.endpoint.url + "/chat/completions",
+                    json=quiet,
+                    headers=self.endpoint.headers(),
+                )
+        except httpx.HTTPError:
+            return
+        if 400 <= response.status_code < 500:
+            window = overflow_window(response.text[:4000])
+            if window is not None:
+                raise _Overflow(window if window > 0 else None)
+
     def close(self) -> None:
         """Stop the engine's thread."""
         self._worker.close()
+
+
+class _Overflow(Exception):
+    """The server refused the prompt as longer than its window (`window`: as it said)."""
+
+    def __init__(self, window: int | None) -> None:
+        super().__init__(window)
+        self.window = window
 
 
 class _Stop(Exception):
@@ -567,8 +695,11 @@ class _StreamState:
         self.reasoning = ""
         self.finish: FinishReason = "stop"
         self.finished = False
+        self.chunks = 0
+        """Events received so far."""
 
     def chunk(self, chunk: dict[str, Any], known: dict[str, Any]) -> ReasoningCut | None:
+        self.chunks += 1
         if "error" in chunk:
             raise _Stop("error", f"The server reported an error: {_error_text(chunk['error'])}")
         usage = chunk.get("usage")

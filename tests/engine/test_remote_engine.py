@@ -14,8 +14,8 @@ import pytest
 from r1chat.core.saving import saving_to
 from r1chat.core.session import ChatSession
 from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
-from r1chat.engine.events import AnswerDelta, Finished, ReasoningDelta
-from r1chat.engine.remote import Endpoint, RemoteEngine
+from r1chat.engine.events import AnswerDelta, Finished, PromptPlan, ReasoningDelta
+from r1chat.engine.remote import GUESSED_CONTEXT, Endpoint, RemoteEngine
 from r1chat.engine.steering import ReplyControl
 from r1chat.errors import ConfigError, R1ChatError
 from r1chat.store import ChatStore
@@ -577,3 +577,88 @@ def test_a_reply_that_never_ends_is_stopped_after_reply_timeout(server):
     _, answer, stats = collect(engine_for(server, reply_timeout=1.0))
     assert time.monotonic() - started < 5 and answer.startswith("more")
     assert stats.error is not None and "after 1 s (reply_timeout)" in stats.error
+
+
+# The server's context window
+
+
+def long_chat(turns: int) -> tuple[ChatMessage, ...]:
+    history = []
+    for n in range(turns):
+        history.append(ChatMessage("user", f"Question {n}: " + "tell me about the sea " * 12))
+        history.append(ChatMessage("assistant", f"Answer {n}: " + "the sea is deep " * 12))
+    return (*history, ChatMessage("user", "And the sky?"))
+
+
+def test_the_window_is_what_the_server_says_and_a_guess_is_marked(server):
+    server.props = {"default_generation_settings": {"n_ctx": 3072}}
+    told = engine_for(server)
+    assert told.n_ctx == 3072 and not told.plan(ChatRequest(QUESTION)).window_guessed
+    server.props = None
+    server.model_fields = {"max_model_len": 16384}  # vLLM
+    assert engine_for(server).n_ctx == 16384
+    server.model_fields = {}
+    guessed = engine_for(server)
+    assert guessed.n_ctx == GUESSED_CONTEXT
+    assert guessed.plan(ChatRequest(QUESTION)).window_guessed
+    configured = RemoteEngine(Endpoint.parse(server.url, "scripted-r1", n_ctx=2048))
+    assert configured.n_ctx == 2048 and not configured.window_guessed
+
+
+def test_a_refusal_that_names_the_window_refits_the_chat_and_asks_once_more(server):
+    def scenario(handler, body):
+        if len(server.requests) == 1:
+            handler.error(
+                400,
+                json.dumps(
+                    {
+                        "error": {
+                            "message": "This model's maximum context length is 1024 tokens. "
+                            "However, you requested 3302 tokens.",
+                            "code": "context_length_exceeded",
+                        }
+                    }
+                ),
+            )
+        else:
+            handler.stream([chunk("Blue."), FINISH])
+
+    server.scenario = scenario
+    engine = engine_for(server)
+    events = list(engine.stream(ChatRequest(long_chat(40))))
+    finished = events[-1]
+    assert isinstance(finished, Finished) and finished.stats.finish_reason == "stop"
+    assert engine.n_ctx == 1024 and not engine.window_guessed
+    first, second = (len(r["body"]["messages"]) for r in server.requests)
+    assert second < first
+    plans = [e for e in events if isinstance(e, PromptPlan)]
+    assert plans[-1].n_ctx == 1024 and plans[-1].dropped_messages > plans[0].dropped_messages
+
+
+def test_a_message_longer_than_the_servers_window_is_one_sentence(server):
+    refusal = {"error": {"message": "Requested tokens (9000) exceed context window of 512"}}
+    server.scenario = lambda h, body: h.error(400, json.dumps(refusal))
+    engine = engine_for(server)
+    huge = (ChatMessage("user", "word " * 2000),)
+    last = list(engine.stream(ChatRequest(huge)))[-1]
+    assert isinstance(last, Finished)
+    stats = last.stats
+    assert stats.finish_reason == "error" and stats.error is not None
+    assert stats.error.startswith("This chat is longer than") and "(512 tokens)" in stats.error
+    assert len(server.requests) == 1
+
+
+@pytest.mark.slow
+def test_a_real_server_tells_its_window_by_refusing_and_the_chat_goes_on(llama_server):
+    engine = RemoteEngine(Endpoint.parse(llama_server))
+    try:
+        assert engine.window_guessed and engine.n_ctx == GUESSED_CONTEXT
+        request = ChatRequest(long_chat(40), GenerationParams(max_tokens=8, temperature=0))
+        last = list(engine.stream(request))[-1]
+        assert isinstance(last, Finished)
+        stats = last.stats
+        assert stats.finish_reason in ("stop", "length"), stats.error
+        assert engine.n_ctx == 1024 and not engine.window_guessed  # --n_ctx 1024
+        assert stats.prompt_tokens + 8 <= 1024
+    finally:
+        engine.close()

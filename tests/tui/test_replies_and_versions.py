@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import r1chat.ui
+from r1chat.engine.events import PromptPlan
 from r1chat.store import ChatStore
 from r1chat.ui.screens.chat import ChatScreen
 from r1chat.ui.screens.dialogs import ConfirmScreen
@@ -143,6 +144,10 @@ async def test_the_context_meter_shows_the_next_prompt_and_never_passes_full(tmp
         status.generated = 5_000  # a reply as long as the window: the meter stops at 100%
         assert status.context_text().startswith("ctx 1,024/1,024 100%")
         assert status.query_one("#status-context").has_class("full")
+        status.show_plan(PromptPlan(900, 4096, 256, window_guessed=True))  # a silent server
+        status.generated = 0
+        assert status.context_text().startswith("ctx 900/~4,096? 21%")
+        assert "assumed" in (status.context_tooltip() or "")
     store.close()
 
 

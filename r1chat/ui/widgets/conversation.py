@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import ClassVar
 
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.content import Content
@@ -172,12 +173,50 @@ class ConversationView(VerticalScroll):
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
-        if self._window.locked() or not self.is_mounted:
+        if new <= EDGE and new < old:
+            self._earlier_if_at_top()
+        elif new >= self.max_scroll_y - EDGE and new > old:
+            self._later_if_at_bottom()
+
+    def _earlier_if_at_top(self) -> None:
+        """Bring in the page before the first one shown if the view is at its top: also
+        when the scroll position did not move (PageUp or the wheel at the very top)."""
+        if self._window.locked() or not self.is_mounted or self._start == 0:
             return
-        if new <= EDGE and new < old and self._start > 0:
+        if self.scroll_y <= EDGE:
             self.run_worker(self.load_earlier(), group="paging")
-        elif new >= self.max_scroll_y - EDGE and new > old and not self.at_end:
+
+    def _later_if_at_bottom(self) -> None:
+        if self._window.locked() or not self.is_mounted or self.at_end:
+            return
+        if self.scroll_y >= self.max_scroll_y - EDGE:
             self.run_worker(self.load_later(), group="paging")
+
+    def action_page_up(self) -> None:
+        super().action_page_up()
+        self._earlier_if_at_top()
+
+    def action_scroll_up(self) -> None:
+        super().action_scroll_up()
+        self._earlier_if_at_top()
+
+    def action_page_down(self) -> None:
+        super().action_page_down()
+        self._later_if_at_bottom()
+
+    def action_scroll_down(self) -> None:
+        super().action_scroll_down()
+        self._later_if_at_bottom()
+
+    def _on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        super()._on_mouse_scroll_up(event)
+        self._earlier_if_at_top()
+        event.stop()  # the view scrolls, or pages in what is above: not the screen
+
+    def _on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        super()._on_mouse_scroll_down(event)
+        self._later_if_at_bottom()
+        event.stop()
 
     async def load_earlier(self) -> None:
         """Render the page before the first one shown, keeping the view where it was."""
@@ -187,17 +226,17 @@ class ConversationView(VerticalScroll):
             start = max(0, self._start - PAGE)
             widgets = self._widgets_for(start, self._start)
             first = self.query_children(".user-message, .assistant-message, .memory-marker")
-            before_height = self.virtual_size.height
-            await self.mount_all(widgets, before=first.first() if first else None)
+            anchor = first.first() if first else None
+            anchor_y = anchor.virtual_region.y if anchor is not None else 0
+            await self.mount_all(widgets, before=anchor)
             self._start = start
             await self._trim(keep_start=True)
             self.release_anchor()
             await self._settle()
-            self.scroll_to(
-                y=self.scroll_y + self.virtual_size.height - before_height,
-                animate=False,
-                immediate=True,
-            )
+            # The page went in above what was shown: move down by what it added there, so
+            # the same line stays in view (what was let go of below does not count).
+            added = (anchor.virtual_region.y - anchor_y) if anchor is not None else 0
+            self.scroll_to(y=self.scroll_y + added, animate=False, immediate=True)
 
     async def load_later(self) -> None:
         """Render the page after the last one shown."""

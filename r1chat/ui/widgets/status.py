@@ -22,6 +22,7 @@ REDRAWN_BY = (
     "dropped_turns",
     "overflow",
     "n_ctx",
+    "window_guessed",
     "tokens_per_second",
     "state",
     "memory",
@@ -44,6 +45,8 @@ class StatusBar(Horizontal):
     dropped_turns: reactive[int] = reactive(0, init=False)
     """Oldest turns that no longer fit and will not be sent."""
     n_ctx: reactive[int] = reactive(0, init=False)
+    window_guessed: reactive[bool] = reactive(False, init=False)
+    """The window is assumed (a server that does not say its context size)."""
     tokens_per_second: reactive[float | None] = reactive(None, init=False)
     state: reactive[str] = reactive("idle", init=False)
     """`loading model`, `reading prompt …`, `thinking`, `answering`, `idle`, or a failure."""
@@ -73,6 +76,7 @@ class StatusBar(Horizontal):
         if draft_tokens is not None:
             self.draft_tokens = draft_tokens
         self.n_ctx = plan.n_ctx
+        self.window_guessed = plan.window_guessed
         self.context_used = plan.tokens
         self.dropped_turns = plan.dropped_turns
         self.overflow = ""
@@ -88,7 +92,8 @@ class StatusBar(Horizontal):
         if self.overflow:
             return "ctx full: the message is too long"
         used = min(self.n_ctx, self.context_used + self.generated)
-        text = f"ctx {used:,}/{self.n_ctx:,} {used * 100 // self.n_ctx}%"
+        window = f"~{self.n_ctx:,}?" if self.window_guessed else f"{self.n_ctx:,}"
+        text = f"ctx {used:,}/{window} {used * 100 // self.n_ctx}%"
         if self.dropped_turns:
             turns = self.dropped_turns
             text += f" · {turns:,} old turn{'s' if turns != 1 else ''} left out"
@@ -105,6 +110,12 @@ class StatusBar(Horizontal):
             f"{self.n_ctx:,}-token window (history as it will be sent, and your draft).\n"
             f"Your draft: {draft:,} token{'s' if draft != 1 else ''}, "
             f"{share:.1f}% of the window. `r1chat tokens` shows how text splits."
+            + (
+                "\nThe server does not say its context size: this window is assumed until "
+                "it refuses a prompt (set n_ctx under [remotes.NAME] in config.toml)."
+                if self.window_guessed
+                else ""
+            )
         )
 
     def _refresh_all(self) -> None:
