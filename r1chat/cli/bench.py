@@ -96,6 +96,18 @@ def bench_store(
     run_store_bench(conversations, messages, big, folder, json_output)
 
 
+@bench_app.command("chats")
+def bench_chats(
+    small: Annotated[int, typer.Option("--small", help="Messages in the smaller chat.")] = 20_000,
+    large: Annotated[int, typer.Option("--large", help="Messages in the larger chat.")] = 200_000,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Time show, export, import and opening of a very long chat at two sizes."""
+    if not 0 < small < large:
+        raise R1ChatError("--small must be at least 1 and less than --large.")
+    benchmark("chats").run_chats_bench(small, large, json_output)
+
+
 @bench_app.command("ui")
 def bench_ui(
     model: ModelOption = None,

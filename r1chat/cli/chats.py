@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -14,11 +14,14 @@ from r1chat.cli.console import cell, cell_len, console
 from r1chat.core.chats import (
     HIT_END,
     HIT_START,
+    IMPORT_BATCH,
     SearchHit,
     export_json,
     export_markdown,
     import_json,
+    message_data,
     open_store,
+    readable_json,
     search,
 )
 from r1chat.domain import NO_ANSWER_NOTE, Conversation, Message
@@ -97,7 +100,7 @@ def list_command(limit: int, as_json: bool) -> None:
 
 def _message_dict(message: Message) -> dict[str, Any]:
     """A message for `show --json`: the fields of an export's message, and `no_answer`."""
-    return {**asdict(message), "no_answer": message.no_answer}
+    return {**message_data(message), "no_answer": message.no_answer}
 
 
 def show_command(prefix: str, thinking: bool, as_json: bool) -> None:
@@ -106,9 +109,9 @@ def show_command(prefix: str, thinking: bool, as_json: bool) -> None:
     conversation = store.conversation(store.resolve(prefix))
     if as_json:
         # The fields of an export's conversation; `messages` is the current branch.
-        document = asdict(conversation)
+        document = asdict(replace(conversation, messages=()))  # no deep copy of 200,000
         document["messages"] = [_message_dict(m) for m in conversation.messages]
-        print(json.dumps(document, ensure_ascii=True, indent=2))
+        sys.stdout.write(readable_json(document, [document], ascii_only=True) + "\n")
         return
     render_conversation(conversation, thinking=thinking)
 
@@ -128,6 +131,9 @@ def render_conversation(
     details += f" · {ago(conversation.updated_at)}"
     out.print(header)
     out.print(Text(details, style="dim"))
+    if len(conversation.messages) > LAID_OUT:
+        _print_plain(out.file, conversation, thinking=thinking)
+        return
     for message in conversation.messages:
         if message.role == "user":
             out.print(Rule(Text("You", style="bold cyan"), align="left", style="cyan"))
@@ -150,6 +156,34 @@ def render_conversation(
         if message.status != "complete":
             out.print(Text(f"({message.status})", style="yellow"))
         out.print()
+
+
+LAID_OUT = 2_000
+"""Messages past which `show` prints the text as it is (Markdown source, no layout): laying
+out takes about 2 ms a message, so a 200,000-message chat would take minutes."""
+
+
+def _print_plain(file: TextIO, conversation: Conversation, *, thinking: bool) -> None:
+    """The transcript as text, written in large pieces: linear and fast for any length.
+    The same labels as the laid-out form; control bytes stripped."""
+    lines: list[str] = []
+    for message in conversation.messages:
+        label = "You" if message.role == "user" else message.role.title()
+        lines.append(f"── {label} ──")
+        if thinking and message.reasoning and message.role != "user":
+            lines += ["Thinking:", terminal_safe(message.reasoning), "", "Answer:"]
+        if message.content:
+            lines.append(terminal_safe(message.content))
+        if message.no_answer:
+            lines.append(f"({NO_ANSWER_NOTE})")
+        if message.status != "complete":
+            lines.append(f"({message.status})")
+        lines.append("")
+        if len(lines) > 20_000:
+            file.write("\n".join(lines) + "\n")
+            lines.clear()
+    file.write("\n".join(lines) + "\n")
+    file.flush()
 
 
 LONG_TEXT = 200_000
@@ -233,7 +267,18 @@ def import_command(path: Path) -> None:
     except OSError as error:
         raise R1ChatError(f"Cannot read {path} ({error.strerror}).") from error
     store = open_store()
-    imported, skipped, refused = import_json(store, text, str(path))
+    shown = sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        if shown and total > IMPORT_BATCH:
+            sys.stderr.write(f"\rimporting {done:,}/{total:,} messages")
+            sys.stderr.flush()
+
+    try:
+        imported, skipped, refused = import_json(store, text, str(path), progress)
+    finally:
+        if shown:
+            sys.stderr.write("\r\x1b[K")
     print(f"Imported {len(imported)} conversation(s).", file=sys.stderr)
     facts = json.loads(text).get("memory")  # parsed once already by import_json: it is JSON
     if isinstance(facts, list) and facts:

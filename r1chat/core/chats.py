@@ -14,9 +14,12 @@ from r1chat.store.search import HIT_END as HIT_END
 from r1chat.store.search import HIT_START as HIT_START
 from r1chat.store.search import SearchHit as SearchHit
 from r1chat.store.search import search as search
+from r1chat.store.transfer import IMPORT_BATCH as IMPORT_BATCH
 from r1chat.store.transfer import export_json as export_json
 from r1chat.store.transfer import export_markdown as export_markdown
 from r1chat.store.transfer import import_json as import_json
+from r1chat.store.transfer import message_data as message_data
+from r1chat.store.transfer import readable_json as readable_json
 from r1chat.store.usage import Grouping as Grouping
 from r1chat.store.usage import Usage as Usage
 from r1chat.store.usage import UsageReport as UsageReport
