@@ -294,6 +294,14 @@ def doctor_command(n_ctx: int, as_json: bool, check_build: bool = False) -> None
     lines.append(f"free disk for models ({paths.models_dir}): {gb(report['free_disk_bytes'])}")
     chosen = report["llama_threads"]
     lines.append(f"llama.cpp threads: {chosen['threads']} ({chosen['why']})")
+    if chosen.get("adapts"):
+        others = chosen.get("others_busy_cores")
+        now = f"now {others:.1f} cores busy elsewhere, " if others is not None else ""
+        lines.append(
+            f"  adapts while replying: one fewer while other programs keep a core busy or "
+            f"the workers stall ({now}a reply would start with {chosen['starts_with']}); "
+            "threads in config.toml fixes the count"
+        )
     lines += build_lines(report["build"])
     if report["gpu_offload"]:
         lines.append(report["gpu_offload"])

@@ -36,6 +36,8 @@ class EngineInfo:
     notice: str = ""
     """A sentence the user must read once the model is loaded (safe mode, fewer GPU
     layers after running out of memory); empty when all is well."""
+    threads: str = ""
+    """How many CPU threads run and why (`2 threads (…)`); empty for servers."""
 
     @property
     def backend_label(self) -> str:

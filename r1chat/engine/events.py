@@ -82,6 +82,8 @@ class GenerationStats:
     """Prompt tokens the model read for this reply (`None`: not known, e.g. some servers)."""
     prompt_tokens_cached: int | None = None
     """Prompt tokens that came from the cache (in memory, on disk, or the server's)."""
+    threads: int | None = None
+    """CPU threads llama.cpp ran with at the reply's end (local models)."""
     had_reasoning: bool = False
     """The reply had a reasoning block, even an empty one."""
     reasoning_open: bool = False

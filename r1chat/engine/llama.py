@@ -54,6 +54,7 @@ from r1chat.models.family import default_sampling, is_r1_model
 from r1chat.models.fit import Offload, fewer_layers, plan_offload
 from r1chat.models.gguf_header import GGUFHeader, check_weights, read_header
 from r1chat.models.hardware import default_threads, llama_backend
+from r1chat.models.threads import OthersLoad, ThreadPilot
 from r1chat.text import one_line, shared_prefix
 
 PREFILL_CHUNK = 128  # prompt tokens per decode call: the granularity of cancelling a long prompt
@@ -140,7 +141,16 @@ class LlamaEngine:
         self.log = LlamaLog.install(log_path)
         self.n_ctx = n_ctx or self._default_context()
         self.backend = llama_backend()
-        self.threads = threads or default_threads().threads
+        chosen = default_threads()
+        self.threads = threads or chosen.threads
+        self.pilot = ThreadPilot(
+            self.threads,
+            fixed=threads is not None or self.backend != "CPU",
+            base_why="threads in config.toml" if threads else chosen.why,
+        )
+        """Steps the thread count down while other programs keep a core busy (CPU only)."""
+        self._others = OthersLoad()
+        self._others.look()  # the first interval spans loading: its own CPU is left out
         self.offload = plan_offload(self.header, self.n_ctx, self.backend, gpu_layers)
         self.notice = ""
         """One sentence for the user about how the model runs (empty: nothing to say)."""
@@ -273,6 +283,7 @@ class LlamaEngine:
             offload=self.offload.label if self.offload else "",
             safe_mode=self.safe_mode,
             notice=self.notice,
+            threads=self.pilot.describe(),
         )
 
     def default_sampling(self) -> tuple[float, float]:
@@ -554,6 +565,8 @@ class LlamaEngine:
                 tokens, temp=temperature, top_p=top_p, top_k=40, min_p=0.05, reset=True
             )
 
+        self._set_threads(self.pilot.before_reply(self._others.look()))
+        pilot = self.pilot
         try:
             evaluated = self._prefill(context, cancel, emit)
             if evaluated is None:
@@ -566,7 +579,13 @@ class LlamaEngine:
                     known["prompt_tokens_per_second"] = evaluated / prefill_seconds
                 llm.set_seed(params.seed if params.seed >= 0 else random.randrange(2**31))
                 tokens = sample(context)
+                last = time.perf_counter()
                 while (token := next(tokens, None)) is not None:
+                    now = time.perf_counter()
+                    changed = pilot.token(now - last)
+                    last = now
+                    if changed is not None:
+                        self._set_threads(changed)
                     if compat.is_end(llama_cpp, vocab, token):
                         finish = "stop"
                         break
@@ -600,7 +619,13 @@ class LlamaEngine:
                 )
         for delta in tally.finish(decoder.decode(b"", final=True)):
             emit(delta)
+        self._others.look()  # from here to the next reply: only other programs run
+        known["threads"] = pilot.current
         emit(Finished(tally.stats(finish, error, **known)))
+
+    def _set_threads(self, count: int) -> None:
+        if count != compat.threads(self._llm):
+            compat.set_threads(self._llama_cpp, self._llm, count)
 
     def _save_state(self) -> None:
         """After a reply (already on screen): keep the context on disk for next time."""

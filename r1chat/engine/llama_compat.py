@@ -88,6 +88,17 @@ def token_attributes(llama_cpp: Any, handle: Any, token: int) -> int:
     return int(llama_cpp.llama_vocab_get_attr(handle, token))
 
 
+def threads(llm: Any) -> int:
+    """The threads llama.cpp generates with now."""
+    return int(llm.n_threads)
+
+
+def set_threads(llama_cpp: Any, llm: Any, count: int) -> None:
+    """Generate and read prompts with `count` threads from the next step on."""
+    llama_cpp.llama_set_n_threads(llm._ctx.ctx, count, count)
+    llm.n_threads = llm.n_threads_batch = count
+
+
 def cached_tokens(llm: Any) -> list[int]:
     """The tokens the KV cache holds, oldest first."""
     return [int(token) for token in llm._input_ids[: int(llm.n_tokens)]]

@@ -3,6 +3,7 @@ context, the threads llama.cpp gets, and the one to suggest pulling."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -52,13 +53,23 @@ def doctor_report(
     """What `doctor` prints, as data (`threads`: the config's setting, if any;
     `build_checks`: where the build check keeps its verdicts)."""
     from r1chat.models.hardware import default_threads
+    from r1chat.models.threads import BUSY_CORE, OthersLoad
 
     choice = default_threads()
-    thread_report = (
-        {"threads": threads, "why": "set by `threads` in config.toml"}
+    thread_report: dict[str, Any] = (
+        {"threads": threads, "why": "set by `threads` in config.toml", "adapts": False}
         if threads
-        else {"threads": choice.threads, "why": choice.why}
+        else {"threads": choice.threads, "why": choice.why, "adapts": choice.threads > 1}
     )
+    if thread_report["adapts"]:
+        load = OthersLoad()
+        load.look()
+        time.sleep(0.3)
+        others = load.look()
+        thread_report["others_busy_cores"] = others
+        thread_report["starts_with"] = (
+            choice.threads - 1 if others is not None and others >= BUSY_CORE else choice.threads
+        )
     memory = machine.model_memory_bytes
     table = []
     for preset in PRESETS.values():

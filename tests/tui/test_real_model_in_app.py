@@ -33,6 +33,8 @@ async def test_the_app_answers_with_the_real_model(tmp_path, smollm2_path):
         screen = chat_screen(app)
         await wait_until(pilot, lambda: screen.engine is not None, timeout=60)
         assert screen.status.backend == llama_backend() and screen.status.n_ctx == 1024
+        tooltip = str(screen.status.query_one("#status-model").tooltip)
+        assert tooltip.startswith("llama.cpp runs ") and " thread" in tooltip and "(" in tooltip
         screen.composer.text = "What is the capital of France? Answer briefly."
         screen.composer.focus()
         await pilot.press("enter")

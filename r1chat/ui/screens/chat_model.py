@@ -37,6 +37,7 @@ class ModelLoading(ChatScreenBase):
         info = engine.info
         self.status.model = info.model_name
         self.status.backend = info.backend_label
+        self.status.threads = info.threads
         self.status.n_ctx = info.n_ctx
         self.status.state = "idle"
         self.measure_soon(0)

@@ -222,6 +222,8 @@ class ReplyFollowing(ChatScreenBase):
         )
         if stats is not None:
             self.status.tokens_per_second = stats.tokens_per_second
+        if self.engine is not None:
+            self.status.threads = self.engine.info.threads  # the count may have changed
         error = done.error or (stats.error if stats else None)
         if error:
             self.notify(error, title="The reply failed", severity="error", timeout=15)

@@ -17,6 +17,7 @@ FULL_AT = 0.95
 REDRAWN_BY = (
     "model",
     "backend",
+    "threads",
     "context_used",
     "generated",
     "dropped_turns",
@@ -38,6 +39,8 @@ class StatusBar(Horizontal):
 
     model: reactive[str] = reactive("no model", init=False)
     backend: reactive[str] = reactive("", init=False)
+    threads: reactive[str] = reactive("", init=False)
+    """How many CPU threads llama.cpp runs and why (the model's tooltip)."""
     context_used: reactive[int] = reactive(0, init=False)
     """Tokens of the next prompt (history as it will be sent, plus the draft)."""
     generated: reactive[int] = reactive(0, init=False)
@@ -130,7 +133,9 @@ class StatusBar(Horizontal):
         state.set_class(self.state == "loading model", "loading")
         state.set_class(self.state.startswith("model failed"), "failed")
         model = self.model + (f" · {self.backend}" if self.backend else "")
-        self._show(self.query_one("#status-model", Static), plain(model))
+        shown = self.query_one("#status-model", Static)
+        self._show(shown, plain(model))
+        shown.tooltip = Content(f"llama.cpp runs {self.threads}") if self.threads else None
         context = self.query_one("#status-context", Static)
         self._show(context, Content(self.context_text()))
         share = (self.context_used + self.generated) / self.n_ctx if self.n_ctx else 0.0
