@@ -12,7 +12,7 @@ from r1chat.core.events import Engine
 from r1chat.core.resolve import Request, conversation_to_open, resolve
 from r1chat.core.service import ChatService, EngineFactory
 from r1chat.crash import guard_wanted, last_crash, run_guarded
-from r1chat.errors import ModelError
+from r1chat.errors import ConfigError, ModelError
 from r1chat.paths import Paths
 
 
@@ -35,6 +35,31 @@ def demo_welcome(paths: Paths, settings: Settings) -> str:
         "This is the demo model, SmolLM2-135M: small, quick, and it does not reason. "
         + recommendation_line(paths, settings)
     )
+
+
+def check_keymap_file(settings: Settings, paths: Paths) -> None:
+    """Refuse to start on a `[keymap]` that names no binding, a key no terminal sends, or a
+    key another action has in the same place: one sentence naming the line."""
+    from r1chat.ui.keymap import check_keymap
+
+    _, problems = check_keymap(settings.sections.keymap)
+    if not problems:
+        return
+    try:
+        text = paths.config_file.read_text(encoding="utf-8")
+    except OSError:
+        text = ""
+    from r1chat.ui.keymap import keymap_line
+
+    problems.sort(key=lambda problem: keymap_line(text, problem.binding_id) or 0)
+    sentence = problems[0].sentence(text, str(paths.config_file))
+    if len(problems) > 1:
+        more = len(problems) - 1
+        sentence = (
+            f"{sentence[:-1]}; {more:,} more [keymap] entr{'y is' if more == 1 else 'ies are'} "
+            "wrong too."
+        )
+    raise ConfigError(sentence)
 
 
 def mark_cut(paths: Paths) -> None:
@@ -61,6 +86,7 @@ def run_app(
     """
     paths = Paths.from_env()
     settings = load_settings(paths)
+    check_keymap_file(settings, paths)
     if guard_wanted():  # before the store opens or any thread starts
         run_guarded(paths.crash_file, partial(mark_cut, paths))
     if trust_template:

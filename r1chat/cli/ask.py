@@ -33,6 +33,7 @@ from r1chat.errors import R1ChatError, StoreError
 from r1chat.models.discovery import model_name
 from r1chat.paths import Paths
 from r1chat.text import terminal_safe
+from r1chat.ui.keys import key_label
 
 DIM, RESET, CLEAR_LINE = "\x1b[2m", "\x1b[0m", "\r\x1b[K"
 NO_ANSWER_EXIT = 3
@@ -373,7 +374,7 @@ def run_ask(
         stderr.write(
             f"r1chat: no answer: the model reached {why} while still reasoning "
             f"({stats.reasoning_tokens:,} tokens); raise --max-tokens, or continue in the app "
-            "(Ctrl+G).\n"
+            f"({key_label(settings.sections.keymap.get('chat.continue', 'ctrl+g'))}).\n"
         )
         return NO_ANSWER_EXIT
     return 0

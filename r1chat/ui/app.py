@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
@@ -25,6 +24,7 @@ from r1chat.errors import ConfigError
 from r1chat.paths import Paths
 from r1chat.text import terminal_safe
 from r1chat.ui.commands import ConversationsProvider, ModelsProvider
+from r1chat.ui.keymap import APP_BINDINGS, QUIT_ID, QUIT_KEY, check_keymap, places
 from r1chat.ui.keys import key_label
 from r1chat.ui.priority import ModelFirst
 from r1chat.ui.screens.chat import ChatScreen
@@ -32,13 +32,10 @@ from r1chat.ui.screens.help import NEWLINE_HELP, HelpScreen
 from r1chat.ui.themes import APP_VARIABLES, DEFAULT_THEME, bundled_themes_dir, load_themes
 from r1chat.ui.widgets.reasoning import THINKING_MODES, ThinkingMode
 
-QUIT_ID, QUIT_KEY = "app.quit", "ctrl+q"
 QUIT_WAIT = 0.8
 """Seconds quitting waits for a reply to be saved and for the model to be freed."""
 CTRL_C_AGAIN = 1.0
 """Seconds within which a second Ctrl+C quits (the first stops a reply, or says how)."""
-KEY_NAME = re.compile(r"[a-z0-9_]+(\+[a-z0-9_]+)*|[^\s,+]", re.IGNORECASE)
-"""A key as Textual names it: `ctrl+shift+k`, `f5`, `pageup`, or one printable character."""
 
 
 PLACES = (
@@ -53,41 +50,13 @@ PLACES = (
 """The order the help lists places in."""
 
 
-def _types_text(key: str) -> bool:
-    """Whether `key` (a Textual key name) is one a user types into a text box."""
-    return (
-        len(key) == 1
-        or key in ("space", "enter", "tab", "backspace", "delete")
-        or (key.startswith("shift+") and len(key) == len("shift+") + 1)
-    )
-
-
 class R1ChatApp(App[None]):
     """r1chat in the terminal: chat with a local model, watch it think, come back later."""
 
     CSS_PATH = "r1chat.tcss"
     TITLE = "r1chat"
     COMMANDS = App.COMMANDS | {ConversationsProvider, ModelsProvider}
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(
-            "ctrl+q",
-            "quit",
-            "Quit",
-            id="app.quit",
-            priority=True,
-            tooltip="Quit r1chat (everything is saved)",
-        ),
-        Binding("f1", "help", "Help", id="app.help", show=False, tooltip="List every key"),
-        Binding(
-            "ctrl+c",
-            "copy_or_quit",
-            "Copy / quit",
-            id="app.copy_or_quit",
-            priority=True,
-            show=False,
-            tooltip="Copy the selected text, or press twice to quit",
-        ),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = list(APP_BINDINGS)
 
     def __init__(
         self,
@@ -360,71 +329,30 @@ class R1ChatApp(App[None]):
         """The key that runs `binding_id` now, as people write it (`Ctrl+G`): the keymap's
         first key for it, else the binding's own."""
         if self._default_keys is None:
-            from r1chat.ui.screens.dialogs import ConfirmScreen, LinkChooserScreen, TextPromptScreen
-            from r1chat.ui.screens.settings import ChatSettingsScreen
-
-            found = {binding.id: binding.key for _, binding in self._help_bindings() if binding.id}
-            for screen in (ConfirmScreen, TextPromptScreen, LinkChooserScreen, ChatSettingsScreen):
-                for item in screen.BINDINGS:
-                    if isinstance(item, Binding) and item.id:
-                        found.setdefault(item.id, item.key)
+            found: dict[str, str] = {}
+            for place in places():
+                for binding in place.bindings:
+                    if binding.id:
+                        found.setdefault(binding.id, binding.key)
             self._default_keys = found
         keys = self.keymap.get(binding_id) or self._default_keys.get(binding_id, "")
         if binding_id == QUIT_ID:
             keys = keys or QUIT_KEY
         return key_label(keys)
 
-    def _binding_ids(self) -> set[str]:
-        """The ids a `[keymap]` entry may name: every binding, dialogs' too."""
-        from r1chat.ui.screens.dialogs import ConfirmScreen, LinkChooserScreen, TextPromptScreen
-        from r1chat.ui.screens.settings import ChatSettingsScreen
-
-        ids = {binding.id for _, binding in self._help_bindings() if binding.id}
-        dialogs = (ConfirmScreen, TextPromptScreen, LinkChooserScreen, HelpScreen)
-        for screen in (*dialogs, ChatSettingsScreen):
-            ids |= {b.id for b in screen.BINDINGS if isinstance(b, Binding) and b.id}
-        return ids
-
-    def _checked_keymap(self, keymap: object) -> dict[str, str]:
-        """The `[keymap]` entries that name a binding and keys; the rest are reported.
-
-        Quit keeps Ctrl+Q whatever the keymap says, so the app can always be left.
-        """
-        if not isinstance(keymap, dict):
-            if keymap:
-                self.notify(
-                    "Ignored [keymap] in config.toml: it is not a table.", severity="warning"
-                )
-            return {}
-        known = self._binding_ids()
-        checked: dict[str, str] = {}
-        problems: list[str] = []
-        for binding_id, keys in keymap.items():
-            if str(binding_id) not in known:
-                problems.append(f"{binding_id!r}: no binding has that id")
-                continue
-            parts = [part.strip() for part in str(keys).split(",")]
-            if not parts or not all(KEY_NAME.fullmatch(part) for part in parts):
-                problems.append(f"{binding_id!r}: {keys!r} is not a key (try 'ctrl+k')")
-                continue
-            typed = [part for part in parts if _types_text(part)]
-            if typed and str(binding_id).startswith(("app.", "chat.")):
-                problems.append(
-                    f"{binding_id!r}: {typed[0]!r} types text in the message box (use a key "
-                    "with ctrl or a function key)"
-                )
-                continue
-            checked[str(binding_id)] = ",".join(parts)
-        if problems:  # one notice, however many lines are wrong
+    def _checked_keymap(self, keymap: dict[str, str]) -> dict[str, str]:
+        """The `[keymap]` entries that can be used; the rest are said in one notice (the
+        command line refuses them before the app starts: this covers an app built
+        directly)."""
+        checked, problems = check_keymap(keymap)
+        if problems:
             more = f" (and {len(problems) - 3:,} more)" if len(problems) > 3 else ""
+            reasons = "; ".join(problem.reason for problem in problems[:3])
             self.notify(
-                f"Ignored in [keymap] of config.toml: {'; '.join(problems[:3])}{more}. "
-                f"{self.key('app.help')} lists every id and key.",
+                f"Ignored in [keymap] of config.toml: {reasons}{more}.",
                 severity="warning",
                 timeout=15,
             )
-        if QUIT_ID in checked and QUIT_KEY not in checked[QUIT_ID].split(","):
-            checked[QUIT_ID] += f",{QUIT_KEY}"
         return checked
 
     async def action_copy_or_quit(self) -> None:

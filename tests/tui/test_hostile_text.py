@@ -186,8 +186,8 @@ async def test_a_keymap_cannot_unbind_quit_and_bad_entries_are_reported(tmp_path
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
         notices = " ".join(str(n.message) for n in app._notifications)
-        assert "'no.such.binding': no binding has that id" in notices
-        assert "'chat.new': 'ctrl+ +' is not a key" in notices
+        assert '"no.such.binding" = "ctrl+k" names no binding' in notices
+        assert '"chat.new" = "ctrl+ +": \'ctrl+ +\' ends with +' in notices
         assert app._keymap["app.quit"] == "ctrl+x,ctrl+q"
         await pilot.press("ctrl+q")
         await wait_until(pilot, lambda: not app.is_running)
@@ -292,7 +292,7 @@ async def test_a_letter_bound_to_quit_is_refused_by_name(tmp_path):
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
         notices = " ".join(str(n.message) for n in app._notifications)
-        assert "'app.quit': 'x' types text in the message box" in notices
+        assert '"app.quit" = "x": \'x\' types text in the message box' in notices
     store.close()
 
 

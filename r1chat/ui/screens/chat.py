@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import ActiveBinding, Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.widgets import Footer, Static
@@ -32,6 +32,9 @@ from r1chat.ui.widgets.status import StatusBar
 
 if TYPE_CHECKING:
     pass
+
+FOOTER_FIRST = ("chat.help", "app.quit")
+"""Shown first in the footer whatever has focus, so a narrow terminal keeps them."""
 
 
 class ChatScreen(
@@ -233,6 +236,21 @@ class ChatScreen(
 
     def _apply_width(self) -> None:
         self.sidebar.display = self.sidebar_wanted and self.size.width >= NARROW
+
+    @property
+    def active_bindings(self) -> dict[str, ActiveBinding]:
+        """Textual's bindings, Help and Quit first: the footer lists them in this order
+        (a focused message's own keys would otherwise push Quit off an 80-column one)."""
+        bindings = super().active_bindings
+        first = {
+            key: active
+            for key, active in bindings.items()
+            if active.binding.id in FOOTER_FIRST and active.binding.show
+        }
+        return {
+            **dict(sorted(first.items(), key=lambda i: FOOTER_FIRST.index(str(i[1].binding.id)))),
+            **bindings,
+        }
 
     def check_action(self, action: str, parameters: tuple[Any, ...]) -> bool | None:
         if action == "stop":

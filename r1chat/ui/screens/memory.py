@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Static
 
 from r1chat.errors import R1ChatError
 from r1chat.text import terminal_safe
+from r1chat.ui.keys import key_for
 from r1chat.ui.screens.dialogs import ConfirmScreen, TextPromptScreen
 
 if TYPE_CHECKING:
@@ -52,7 +53,18 @@ class MemoryScreen(ModalScreen[None]):
             )
             yield DataTable(cursor_type="row", zebra_stripes=True, id="memory-table")
             yield Static(
-                Content("a add · e edit · space on/off · d delete · Esc close"),
+                Content(
+                    " · ".join(
+                        f"{key_for(self.app, binding_id, default)} {what}"
+                        for binding_id, default, what in (
+                            ("memory.add", "a", "add"),
+                            ("memory.edit", "e", "edit"),
+                            ("memory.toggle", "space", "on/off"),
+                            ("memory.delete", "d", "delete"),
+                            ("memory.close", "escape", "close"),
+                        )
+                    )
+                ),
                 classes="memory-help",
             )
 

@@ -21,6 +21,7 @@ from textual_plotext import Plot, PlotextPlot
 from r1chat.core.prices import money
 from r1chat.errors import R1ChatError
 from r1chat.text import one_line
+from r1chat.ui.keys import key_for
 from r1chat.ui.plain import plain
 
 if TYPE_CHECKING:
@@ -97,7 +98,8 @@ class StatsScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog stats-dialog") as dialog:
             dialog.border_title = "Usage"
-            dialog.border_subtitle = "←/→ switch plots · Esc close"
+            close = key_for(self.app, "stats.close", "escape")
+            dialog.border_subtitle = f"←/→ switch plots · {close} close"
             yield Static(Content("Counting…"), id="stats-summary")
             with TabbedContent(id="stats-tabs"):
                 with TabPane("Tokens", id="stats-tokens"):

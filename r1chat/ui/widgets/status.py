@@ -32,6 +32,21 @@ REDRAWN_BY = (
 """The bar is drawn again when any of these change."""
 STATE_WIDTH = len("answering")
 """States up to this long are centred in this width."""
+COMPACT_BELOW = 100
+"""Columns under which the meter says `· 933 left out` instead of `· 933 old turns left out`."""
+MODEL_AT_LEAST = 12
+"""Columns the model's name keeps before the speed, then the memory count, give way: the
+state and the context meter are always shown whole."""
+
+
+def short_model_name(name: str) -> str:
+    """A model named by a file path (as servers often do) by its file's name, without
+    `.gguf`: the bar has no room for `/models/…/DeepSeek-R1-…-Q4_K_M.gguf`."""
+    if "/" not in name and "\\" not in name:
+        return name
+    last = name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    stem = last[: -len(".gguf")] if last.lower().endswith(".gguf") else last
+    return stem or name
 
 
 class StatusBar(Horizontal):
@@ -88,8 +103,9 @@ class StatusBar(Horizontal):
         """The draft cannot fit however much history is left out."""
         self.overflow = reason
 
-    def context_text(self) -> str:
-        """`ctx 1,234/8,192 15%`, never past 100%, with the turns left out."""
+    def context_text(self, compact: bool = False) -> str:
+        """`ctx 1,234/8,192 15%`, never past 100%, with the turns left out (`compact`:
+        `· 933 left out`)."""
         if not self.n_ctx:
             return ""
         if self.overflow:
@@ -99,7 +115,10 @@ class StatusBar(Horizontal):
         text = f"ctx {used:,}/{window} {used * 100 // self.n_ctx}%"
         if self.dropped_turns:
             turns = self.dropped_turns
-            text += f" · {turns:,} old turn{'s' if turns != 1 else ''} left out"
+            if compact:
+                text += f" · {turns:,} left out"
+            else:
+                text += f" · {turns:,} old turn{'s' if turns != 1 else ''} left out"
         return text
 
     def context_tooltip(self) -> str | None:
@@ -132,12 +151,15 @@ class StatusBar(Horizontal):
         state.set_class(busy, "busy")
         state.set_class(self.state == "loading model", "loading")
         state.set_class(self.state.startswith("model failed"), "failed")
-        model = self.model + (f" · {self.backend}" if self.backend else "")
+        model = short_model_name(self.model) + (f" · {self.backend}" if self.backend else "")
         shown = self.query_one("#status-model", Static)
         self._show(shown, plain(model))
-        shown.tooltip = Content(f"llama.cpp runs {self.threads}") if self.threads else None
+        about = [self.model] if short_model_name(self.model) != self.model else []
+        if self.threads:
+            about.append(f"llama.cpp runs {self.threads}")
+        shown.tooltip = Content("\n".join(about)) if about else None
         context = self.query_one("#status-context", Static)
-        self._show(context, Content(self.context_text()))
+        self._show(context, Content(self.context_text(compact=self.size.width < COMPACT_BELOW)))
         share = (self.context_used + self.generated) / self.n_ctx if self.n_ctx else 0.0
         full = bool(self.overflow) or share >= FULL_AT
         context.set_class(full, "full")
@@ -152,7 +174,33 @@ class StatusBar(Horizontal):
         memory.set_class(used < wanted, "warn")
         memory.display = bool(text)
         speed = f"{self.tokens_per_second:.1f} tok/s" if self.tokens_per_second else ""
-        self._show(self.query_one("#status-speed", Static), Content(speed))
+        speed_part = self.query_one("#status-speed", Static)
+        self._show(speed_part, Content(speed))
+        self._fit(memory, speed_part, bool(text))  # after `_show` sized every part
+
+    def on_resize(self) -> None:
+        self._refresh_all()
+
+    def _fit(self, memory: Static, speed: Static, memory_wanted: bool) -> None:
+        """Give way from the right when the bar is narrow: the speed first, then the
+        memory count; the model's name is cut last (the state and meter stay whole)."""
+        width = self.size.width
+        if not width:
+            return
+        sizes = {name: self._widths.get(name, 0) + 2 for name in self._widths}
+        room = width - sizes.get("status-state", 0) - sizes.get("status-context", 0)
+        keep_speed = keep_memory = True
+        if room - sizes.get("status-memory", 0) - sizes.get("status-speed", 0) < MODEL_AT_LEAST:
+            keep_speed = False
+            if room - sizes.get("status-memory", 0) < MODEL_AT_LEAST:
+                keep_memory = False
+        speed.display = keep_speed
+        memory.display = memory_wanted and keep_memory
+        rest = room - (sizes.get("status-speed", 0) if keep_speed else 0)
+        rest -= sizes.get("status-memory", 0) if memory.display else 0
+        model = self.query_one("#status-model", Static)
+        if model.styles.max_width != max(1, rest):
+            model.styles.max_width = max(1, rest)  # Textual's 1fr keeps the text's width
 
     def _show(self, part: Static, content: Content) -> None:
         """Update one part; the screen is laid out again only if its width changes."""

@@ -1,0 +1,171 @@
+"""Keys named from the live keymap, a keymap refused at start when it cannot work, and an
+80-column layout that keeps Help, Quit and the whole context meter."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import Static
+
+from r1chat.config import Sections, Settings
+from r1chat.core.events import PromptPlan
+from r1chat.ui.keymap import check_keymap, keymap_line, places
+from r1chat.ui.screens.chat import ChatScreen
+from r1chat.ui.widgets.messages import AssistantMessage
+from r1chat.ui.widgets.status import short_model_name
+from tests.cli_helpers import run
+from tests.scripted import Script, ScriptedEngine
+from tests.tui_helpers import chat_screen, make_app, ready, wait_until
+
+
+def reasons(keymap: dict[str, str]) -> list[str]:
+    return [problem.reason for problem in check_keymap(keymap)[1]]
+
+
+def test_the_shipped_bindings_pass_their_own_check():
+    shipped = {
+        binding.id: binding.key for place in places() for binding in place.bindings if binding.id
+    }
+    assert len(shipped) > 40
+    checked, problems = check_keymap(shipped)
+    assert problems == [] and set(checked) == set(shipped)
+
+
+def test_a_key_taken_by_another_action_in_the_same_place_is_refused():
+    # The README's own example once made Ctrl+G both Regenerate and Think on.
+    (reason,) = reasons({"chat.regenerate": "ctrl+g"})
+    assert reason == (
+        '"chat.regenerate" = "ctrl+g" takes ctrl+g, which Think on (chat.continue) has on '
+        "the chat screen: pick another key, or move chat.continue too"
+    )
+    assert reasons({"chat.regenerate": "ctrl+g", "chat.continue": "f6"}) == []
+    assert reasons({"app.help": "f2"})[0].startswith('"app.help" = "f2" takes f2, which Chat')
+    assert reasons({"memory.add": "e"})[0].endswith(
+        "(memory.edit) has in the memory screen: pick another key, or move memory.edit too"
+    )
+    # keys shared as shipped stay shared; one place's key is free in another
+    assert reasons({"chat.help": "f1", "message.copy": "n", "memory.add": "n"}) == []
+
+
+def test_ids_of_dialog_bindings_are_known_and_impossible_keys_are_refused():
+    assert reasons({"memory.add": "n", "stats.close": "escape,q", "search.close": "f9"}) == []
+    assert reasons({"chat.stop": "ctrl+shift+hyper+q"}) == [
+        "\"chat.stop\" = \"ctrl+shift+hyper+q\": 'hyper' in 'ctrl+shift+hyper+q' is not a "
+        "modifier terminals send (use ctrl, alt or shift)"
+    ]
+    assert "repeats a modifier" in reasons({"chat.new": "ctrl+ctrl+n"})[0]
+    assert "'smile' in 'ctrl+smile' is not a key name" in reasons({"chat.new": "ctrl+smile"})[0]
+    assert "names no binding" in reasons({"memory.ad": "n"})[0]
+    assert "types text in the message box" in reasons({"chat.new": "n"})[0]
+    assert (
+        reasons({"chat.new": "f24", "chat.search": "alt+shift+f", "chat.stats": "pagedown"}) == []
+    )
+
+
+def test_the_line_of_config_toml_is_found():
+    text = '# mine\nmodel = "x"\n\n[keymap]\n"chat.new" = "f5"\nchat.stop = "f6"\n[ui]\n'
+    assert keymap_line(text, "chat.new") == 5
+    assert keymap_line(text, "chat.stop") == 6
+    assert keymap_line('keymap."chat.new" = "f5"\n', "chat.new") == 1
+    assert keymap_line(text, "chat.search") is None
+
+
+def test_the_app_refuses_to_start_on_a_keymap_that_cannot_work(cli_env, r1chat_command, home):
+    config = home / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(
+        '[ui]\ntheme = "r1-dark"\n\n[keymap]\n"chat.thinking" = "f6"\n'
+        '"chat.regenerate" = "ctrl+g"\n"memory.add" = "n"\n"nope" = "f9"\n'
+    )
+    done = run(r1chat_command, cli_env, timeout=60)
+    assert done.returncode != 0
+    err = done.stderr.strip()
+    assert err.startswith(f"r1chat: {config} line 6:"), err
+    assert "takes ctrl+g, which Think on (chat.continue) has on the chat screen" in err
+    assert err.endswith("move chat.continue too; 1 more [keymap] entry is wrong too.")
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+    assert config.read_text().count("[keymap]") == 1  # the file is left as it was
+
+
+SIZE_80 = (80, 24)
+
+
+async def test_at_80x24_the_footer_keeps_help_and_quit_whatever_has_focus(tmp_path):
+    engine = ScriptedEngine([Script("An answer with **Markdown**.")])
+    app, _, store = make_app(tmp_path, engine=engine)
+    async with app.run_test(size=SIZE_80) as pilot:
+        screen = await ready(pilot)
+        screen.composer.text = "Hello"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: bool(screen.conversation.query(AssistantMessage)))
+        await wait_until(pilot, lambda: not screen.generating)
+        for focus in (screen.composer, screen.conversation.query(AssistantMessage).last()):
+            focus.focus()
+            await pilot.pause()
+            shown = [active.binding.id for active in screen.active_bindings.values()]
+            assert shown[:2] == ["chat.help", "app.quit"], shown
+            footer = app.export_screenshot()
+            assert "Help" in footer and "Quit" in footer
+        assert not screen.sidebar.display  # below 100 columns the conversation has it all
+    store.close()
+
+
+async def test_at_80_columns_the_context_meter_is_whole_and_the_speed_gives_way(tmp_path):
+    app, _, store = make_app(tmp_path)
+    async with app.run_test(size=SIZE_80) as pilot:
+        screen = await ready(pilot)
+        status = screen.status
+        await wait_until(pilot, lambda: status.n_ctx > 0)  # measured once on opening
+        await pilot.pause(0.5)
+        status.model = "/srv/models/DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.gguf"
+        status.backend = "remote"
+        status.show_plan(
+            PromptPlan(tokens=123_456, n_ctx=131_072, reserve=512, dropped_messages=24_690)
+        )
+        status.tokens_per_second = 27.2
+        await pilot.pause()
+        context = str(status.query_one("#status-context", Static).render())
+        assert context == "ctx 123,456/131,072 94% · 12,345 left out"
+        speed = status.query_one("#status-speed", Static)
+        assert not speed.display  # no room: the speed goes first
+        model = status.query_one("#status-model", Static)
+        assert str(model.render()).startswith("DeepSeek-R1")
+        assert "/srv/models" in str(model.tooltip)
+        await pilot.pause()
+        parts = [p for p in status.query(Static) if p.display]
+        assert sum(p.outer_size.width for p in parts) <= 80
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause()
+        context = str(status.query_one("#status-context", Static).render())
+        assert context == "ctx 123,456/131,072 94% · 12,345 old turns left out"
+        assert speed.display and "27.2 tok/s" in str(speed.render())
+    store.close()
+
+
+def test_a_model_named_by_its_path_is_shown_by_its_file():
+    assert short_model_name("/m/DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.gguf") == (
+        "DeepSeek-R1-Distill-Qwen-7B-Q4_K_M"
+    )
+    assert short_model_name("C:\\models\\qwen.GGUF") == "qwen"
+    assert short_model_name("llama3.2") == "llama3.2"
+    assert short_model_name("deepseek-ai/DeepSeek-R1") == "DeepSeek-R1"
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_dialog_hints_name_remapped_keys(tmp_path, size):
+    keymap = {"memory.add": "n", "memory.close": "f10", "stats.close": "f9"}
+    app, _, store = make_app(tmp_path, settings=Settings(sections=Sections(keymap=keymap)))
+    async with app.run_test(size=size) as pilot:
+        screen = await ready(pilot)
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "MemoryScreen")
+        hint = str(app.screen.query_one(".memory-help", Static).render())
+        assert hint.startswith("N add · E edit · Space on/off · D delete · F10 close"), hint
+        await pilot.press("f10")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
+        await pilot.press("f4")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "StatsScreen")
+        assert "F9 close" in str(app.screen.query_one(".stats-dialog").border_subtitle)
+        await pilot.press("f9")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
+        assert chat_screen(app) is screen
+    store.close()
