@@ -84,6 +84,7 @@ class StatusBar(Horizontal):
 
     def on_mount(self) -> None:
         self._widths: dict[str | None, int] = {}
+        self._model_room = 0
         for name in REDRAWN_BY:
             self.watch(self, name, self._refresh_all, init=False)
         self._refresh_all()
@@ -199,8 +200,9 @@ class StatusBar(Horizontal):
         rest = room - (sizes.get("status-speed", 0) if keep_speed else 0)
         rest -= sizes.get("status-memory", 0) if memory.display else 0
         model = self.query_one("#status-model", Static)
-        if model.styles.max_width != max(1, rest):
-            model.styles.max_width = max(1, rest)  # Textual's 1fr keeps the text's width
+        if self._model_room != max(1, rest):
+            self._model_room = max(1, rest)
+            model.styles.max_width = self._model_room  # Textual's 1fr keeps the text's width
 
     def _show(self, part: Static, content: Content) -> None:
         """Update one part; the screen is laid out again only if its width changes."""
