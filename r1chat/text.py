@@ -69,3 +69,18 @@ def without_credentials(url: str, mark: str = "") -> str:
     if "@" in authority:
         authority = mark + authority.rpartition("@")[2]
     return f"{scheme}{sep}{authority}{slash}{path}"
+
+
+def moment_label(when: float, now: float | None = None) -> str:
+    """When something happened, as short as it can be said: `14:05` today, `Mon 14:05`
+    within the week, `2026-11-30 14:05` before (local time)."""
+    import time
+    from datetime import datetime
+
+    moment = datetime.fromtimestamp(when)
+    days = (datetime.fromtimestamp(time.time() if now is None else now).date() - moment.date()).days
+    if days == 0:
+        return moment.strftime("%H:%M")
+    if 0 < days < 7:
+        return moment.strftime("%a %H:%M")
+    return moment.strftime("%Y-%m-%d %H:%M")

@@ -36,6 +36,8 @@ class UISettings:
     """The theme's name (`None`: r1chat's dark theme)."""
     thinking: str = "collapsed"
     """How reasoning is shown: expanded, collapsed or hidden."""
+    timestamps: bool = False
+    """Every message shows when it was written (a focused one always does)."""
 
 
 @dataclass(frozen=True)
@@ -119,14 +121,17 @@ def _unknown(table: dict[str, Any], section: str, allowed: tuple[str, ...], fail
 
 
 def _ui(table: dict[str, Any], fail: Fail) -> UISettings:
-    _unknown(table, "ui", ("theme", "thinking"), fail)
+    _unknown(table, "ui", ("theme", "thinking", "timestamps"), fail)
     theme = table.get("theme")
     if theme is not None and (not isinstance(theme, str) or not theme.strip()):
         raise fail("ui.theme", "a theme's name")
     thinking = table.get("thinking", "collapsed")
     if thinking not in THINKING_MODES:
         raise fail("ui.thinking", f"one of {', '.join(THINKING_MODES)}")
-    return UISettings(theme, thinking)
+    timestamps = table.get("timestamps", False)
+    if not isinstance(timestamps, bool):
+        raise fail("ui.timestamps", "true or false")
+    return UISettings(theme, thinking, timestamps)
 
 
 def _keymap(table: dict[str, Any], fail: Fail) -> dict[str, str]:

@@ -130,6 +130,17 @@ class OpenedChat:
     """Message id → (index, count) among its siblings, for messages that have versions."""
 
 
+@dataclass(frozen=True)
+class Branch:
+    """One branch of a conversation, by its last message."""
+
+    leaf_id: str
+    question: str
+    """The last user message on the branch."""
+    created_at: float
+    current: bool
+
+
 class ChatService:
     """Owns the store, the running engine and the sessions; every face goes through it.
 
@@ -288,6 +299,21 @@ class ChatService:
         if not 0 <= index < len(ids):
             return None
         return self.store.newest_leaf(ids[index])
+
+    def branches(self, conversation_id: str) -> list[Branch]:
+        """Every branch of a conversation (its end, and the question that led there),
+        newest first; the current one is marked."""
+        current = self.store.branch(conversation_id)
+        on_current = current[-1].id if current else None
+        return [
+            Branch(
+                leaf.id,
+                asked.content if asked else leaf.content,
+                leaf.created_at,
+                leaf.id == on_current,
+            )
+            for leaf, asked in self.store.leaves(conversation_id)
+        ]
 
     def rename(self, conversation_id: str, title: str) -> str:
         """Give a conversation a new title; returns it as saved."""

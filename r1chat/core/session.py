@@ -207,14 +207,23 @@ class ChatSession:
         return self._collect(events, observer)
 
     def edit_last(self, text: str, cancel: threading.Event | None = None) -> Iterator[EngineEvent]:
-        """Send `text` in place of the last user turn and answer it.
-
-        The edited turn is a sibling of the original (same parent): both stay saved
-        as versions, and the new one's branch becomes the conversation's current one.
-        """
+        """Send `text` in place of the last user turn and answer it (see `edit`)."""
         index = self.last_user_index()
         if index is None:
             raise R1ChatError("There is no message to edit yet.")
+        return self.edit(index, text, cancel)
+
+    def edit(
+        self, index: int, text: str, cancel: threading.Event | None = None
+    ) -> Iterator[EngineEvent]:
+        """Send `text` in place of the user turn at `index` and answer it.
+
+        The edited turn is a sibling of the original (same parent): both stay saved as
+        versions, with everything that followed the original, and the new one's branch
+        becomes the conversation's current one.
+        """
+        if not 0 <= index < len(self.messages) or self.messages[index].role != "user":
+            raise R1ChatError("Only your own messages can be edited.")
         kept, kept_ids = self.messages[:index], self.message_ids[:index]
         if not text.strip():
             raise ReplyRefused("empty", "The message is empty.")
@@ -225,6 +234,16 @@ class ChatSession:
         self.messages.append(request.messages[-1])
         self.message_ids.append(None)
         return self._collect(events, self._observer(text))
+
+    def branch_from(self, index: int) -> None:
+        """Go on from the reply at `index`: the next message follows it, as a sibling of
+        what followed it before (which stays saved as another version)."""
+        if not 0 <= index < len(self.messages) or self.messages[index].role != "assistant":
+            raise R1ChatError("A new branch starts from a reply.")
+        if self.message_ids[index] is None:
+            raise R1ChatError("That reply is not saved, so nothing can branch from it.")
+        del self.messages[index + 1 :], self.message_ids[index + 1 :]
+        self.parent_id = self.message_ids[index]
 
     def last_user_index(self) -> int | None:
         """Where the last user turn is in the history."""

@@ -323,6 +323,26 @@ class ChatStore:
         )
         return [_message(row) for row in rows]
 
+    def leaves(self, conversation_id: str, limit: int = 50) -> list[tuple[Message, Message | None]]:
+        """The ends of a conversation's branches, newest first, each with the last user
+        message on its way (the leaf itself when it is one)."""
+        rows = self.read(
+            "SELECT m.*, p.id AS p_id FROM messages m LEFT JOIN messages p ON p.id = m.parent_id "
+            "WHERE m.conversation_id = ? AND NOT EXISTS "
+            "(SELECT 1 FROM messages c WHERE c.parent_id = m.id) "
+            "ORDER BY m.rowid DESC LIMIT ?",
+            (conversation_id, limit),
+        )
+        found: list[tuple[Message, Message | None]] = []
+        for row in rows:
+            leaf = _message(row)
+            asked = leaf if leaf.role == "user" else None
+            if asked is None and row["p_id"] is not None:
+                parents = self.read("SELECT * FROM messages WHERE id = ?", (row["p_id"],))
+                asked = _message(parents[0]) if parents and parents[0]["role"] == "user" else None
+            found.append((leaf, asked))
+        return found
+
     def newest_leaf(self, message_id: str) -> str:
         """The newest message that descends from `message_id` (itself if none)."""
         rows = self.read(

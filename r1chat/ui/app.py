@@ -204,7 +204,7 @@ class R1ChatApp(App[None]):
         if self._themes_ready and theme != self.ui_settings.get("theme", DEFAULT_THEME):
             self.remember("theme", theme)
 
-    def remember(self, key: str, value: str) -> None:
+    def remember(self, key: str, value: str | bool) -> None:
         """Save a `[ui]` setting to config.toml (the choice survives a restart)."""
         self.ui_settings[key] = value
         if not self.remember_settings:
@@ -269,6 +269,17 @@ class R1ChatApp(App[None]):
                 screen.action_copy_reasoning,
             )
             yield SystemCommand(
+                "Write the message in your editor",
+                f"Open the draft in $VISUAL or $EDITOR; save and quit to bring it back "
+                f"({self.key('chat.editor')})",
+                screen.action_edit_in_editor,
+            )
+            yield SystemCommand(
+                "Clear the message box",
+                f"Empty it, however long; Ctrl+Z brings it back ({self.key('chat.clear_draft')})",
+                screen.action_clear_draft,
+            )
+            yield SystemCommand(
                 "Export reply as Markdown",
                 "Save the focused (or last) reply, with its thinking, to a file",
                 screen.action_export_reply,
@@ -280,8 +291,18 @@ class R1ChatApp(App[None]):
             )
             yield SystemCommand(
                 "Edit last message",
-                "Edit your last message and send it again",
+                "Edit your last message and send it again (e on any of yours edits that one)",
                 screen.action_edit_last,
+            )
+            yield SystemCommand(
+                "Timestamps: " + ("hide" if screen.conversation.timestamps else "show"),
+                "Show when every message was written (the focused one always shows it)",
+                screen.action_toggle_timestamps,
+            )
+            yield SystemCommand(
+                "Branches of this chat",
+                "Every branch that edits and regenerated answers made: pick one to show it",
+                screen.action_branches,
             )
             for mode in THINKING_MODES:
                 yield SystemCommand(

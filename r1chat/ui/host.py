@@ -22,10 +22,12 @@ class AppHost(Protocol):
     """`--think-budget` / `--no-think`: applied to the first chat opened."""
     model_first: ModelFirst
     """The UI thread's priority while a local CPU model generates."""
+    ui_settings: dict[str, Any]
+    """The `[ui]` choices in use (theme, thinking, timestamps)."""
 
     def key(self, binding_id: str) -> str:
         """The key that runs `binding_id` now, as people write it (`Ctrl+G`)."""
         ...
 
-    def remember(self, key: str, value: str) -> None:
+    def remember(self, key: str, value: str | bool) -> None:
         """Keep a UI choice (theme, thinking view) in config.toml."""

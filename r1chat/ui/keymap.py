@@ -86,7 +86,12 @@ def _bindings(owner: Any) -> tuple[Binding, ...]:
 def places() -> list[Place]:
     """Every place with bindings, each with the app-wide ones it shares its keys with."""
     from r1chat.ui.screens.chat import ChatScreen
-    from r1chat.ui.screens.dialogs import ConfirmScreen, LinkChooserScreen, TextPromptScreen
+    from r1chat.ui.screens.dialogs import (
+        ChoiceScreen,
+        ConfirmScreen,
+        LinkChooserScreen,
+        TextPromptScreen,
+    )
     from r1chat.ui.screens.help import HelpScreen
     from r1chat.ui.screens.memory import MemoryScreen
     from r1chat.ui.screens.search import SearchScreen
@@ -115,6 +120,7 @@ def places() -> list[Place]:
         ("in a question", ConfirmScreen),
         ("in a text prompt", TextPromptScreen),
         ("in the link chooser", LinkChooserScreen),
+        ("in a list to choose from", ChoiceScreen),
     ):
         found.append(Place(name, app + _bindings(screen)))
     return found

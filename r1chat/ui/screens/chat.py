@@ -20,6 +20,7 @@ from r1chat.ui.screens.chat_base import (
     NARROW,
 )
 from r1chat.ui.screens.chat_conversations import ConversationActions
+from r1chat.ui.screens.chat_draft import DraftActions
 from r1chat.ui.screens.chat_exports import ReplyExports
 from r1chat.ui.screens.chat_meter import ContextMeter
 from r1chat.ui.screens.chat_model import ModelLoading
@@ -44,6 +45,7 @@ class ChatScreen(
     ContextMeter,
     ChatOptionsActions,
     ReplyExports,
+    DraftActions,
 ):
     """The main screen: one conversation at a time, with the saved ones in a sidebar."""
 
@@ -135,6 +137,23 @@ class ChatScreen(
             tooltip="Show or hide the list of conversations",
         ),
         Binding(
+            "f8",
+            "edit_in_editor",
+            "Editor",
+            id="chat.editor",
+            show=False,
+            tooltip="Write the message in your editor ($VISUAL or $EDITOR); save and quit "
+            "to bring it back",
+        ),
+        Binding(
+            "f9",
+            "clear_draft",
+            "Clear",
+            id="chat.clear_draft",
+            show=False,
+            tooltip="Empty the message box (Ctrl+Z brings the text back)",
+        ),
+        Binding(
             "ctrl+l",
             "focus_composer",
             "Message",
@@ -163,6 +182,7 @@ class ChatScreen(
 
     async def on_mount(self) -> None:
         self.conversation.thinking_mode = self.thinking_mode
+        self.conversation.timestamps = bool(self.r1app.ui_settings.get("timestamps", False))
         self.refresh_sidebar()
         if self.r1app.welcome_source is not None and not self.r1app.welcome:
             self._welcome(self.r1app.welcome_source)
@@ -222,6 +242,17 @@ class ChatScreen(
     def action_toggle_sidebar(self) -> None:
         self.sidebar_wanted = not self.sidebar.display
         self.sidebar.display = self.sidebar_wanted
+
+    def action_toggle_timestamps(self) -> None:
+        """Show when every message was written, or only on the focused one (remembered)."""
+        show = not self.conversation.timestamps
+        self.conversation.show_timestamps(show)
+        self.r1app.remember("timestamps", show)
+        self.notify(
+            "Every message shows when it was written."
+            if show
+            else "Only the focused message shows when it was written."
+        )
 
     def action_focus_composer(self) -> None:
         self.composer.focus()

@@ -66,6 +66,8 @@ class ChatScreenBase(Screen[None]):
         self.conversations: dict[str, Conversation] = {}
         """The chats listed in the sidebar, by id."""
         self.editing = False
+        self.edit_index: int | None = None
+        """Which message of the history an edit replaces (`None`: the last of yours)."""
         self.sidebar_wanted = True
         self._cancel = ReplyControl()
         self._stream: ReplyStream | None = None

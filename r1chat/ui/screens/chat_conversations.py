@@ -7,10 +7,11 @@ from typing import Any
 from textual import on, work
 
 from r1chat.core.service import OpenedChat
+from r1chat.text import moment_label, one_line
 from r1chat.ui.screens.chat_base import (
     ChatScreenBase,
 )
-from r1chat.ui.screens.dialogs import ConfirmScreen, TextPromptScreen
+from r1chat.ui.screens.dialogs import ChoiceScreen, ConfirmScreen, TextPromptScreen
 from r1chat.ui.widgets.messages import AssistantMessage, VersionRequested, Versions
 from r1chat.ui.widgets.sidebar import Sidebar
 
@@ -73,7 +74,7 @@ class ConversationActions(ChatScreenBase):
             self.service.session, options, conversation.id, opened.branch, self._save_failed
         )
         self.options = options
-        self.editing = False
+        self.editing, self.edit_index = False, None
         versions = {mid: Versions(*where) for mid, where in opened.versions.items()}
         await self.conversation.show(opened.branch, versions)
         self.composer.text = self.drafts.get(conversation.id, "")
@@ -96,7 +97,7 @@ class ConversationActions(ChatScreenBase):
         self._keep_draft()
         self.options = self.service.options_for(None, {"model": self.model})
         self.session = self.service.session(self.options, on_save_error=self._save_failed)
-        self.editing = False
+        self.editing, self.edit_index = False, None
         await self.conversation.show([], empty_hint=self.empty_hint)
         self.composer.text = self.drafts.get(None, "")
         self.status.tokens_per_second = None
@@ -176,6 +177,37 @@ class ConversationActions(ChatScreenBase):
             for widget in self.conversation.query(".user-message, .assistant-message"):
                 if getattr(widget, "message_id", None) == target:
                     widget.focus()
+
+    @work(group="open", exclusive=True, exit_on_error=False, description="list branches")
+    async def action_branches(self) -> None:
+        """A list of this chat's branches (newest first); the chosen one is shown."""
+        conversation_id = self.session.conversation_id
+        if conversation_id is None or self.generating:
+            self.notify("A saved chat's branches can be listed once no reply streams.")
+            return
+        branches = await self._io(self.service.branches, conversation_id)
+        if len(branches) < 2:
+            self.notify(
+                "This chat has one branch; e on one of your messages, or "
+                f"{self.key('chat.regenerate')}, starts another.",
+                timeout=6,
+            )
+            return
+        choices = [
+            (
+                branch.leaf_id,
+                f"{'● ' if branch.current else '  '}{moment_label(branch.created_at)}  "
+                f"{one_line(branch.question)[:60]}",
+            )
+            for branch in branches
+        ]
+        current = next((b.leaf_id for b in branches if b.current), "")
+        chosen = await self.app.push_screen_wait(
+            ChoiceScreen(f"{len(branches)} branches, newest first: show which?", choices, current)
+        )
+        if chosen:
+            opened = await self._io(self.service.open, conversation_id, chosen)
+            await self._show(opened)
 
     @on(AssistantMessage.DeleteRequested)
     def _delete_message(self, event: AssistantMessage.DeleteRequested) -> None:

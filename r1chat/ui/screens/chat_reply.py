@@ -16,7 +16,13 @@ from r1chat.ui.screens.chat_base import (
     ReplyKind,
 )
 from r1chat.ui.widgets.composer import Composer
-from r1chat.ui.widgets.messages import AssistantMessage, UserMessage, Versions
+from r1chat.ui.widgets.messages import (
+    AssistantMessage,
+    BranchRequested,
+    EditRequested,
+    UserMessage,
+    Versions,
+)
 
 
 class ReplyFollowing(ChatScreenBase):
@@ -86,14 +92,17 @@ class ReplyFollowing(ChatScreenBase):
         if kind in ("reply", "edit"):
             self.composer.text = ""
             self.drafts.pop(session.conversation_id, None)
+        index = self.edit_index if kind == "edit" else None
         if kind == "edit":
-            await self._drop_after_last_user(include_user=True)
+            if index is None:
+                index = session.last_user_index()
+            await self.conversation.keep_first(index or 0)
             await self.conversation.add_user(text)
         elif kind == "reply":
             await self.conversation.add_user(text)
         else:
             await self._drop_after_last_user(include_user=False)
-        self.editing = False
+        self.editing, self.edit_index = False, None
         info = engine.info
         budget = session.params.think_budget if info.reasoning and session.params.thinking else None
         widget = await self.conversation.add_assistant(budget)
@@ -115,7 +124,7 @@ class ReplyFollowing(ChatScreenBase):
         # A blinking cursor is two more frames a second taken from the model.
         self.composer.cursor_blink = not local_cpu
         self._stream.start()
-        self._run_reply(self._stream, session, kind, text)
+        self._run_reply(self._stream, session, kind, text, index)
 
     def _set_state(self, state: str) -> None:
         self.status.state = state
@@ -178,7 +187,12 @@ class ReplyFollowing(ChatScreenBase):
         description="generate a reply",
     )
     def _run_reply(
-        self, stream: ReplyStream, session: ChatSession, kind: ReplyKind, text: str
+        self,
+        stream: ReplyStream,
+        session: ChatSession,
+        kind: ReplyKind,
+        text: str,
+        index: int | None = None,
     ) -> None:
         # On a worker thread: fitting the prompt, then the stream's events, go into the
         # queue; the screen drains it on a timer.
@@ -186,6 +200,8 @@ class ReplyFollowing(ChatScreenBase):
         try:
             if kind == "reply":
                 events = session.reply(text, self._cancel)
+            elif kind == "edit" and index is not None:
+                events = session.edit(index, text, self._cancel)
             elif kind == "edit":
                 events = session.edit_last(text, self._cancel)
             elif kind == "continue":
@@ -271,7 +287,7 @@ class ReplyFollowing(ChatScreenBase):
             if self._stream is not None:
                 self._stream.stopping()
         elif self.editing:
-            self.editing = False
+            self.editing, self.edit_index = False, None
             self.composer.text = self.drafts.get(self.session.conversation_id, "")
             self.notify("Edit cancelled.")
 
@@ -307,15 +323,78 @@ class ReplyFollowing(ChatScreenBase):
         if index is None:
             self.notify("There is no message to edit yet.", severity="warning")
             return
+        self._begin_edit(index)
+
+    @on(EditRequested)
+    def _edit_requested(self, event: EditRequested) -> None:
+        """`e` on one of your messages, however far back: edit it into a new branch."""
+        event.stop()
+        index = self._history_index(event.message_id, "user")
+        if index is None:
+            return
+        self._begin_edit(index)
+
+    def _begin_edit(self, index: int) -> None:
+        if self.generating:
+            self.notify(
+                f"r1chat is still answering; {self.key('chat.stop')} stops it first.",
+                severity="warning",
+            )
+            return
         self._keep_draft()
-        self.editing = True
+        self.editing, self.edit_index = True, index
         self.composer.text = terminal_safe(self.session.messages[index].content)
         self.composer.move_cursor(self.composer.document.end)
         self.composer.focus()
+        last = index == self.session.last_user_index()
+        what = "your last message" if last else "this message"
+        after = "" if last else " (what followed it stays saved as the other version)"
         self.notify(
-            "Editing your last message: Enter sends it as a new version, "
+            f"Editing {what}: Enter sends it as a new version{after}, "
             f"{self.key('chat.stop')} cancels."
         )
+
+    @on(BranchRequested)
+    async def _branch_requested(self, event: BranchRequested) -> None:
+        """`b` on a reply: the next message goes on from it, in a new branch."""
+        event.stop()
+        index = self._history_index(event.message_id, "assistant")
+        if index is None:
+            return
+        if self.generating:
+            self.notify(
+                f"r1chat is still answering; {self.key('chat.stop')} stops it first.",
+                severity="warning",
+            )
+            return
+        if index == len(self.session.messages) - 1:
+            self.notify("This is the last reply: your next message follows it anyway.")
+            self.composer.focus()
+            return
+        try:
+            self.session.branch_from(index)
+        except R1ChatError as error:
+            self.notify(str(error), severity="warning")
+            return
+        await self.conversation.keep_first(index + 1)
+        self.composer.focus()
+        self.measure_soon(0)
+        self.notify(
+            "Your next message goes on from this reply; what followed it stays saved "
+            "(the versions arrows switch back)."
+        )
+
+    def _history_index(self, message_id: str | None, role: str) -> int | None:
+        """Where a shown message is in the history (said to the user when it is not)."""
+        session = self.session
+        index = next(
+            (i for i, known in enumerate(session.message_ids) if known and known == message_id),
+            None,
+        )
+        if index is None or session.messages[index].role != role:
+            self.notify("That message is not saved yet; try again in a moment.", severity="warning")
+            return None
+        return index
 
     def action_copy_last(self) -> None:
         last = next((m for m in reversed(self.session.messages) if m.role == "assistant"), None)

@@ -106,3 +106,37 @@ class LinkChooserScreen(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class ChoiceScreen(ModalScreen[str | None]):
+    """A question and a list of answers; dismisses with the chosen one's key, or `None`."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="dialog.cancel_choice", tooltip="Choose nothing"),
+    ]
+
+    def __init__(self, question: str, choices: list[tuple[str, str]], current: str = "") -> None:
+        super().__init__(classes="dialog-screen")
+        self.question = question
+        self.choices = choices
+        """(key, label) pairs; labels are shown as plain text."""
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(Content(self.question), classes="dialog-question")
+            yield OptionList(*[Option(plain(label), id=key) for key, label in self.choices])
+
+    def on_mount(self) -> None:
+        options = self.query_one(OptionList)
+        keys = [key for key, _ in self.choices]
+        if self.current in keys:
+            options.highlighted = keys.index(self.current)
+        options.focus()
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

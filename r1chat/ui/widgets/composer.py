@@ -7,6 +7,8 @@ from textual.message import Message
 from textual.widgets import TextArea
 
 NEWLINE_KEYS = ("ctrl+j", "shift+enter", "alt+enter")
+LONG_PASTE = 50
+"""Lines from which a paste gets a word on clearing the box or using an editor."""
 
 
 class Composer(TextArea):
@@ -27,6 +29,13 @@ class Composer(TextArea):
     class EditLastRequested(Message):
         """Up in an empty box: the user wants to edit their last message."""
 
+    class LongPaste(Message):
+        """A paste of `lines` lines or more landed in the box."""
+
+        def __init__(self, lines: int) -> None:
+            super().__init__()
+            self.lines = lines
+
     def __init__(self, **kwargs: object) -> None:
         super().__init__(
             "",
@@ -37,6 +46,12 @@ class Composer(TextArea):
             placeholder="Message r1chat  (Enter sends · Ctrl+J new line)",
             **kwargs,  # type: ignore[arg-type]
         )
+
+    async def _on_paste(self, event: events.Paste) -> None:
+        # Textual calls TextArea's own handler after this one: it inserts the text.
+        lines = event.text.count("\n") + 1
+        if lines >= LONG_PASTE:
+            self.post_message(self.LongPaste(lines))
 
     async def _on_key(self, event: events.Key) -> None:
         if event.key == "enter":

@@ -75,13 +75,23 @@ class ConversationView(VerticalScroll):
         self._window = asyncio.Lock()
         """Held while the shown pages change: paging, jumps and `show` never interleave."""
         self.thinking_mode: ThinkingMode = "collapsed"
+        self.timestamps = False
+        """Every message shows when it was written (a focused one always does)."""
 
     def _widget_for(self, message: Message) -> Widget:
         versions = self._versions.get(message.id)
         message = shown_part(message)
         if message.role == "assistant":
-            return AssistantMessage.from_stored(message, self.thinking_mode, versions)
-        return UserMessage(message.content, message.id, versions)
+            return AssistantMessage.from_stored(
+                message, self.thinking_mode, versions, show_time=self.timestamps
+            )
+        return UserMessage(
+            message.content,
+            message.id,
+            versions,
+            created_at=message.created_at or None,
+            show_time=self.timestamps,
+        )
 
     def _widgets_for(self, start: int, end: int) -> list[Widget]:
         widgets: list[Widget] = []
@@ -155,6 +165,8 @@ class ConversationView(VerticalScroll):
             if isinstance(widget, UserMessage | AssistantMessage):
                 widget.message_id = widget.message_id or message.id
                 widget.set_versions(versions.get(widget.message_id))
+                if message.created_at and widget.message_id == message.id:
+                    widget.set_time(message.created_at)
 
     def _message_widgets(self) -> list[Widget]:
         return list(self.query_children(".user-message, .assistant-message"))
@@ -313,6 +325,11 @@ class ConversationView(VerticalScroll):
         """Show the conversation's newest page, and follow it."""
         await self.jump_end()
 
+    async def keep_first(self, count: int) -> None:
+        """Show the branch's first `count` messages only: an edit or a new branch goes on
+        after them (the rest stays saved)."""
+        await self.show(self._messages[:count], self._versions)
+
     async def jump_end(self) -> None:
         """Show the newest page (before a new message is added)."""
         async with self._window:
@@ -343,18 +360,28 @@ class ConversationView(VerticalScroll):
     async def add_user(self, text: str) -> UserMessage:
         """Show a new user turn."""
         await self.query(".empty-hint").remove()
-        widget = UserMessage(text)
+        widget = UserMessage(text, show_time=self.timestamps)
         await self.mount(widget)
         return widget
 
     async def add_assistant(self, think_budget: int | None = None) -> AssistantMessage:
         """Show a reply that is about to stream, and follow it."""
         widget = AssistantMessage(
-            thinking_mode=self.thinking_mode, streaming=True, think_budget=think_budget
+            thinking_mode=self.thinking_mode,
+            streaming=True,
+            think_budget=think_budget,
+            show_time=self.timestamps,
         )
         await self.mount(widget)
         self.anchor()
         return widget
+
+    def show_timestamps(self, show: bool) -> None:
+        """Show when each message was written, or only on the focused one."""
+        self.timestamps = show
+        for widget in self.query_children(".user-message, .assistant-message"):
+            if isinstance(widget, UserMessage | AssistantMessage):
+                widget.set_time(show=show)
 
     def apply_mode(self, mode: ThinkingMode) -> None:
         """Show every reasoning block open, closed, or not at all."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -14,7 +15,7 @@ from textual.message import Message as TextualMessage
 from textual.widgets import Static
 
 from r1chat.domain import Message, lacks_answer
-from r1chat.text import terminal_safe
+from r1chat.text import moment_label, terminal_safe
 from r1chat.ui.keys import key_for
 from r1chat.ui.widgets.answer import AnswerView, links
 from r1chat.ui.widgets.reasoning import (
@@ -80,6 +81,22 @@ VERSION_BINDINGS: list[BindingType] = [
 ]
 
 
+class EditRequested(TextualMessage):
+    """The user wants to edit one of their messages (and send it as a new version)."""
+
+    def __init__(self, message_id: str | None) -> None:
+        super().__init__()
+        self.message_id = message_id
+
+
+class BranchRequested(TextualMessage):
+    """The user wants the chat to go on from this reply, in a new branch."""
+
+    def __init__(self, message_id: str | None) -> None:
+        super().__init__()
+        self.message_id = message_id
+
+
 class VersionRequested(TextualMessage):
     """The user wants another version of a message shown (its branch becomes current)."""
 
@@ -115,22 +132,59 @@ def no_answer_line(
 class UserMessage(Static, can_focus=True):
     """Something the user wrote (shown as plain text, never as markup)."""
 
-    BINDINGS: ClassVar[list[BindingType]] = list(VERSION_BINDINGS)
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "e",
+            "edit",
+            "Edit",
+            id="message.edit",
+            tooltip="Edit this message and send it again: a new version, and a new branch "
+            "from here (what followed stays saved)",
+        ),
+        *VERSION_BINDINGS,
+    ]
 
     def __init__(
-        self, text: str, message_id: str | None = None, versions: Versions | None = None
+        self,
+        text: str,
+        message_id: str | None = None,
+        versions: Versions | None = None,
+        created_at: float | None = None,
+        show_time: bool = False,
     ) -> None:
         super().__init__(classes="user-message")
         self.text = text
         self.message_id = message_id
         self.versions = versions
+        self.created_at = time.time() if created_at is None else created_at
+        self.show_time = show_time
+        """Show when it was written (the conversation's toggle; focus shows it too)."""
         self._render_text()
 
     def _render_text(self) -> None:
         content = Content(terminal_safe(self.text))
+        below = []
         if self.versions and self.versions.count > 1:
-            content = Content.assemble(content, ("\n" + self.versions.label(), "dim"))
+            below.append(self.versions.label())
+        if self.show_time or (self.is_mounted and self.has_focus_within):  # set before Focus
+            below.append(moment_label(self.created_at))
+        if below:
+            content = Content.assemble(content, ("\n" + "  ".join(below), "dim"))
         self.update(content)
+
+    def set_time(self, created_at: float | None = None, show: bool | None = None) -> None:
+        """When it was written (as saved), and whether to show it."""
+        if created_at is not None:
+            self.created_at = created_at
+        if show is not None:
+            self.show_time = show
+        self._render_text()
+
+    def on_focus(self) -> None:
+        self._render_text()
+
+    def on_blur(self) -> None:
+        self._render_text()
 
     def set_versions(self, versions: Versions | None) -> None:
         """Show where this message sits among its edited versions."""
@@ -139,6 +193,9 @@ class UserMessage(Static, can_focus=True):
 
     def action_version(self, step: int) -> None:
         self.post_message(VersionRequested(self.message_id, step))
+
+    def action_edit(self) -> None:
+        self.post_message(EditRequested(self.message_id))
 
 
 class AssistantMessage(Vertical, can_focus=True):
@@ -175,6 +232,14 @@ class AssistantMessage(Vertical, can_focus=True):
             tooltip="Copy this answer's last code block",
         ),
         *VERSION_BINDINGS,
+        Binding(
+            "b",
+            "branch",
+            "Branch here",
+            id="message.branch",
+            tooltip="Go on from this reply: your next message starts a new branch (what "
+            "followed stays saved as another version)",
+        ),
         Binding("d", "delete", "Delete", id="message.delete", tooltip="Delete this message"),
         Binding(
             "o",
@@ -219,8 +284,12 @@ class AssistantMessage(Vertical, can_focus=True):
         streaming: bool = False,
         versions: Versions | None = None,
         think_budget: int | None = None,
+        created_at: float | None = None,
+        show_time: bool = False,
     ) -> None:
         super().__init__(classes="assistant-message")
+        self.created_at = time.time() if created_at is None else created_at
+        self.show_time = show_time
         self.answer = answer
         self.reasoning = reasoning
         self.message_id = message_id
@@ -242,7 +311,11 @@ class AssistantMessage(Vertical, can_focus=True):
 
     @classmethod
     def from_stored(
-        cls, message: Message, thinking_mode: ThinkingMode, versions: Versions | None = None
+        cls,
+        message: Message,
+        thinking_mode: ThinkingMode,
+        versions: Versions | None = None,
+        show_time: bool = False,
     ) -> AssistantMessage:
         """A finished reply loaded from the store."""
         return cls(
@@ -253,7 +326,30 @@ class AssistantMessage(Vertical, can_focus=True):
             stats=message.stats,
             thinking_mode=thinking_mode,
             versions=versions,
+            created_at=message.created_at or None,
+            show_time=show_time,
         )
+
+    def set_time(self, created_at: float | None = None, show: bool | None = None) -> None:
+        """When it was written (as saved), and whether to show it."""
+        if created_at is not None:
+            self.created_at = created_at
+        if show is not None:
+            self.show_time = show
+        if self.is_mounted:
+            self._update_footer()
+
+    def on_focus(self) -> None:
+        self._update_footer()
+
+    def on_blur(self) -> None:
+        self._update_footer()
+
+    def on_descendant_focus(self) -> None:
+        self._update_footer()
+
+    def on_descendant_blur(self) -> None:
+        self._update_footer()
 
     def compose(self) -> ComposeResult:
         had = self._had_reasoning()
@@ -298,6 +394,8 @@ class AssistantMessage(Vertical, can_focus=True):
 
     def _update_footer(self) -> None:
         parts = []
+        if (self.show_time or (self.is_mounted and self.has_focus_within)) and not self.streaming:
+            parts.append(moment_label(self.created_at))
         if self.versions and self.versions.count > 1:
             parts.append(self.versions.label())
         line = stats_line(self.stats, self.status)
@@ -434,6 +532,9 @@ class AssistantMessage(Vertical, can_focus=True):
 
     def action_version(self, step: int) -> None:
         self.post_message(VersionRequested(self.message_id, step))
+
+    def action_branch(self) -> None:
+        self.post_message(BranchRequested(self.message_id))
 
     def action_delete(self) -> None:
         self.post_message(self.DeleteRequested(self))
