@@ -13,11 +13,18 @@ import typer
 from r1chat import __version__
 from r1chat.cli.options import (
     JsonOutput,
+    MaxTokensOption,
     ModelOption,
+    NCtxOption,
     NoThinkOption,
+    PresetOption,
     RemoteModelOption,
     RemoteOption,
+    SeedOption,
+    TemperatureOption,
     ThinkBudgetOption,
+    ThreadsOption,
+    TopPOption,
     TrustOption,
 )
 from r1chat.errors import R1ChatError
@@ -43,9 +50,9 @@ def _sub_apps() -> None:
     from r1chat.cli.cache import cache_app
     from r1chat.cli.memory import memory_app
 
-    app.add_typer(memory_app, name="memory")
-    app.add_typer(cache_app, name="cache")
-    app.add_typer(bench_app, name="bench")
+    app.add_typer(memory_app, name="memory", short_help="Facts r1chat remembers about you.")
+    app.add_typer(cache_app, name="cache", short_help="Saved llama.cpp contexts: info, clear.")
+    app.add_typer(bench_app, name="bench", short_help="Measure r1chat against bare llama.cpp.")
 
 
 _sub_apps()
@@ -67,6 +74,16 @@ def _root(
     resume: Annotated[
         str | None, typer.Option("--resume", "-r", help="Open the conversation with this id.")
     ] = None,
+    preset: PresetOption = None,
+    system: Annotated[
+        str | None, typer.Option("--system", "-s", help="System prompt for new chats.")
+    ] = None,
+    temperature: TemperatureOption = None,
+    top_p: TopPOption = None,
+    max_tokens: MaxTokensOption = None,
+    seed: SeedOption = None,
+    n_ctx: NCtxOption = None,
+    threads: ThreadsOption = None,
     think_budget: ThinkBudgetOption = None,
     no_think: NoThinkOption = False,
     remote: RemoteOption = None,
@@ -79,7 +96,8 @@ def _root(
 ) -> None:
     """Chat with DeepSeek-R1 distills and any GGUF chat model, locally and privately.
 
-    With no command, opens the chat app.
+    With no command, opens the chat app. Sampling flags and --preset apply to new chats
+    and to the chat opened with -c or -r.
     """
     if context.invoked_subcommand is not None:
         return
@@ -90,27 +108,36 @@ def _root(
         continue_last=continue_last,
         resume=resume,
         trust_template=trust_template,
-        thinking={"think_budget": think_budget, "thinking": False if no_think else None},
+        thinking={
+            "system_prompt": system,
+            "temperature": temperature,
+            "top_p": top_p,
+            "max_tokens": max_tokens,
+            "seed": seed,
+            "n_ctx": n_ctx,
+            "think_budget": think_budget,
+            "thinking": False if no_think else None,
+        },
         remote=remote,
         remote_model=remote_model,
+        preset=preset,
+        threads=threads,
     )
 
 
-@app.command()
+@app.command(short_help="Answer one question (answer on stdout, thinking on stderr).")
 def ask(
     prompt: Annotated[
         str | None, typer.Argument(help="The question; '-' or nothing reads it from stdin.")
     ] = None,
     model: ModelOption = None,
-    max_tokens: Annotated[
-        int | None, typer.Option("--max-tokens", "-n", help="Stop after this many tokens.")
-    ] = None,
-    temperature: Annotated[
-        float | None, typer.Option("--temperature", "-t", help="Sampling temperature (R1: 0.6).")
-    ] = None,
-    top_p: Annotated[float | None, typer.Option("--top-p", help="Nucleus sampling.")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Sampling seed (-1: random).")] = None,
-    n_ctx: Annotated[int | None, typer.Option("--n-ctx", help="Context window in tokens.")] = None,
+    preset: PresetOption = None,
+    max_tokens: MaxTokensOption = None,
+    temperature: TemperatureOption = None,
+    top_p: TopPOption = None,
+    seed: SeedOption = None,
+    n_ctx: NCtxOption = None,
+    threads: ThreadsOption = None,
     system: Annotated[
         str | None, typer.Option("--system", "-s", help="System prompt for this question.")
     ] = None,
@@ -162,7 +189,9 @@ def ask(
             "think_budget": think_budget,
             "thinking": False if no_think else None,
             "trust_template": trust_template or None,
+            "threads": threads,
         },
+        preset=preset,
         json_output=json_output,
         continue_last=continue_last,
         resume=resume,
@@ -173,7 +202,7 @@ def ask(
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(short_help="GGUF models here, and what each is and whether it fits.")
 def models(
     remote: Annotated[
         str | None,
@@ -192,7 +221,7 @@ def models(
     models_command(json_output)
 
 
-@app.command()
+@app.command(short_help="Download a model from Hugging Face (resumable, checked).")
 def pull(
     name: Annotated[
         str,
@@ -209,7 +238,7 @@ def pull(
     pull_command(name, quant, json_output)
 
 
-@app.command()
+@app.command(short_help="This machine, llama.cpp's build, and which models fit.")
 def doctor(
     n_ctx: Annotated[
         int,
@@ -269,7 +298,7 @@ def show(
     show_command(conversation, thinking, json_output)
 
 
-@app.command()
+@app.command(short_help="Export a conversation as Markdown or JSON.")
 def export(
     conversation: Annotated[
         str | None, typer.Argument(help="Conversation id (or a unique start of it).")
@@ -292,7 +321,7 @@ def export(
     export_command(conversation, all_conversations, fmt, output, thinking, force)
 
 
-@app.command("import")
+@app.command("import", short_help="Import conversations from an r1chat JSON export.")
 def import_(
     file: Annotated[Path, typer.Argument(help="A JSON file from `r1chat export`.")],
 ) -> None:
@@ -337,7 +366,7 @@ def search(
     search_command(query, thinking, limit, json_output)
 
 
-@app.command()
+@app.command(short_help="Tokens, time and speed over time, and what they would cost.")
 def stats(
     since: Annotated[
         str | None,
@@ -372,7 +401,7 @@ def stats(
     stats_command(since, model, by, price, json_output)
 
 
-@app.command()
+@app.command(short_help="How the model splits text into tokens.")
 def tokens(
     text: Annotated[str, typer.Argument(help="The text; '-' reads it from stdin.")],
     model: ModelOption = None,

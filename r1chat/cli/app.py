@@ -77,12 +77,14 @@ def run_app(
     thinking: dict[str, Any] | None = None,
     remote: str | None = None,
     remote_model: str | None = None,
+    preset: str | None = None,
+    threads: int | None = None,
 ) -> None:
     """Open the chat app; the model loads in the background once it is on screen.
 
     A resumed chat runs on its own model and settings; `--model` overrides its model,
-    and `thinking` (`think_budget`, `thinking` from the command line) its reasoning
-    settings, which new chats in this run take too.
+    and `thinking` (the sampling, system prompt and reasoning flags, after `preset`) its
+    settings, which new chats in this run take too; `threads` sets llama.cpp's count.
     """
     paths = Paths.from_env()
     settings = load_settings(paths)
@@ -91,8 +93,9 @@ def run_app(
         run_guarded(paths.crash_file, partial(mark_cut, paths))
     if trust_template:
         settings = settings.with_overrides(trust_template=True)
-    thinking = {key: value for key, value in (thinking or {}).items() if value is not None}
-    settings = settings.with_overrides(**thinking)
+    given = {key: value for key, value in (thinking or {}).items() if value is not None}
+    thinking = {**settings.preset_values(preset), **given}  # flags win over the preset
+    settings = settings.with_overrides(**thinking, threads=threads)
     store = ChatStore.open(paths)
     request = Request(model, remote, remote_model, continue_last, resume)
     open_conversation = conversation_to_open(store, request)

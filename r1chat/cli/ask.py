@@ -260,6 +260,7 @@ def run_ask(
     save: bool = True,
     remote: str | None = None,
     remote_model: str | None = None,
+    preset: str | None = None,
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
@@ -267,7 +268,10 @@ def run_ask(
     """Run `r1chat ask`; return the exit code (130 when stopped by Ctrl-C)."""
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     paths = Paths.from_env()
-    settings: Settings = load_settings(paths).with_overrides(**overrides)
+    loaded = load_settings(paths)
+    given = {key: value for key, value in overrides.items() if value is not None}
+    overrides = {**loaded.preset_values(preset), **given}  # flags win over the preset
+    settings: Settings = loaded.with_overrides(**overrides)
     text = read_prompt(prompt, stdin)
     store = ChatStore.open(paths) if save else None
     if store is not None:

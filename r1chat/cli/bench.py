@@ -78,7 +78,7 @@ def bench(
     run_bench(model=model, tokens=tokens, rounds=rounds, json_output=json_output)
 
 
-@bench_app.command("store")
+@bench_app.command("store", short_help="Time the chat store: list, open, search.")
 def bench_store(
     conversations: Annotated[int, typer.Option("--conversations", help="How many.")] = 10_000,
     messages: Annotated[int, typer.Option("--messages", help="Messages in all.")] = 1_000_000,
@@ -96,7 +96,7 @@ def bench_store(
     run_store_bench(conversations, messages, big, folder, json_output)
 
 
-@bench_app.command("chats")
+@bench_app.command("chats", short_help="Time show, export, import and open of a huge chat.")
 def bench_chats(
     small: Annotated[int, typer.Option("--small", help="Messages in the smaller chat.")] = 20_000,
     large: Annotated[int, typer.Option("--large", help="Messages in the larger chat.")] = 200_000,
@@ -108,7 +108,7 @@ def bench_chats(
     benchmark("chats").run_chats_bench(small, large, json_output)
 
 
-@bench_app.command("ui")
+@bench_app.command("ui", short_help="Time the chat app: speed, CPU, start-up, Esc.")
 def bench_ui(
     model: ModelOption = None,
     tokens: Annotated[int, typer.Option("--tokens", help="Tokens in the scripted reply.")] = 3000,
@@ -120,7 +120,7 @@ def bench_ui(
     run_ui_bench(model, tokens, json_output)
 
 
-@bench_app.command("context")
+@bench_app.command("context", short_help="Time fitting long chats into the context window.")
 def bench_context(
     model: ModelOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,

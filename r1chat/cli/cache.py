@@ -50,7 +50,7 @@ def info() -> None:
     )
 
 
-@cache_app.command("clear")
+@cache_app.command("clear", short_help="Remove every saved context (chats are kept).")
 def clear() -> None:
     """Remove every saved context (chats are kept; they are read again next time)."""
     contexts = _contexts()

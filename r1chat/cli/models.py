@@ -11,7 +11,7 @@ from r1chat.config import Settings, load_settings, save_setting
 from r1chat.errors import ModelError, R1ChatError
 from r1chat.models.advice import doctor_report
 from r1chat.models.catalog import ModelInfo, describe_all
-from r1chat.models.discovery import all_models, resolve_model
+from r1chat.models.discovery import all_models, pulled, resolve_model
 from r1chat.models.fit import OVERHEAD_BYTES
 from r1chat.models.machine import Machine, inspect_machine
 from r1chat.models.presets import QUANTS_BITS
@@ -212,15 +212,8 @@ def use_command(spec: str) -> None:
     """`r1chat use NAME|PATH`: make it the default model."""
     paths = Paths.from_env()
     settings = load_settings(paths)
-    path = resolve_model(spec, paths, settings)
+    path = pulled(spec, resolve_model(spec, paths, settings))
     if not path.exists():
-        from r1chat.models.presets import PRESETS
-
-        if spec.lower() in PRESETS:
-            raise ModelError(
-                f"{spec} is not downloaded yet: fetch it with `r1chat pull {spec.lower()}`, "
-                f"then `r1chat use {spec.lower()}`."
-            )
         raise ModelError(
             f"No model named or found at '{terminal_safe(spec)}'; see `r1chat models`."
         )

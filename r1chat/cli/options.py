@@ -40,3 +40,22 @@ ModelOption = Annotated[
     str | None,
     typer.Option("--model", "-m", help="GGUF model file (default: config, R1CHAT_MODEL, demo)."),
 ]
+MaxTokensOption = Annotated[
+    int | None, typer.Option("--max-tokens", "-n", help="Stop after this many tokens.")
+]
+TemperatureOption = Annotated[
+    float | None, typer.Option("--temperature", "-t", help="Sampling temperature (R1: 0.6).")
+]
+TopPOption = Annotated[float | None, typer.Option("--top-p", help="Nucleus sampling.")]
+SeedOption = Annotated[int | None, typer.Option("--seed", help="Sampling seed (-1: random).")]
+NCtxOption = Annotated[int | None, typer.Option("--n-ctx", help="Context window in tokens.")]
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option("--threads", help="CPU threads for llama.cpp (default: adapts to the load)."),
+]
+PresetOption = Annotated[
+    str | None,
+    typer.Option(
+        "--preset", "-p", help="A [presets.NAME] from config.toml: system prompt and sampling."
+    ),
+]

@@ -70,6 +70,38 @@ class StatsSettings:
 
 
 @dataclass(frozen=True)
+class PresetSettings:
+    """One `[presets.NAME]` table: a persona, a system prompt with its sampling, that a
+    chat can take (F2, the palette, `--preset`); what it leaves out stays as it was."""
+
+    system: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    thinking: bool | None = None
+    think_budget: int | None = None
+
+    def summary(self) -> str:
+        """`temperature 0.2 · top_p 0.9 · "You review Python code…"`."""
+        parts = [
+            f"{name} {value}"
+            for name, value in (
+                ("temperature", self.temperature),
+                ("top_p", self.top_p),
+                ("max_tokens", self.max_tokens),
+                ("think_budget", self.think_budget),
+            )
+            if value is not None
+        ]
+        if self.thinking is not None:
+            parts.append("thinking on" if self.thinking else "thinking off")
+        if self.system:
+            first = " ".join(self.system.split())
+            parts.append(f'"{first[:60]}{"…" if len(first) > 60 else ""}"')
+        return " · ".join(parts) or "no changes"
+
+
+@dataclass(frozen=True)
 class Sections:
     """Every table besides the model and generation settings, checked."""
 
@@ -81,9 +113,11 @@ class Sections:
     prices: dict[str, dict[str, Any]] = field(default_factory=dict)
     """`[prices.KEY]` changes and additions to the shipped price table, checked."""
     stats: StatsSettings = field(default_factory=StatsSettings)
+    presets: dict[str, PresetSettings] = field(default_factory=dict)
+    """`[presets.NAME]`: personas, in the file's order."""
 
 
-TABLES = ("ui", "keymap", "remotes", "cache", "prices", "stats")
+TABLES = ("ui", "keymap", "remotes", "cache", "prices", "stats", "presets")
 
 
 def parse_sections(data: dict[str, Any], where: str) -> Sections:
@@ -99,6 +133,7 @@ def parse_sections(data: dict[str, Any], where: str) -> Sections:
         cache=_cache(_table(data, "cache", fail), fail),
         prices=_prices(_table(data, "prices", fail), fail),
         stats=_stats(_table(data, "stats", fail), fail),
+        presets=_presets(_table(data, "presets", fail), fail),
     )
 
 
@@ -141,6 +176,47 @@ def _keymap(table: dict[str, Any], fail: Fail) -> dict[str, str]:
             raise fail(f"keymap.{binding}", 'keys such as "ctrl+g" or "f5,ctrl+r"')
         keymap[str(binding)] = keys
     return keymap
+
+
+_PRESET_NAME = re.compile(r"[\w][\w .-]{0,39}")
+
+
+def _presets(tables: dict[str, Any], fail: Fail) -> dict[str, PresetSettings]:
+    allowed = ("system", "temperature", "top_p", "max_tokens", "thinking", "think_budget")
+    presets: dict[str, PresetSettings] = {}
+    for name, table in tables.items():
+        where = f"[presets.{name}]"
+        if not isinstance(table, dict):
+            raise fail(where, 'it must be a table with system = "..." and sampling')
+        if not _PRESET_NAME.fullmatch(str(name)):
+            raise fail(where, "a preset's name is letters, digits, spaces, - _ or . (at most 40)")
+        _unknown(table, f"presets.{name}", allowed, fail)
+        system = table.get("system")
+        if system is not None and not isinstance(system, str):
+            raise fail(f"{where} system", "the system prompt, as text")
+        temperature, top_p = table.get("temperature"), table.get("top_p")
+        if temperature is not None and (not _number(temperature) or not 0 <= temperature <= 5):
+            raise fail(f"{where} temperature", "a number from 0 to 5")
+        if top_p is not None and (not _number(top_p) or not 0 < top_p <= 1):
+            raise fail(f"{where} top_p", "a number above 0 and at most 1")
+        whole: dict[str, int | None] = {}
+        for key in ("max_tokens", "think_budget"):
+            value = table.get(key)
+            if value is not None and (not whole_number(value) or not 1 <= value <= 10_000_000):
+                raise fail(f"{where} {key}", "a whole number of tokens from 1 to 10,000,000")
+            whole[key] = value
+        thinking = table.get("thinking")
+        if thinking is not None and not isinstance(thinking, bool):
+            raise fail(f"{where} thinking", "true or false")
+        presets[str(name)] = PresetSettings(
+            system,
+            None if temperature is None else float(temperature),
+            None if top_p is None else float(top_p),
+            whole["max_tokens"],
+            thinking,
+            whole["think_budget"],
+        )
+    return presets
 
 
 def _remotes(tables: dict[str, Any], fail: Fail) -> dict[str, RemoteSettings]:

@@ -42,6 +42,29 @@ class Settings:
     """The other tables (`[ui]`, `[keymap]`, `[remotes.NAME]`, `[cache]`, `[prices.KEY]`,
     `[stats]`), each typed and checked when the file was read."""
 
+    def preset_values(self, name: str | None) -> dict[str, Any]:
+        """What `[presets.NAME]` sets, as settings keys (`system_prompt`, sampling);
+        empty without a name. An unknown name is one sentence listing the known ones."""
+        if not name:
+            return {}
+        presets = self.sections.presets
+        preset = presets.get(name)
+        if preset is None:
+            known = ", ".join(presets) if presets else "none yet"
+            raise ConfigError(
+                f"No preset named {name!r} in config.toml (known: {known}); add a "
+                f'[presets.{name}] table with system = "..." and any sampling.'
+            )
+        values = {
+            "system_prompt": preset.system,
+            "temperature": preset.temperature,
+            "top_p": preset.top_p,
+            "max_tokens": preset.max_tokens,
+            "thinking": preset.thinking,
+            "think_budget": preset.think_budget,
+        }
+        return {key: value for key, value in values.items() if value is not None}
+
     def with_overrides(self, **values: Any) -> Settings:
         """Return a copy with every non-`None` value applied, after validating it."""
         changed = {key: value for key, value in values.items() if value is not None}

@@ -291,6 +291,21 @@ def model_name(
     return one_line(path.stem)
 
 
+def pulled(spec: str, path: Path) -> Path:
+    """`path`, unless `spec` names a model r1chat can pull that is not downloaded yet:
+    then one sentence saying how to get it (the same wherever the name is given)."""
+    if path.expanduser().exists():
+        return path
+    from r1chat.models.presets import PRESETS
+
+    if spec.lower() in PRESETS:
+        raise ModelError(
+            f"{spec} is not downloaded yet: fetch it with `r1chat pull {spec.lower()}` "
+            f"(then `r1chat use {spec.lower()}` makes it the default)."
+        )
+    return path
+
+
 def choose_model(settings: Settings, paths: Paths, cli_model: str | None = None) -> ModelChoice:
     """Pick the model: `--model`, `R1CHAT_MODEL`, config, the models folder, then the demo.
 
@@ -300,12 +315,15 @@ def choose_model(settings: Settings, paths: Paths, cli_model: str | None = None)
         ModelError: no model anywhere, with what to do about it.
     """
     if cli_model:
-        return ModelChoice(resolve_model(cli_model, paths, settings), "--model", True)
+        return ModelChoice(
+            pulled(cli_model, resolve_model(cli_model, paths, settings)), "--model", True
+        )
     if os.environ.get("R1CHAT_MODEL"):
-        chosen = resolve_model(os.environ["R1CHAT_MODEL"], paths, settings)
-        return ModelChoice(chosen, "R1CHAT_MODEL", True)
+        spec = os.environ["R1CHAT_MODEL"]
+        return ModelChoice(pulled(spec, resolve_model(spec, paths, settings)), "R1CHAT_MODEL", True)
     if settings.model:
-        return ModelChoice(resolve_model(settings.model, paths, settings), "config.toml", True)
+        chosen = pulled(settings.model, resolve_model(settings.model, paths, settings))
+        return ModelChoice(chosen, "config.toml", True)
     if paths.models_dir.is_dir():
         found = scan_folder(paths.models_dir, "models folder")
         if found:

@@ -7,6 +7,7 @@ import contextlib
 import gc
 import time
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import Any, ClassVar
 
 from textual import events
@@ -14,6 +15,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.driver import Driver
+from textual.markup import escape
 from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
@@ -22,7 +24,7 @@ from r1chat.config import Settings, save_setting
 from r1chat.core.service import ChatService
 from r1chat.errors import ConfigError
 from r1chat.paths import Paths
-from r1chat.text import terminal_safe
+from r1chat.text import one_line, terminal_safe
 from r1chat.ui.commands import ConversationsProvider, ModelsProvider
 from r1chat.ui.keymap import APP_BINDINGS, QUIT_ID, QUIT_KEY, check_keymap, places
 from r1chat.ui.keys import key_label
@@ -294,6 +296,12 @@ class R1ChatApp(App[None]):
                 "Edit your last message and send it again (e on any of yours edits that one)",
                 screen.action_edit_last,
             )
+            for name, preset in self.settings.sections.presets.items():
+                yield SystemCommand(  # the palette reads both as markup: escaped
+                    escape(f"Preset: {one_line(name)}"),
+                    escape(f"This chat takes it: {one_line(preset.summary())}"),
+                    partial(screen.apply_preset, name),
+                )
             yield SystemCommand(
                 "Timestamps: " + ("hide" if screen.conversation.timestamps else "show"),
                 "Show when every message was written (the focused one always shows it)",

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from textual import work
 
+from r1chat.config import budget_problem
 from r1chat.core.prices import money
 from r1chat.errors import R1ChatError
 from r1chat.ui.screens.chat_base import (
@@ -40,6 +41,10 @@ class ChatOptionsActions(ChatScreenBase):
             params=replace(params, temperature=temperature, top_p=top_p),
             reasoning=info.reasoning if info else True,
             usage=self._usage_line,
+            presets={
+                name: self.service.settings.preset_values(name)
+                for name in self.service.settings.sections.presets
+            },
         )
         self.app.push_screen(screen, self._settings_chosen)
 
@@ -72,17 +77,44 @@ class ChatOptionsActions(ChatScreenBase):
             self._apply_settings(chosen)
 
     @work(group="settings", exclusive=True, exit_on_error=False, description="apply chat settings")
-    async def _apply_settings(self, chosen: ChatSettingsChoice) -> None:
+    async def _apply_settings(self, chosen: ChatSettingsChoice, said: str = "") -> None:
         session = self.session
         await self._io(self.service.apply_settings, session, chosen.params, chosen.system_prompt)
         self.options = replace(
             self.options, params=chosen.params, system_prompt=chosen.system_prompt
         )
         saved = session.conversation_id is not None
-        self.notify("Chat settings saved." if saved else "Settings set for this new chat.")
+        self.notify(
+            said or ("Chat settings saved." if saved else "Settings set for this new chat.")
+        )
         self.measure_soon(0)
         if chosen.switch_model:
             self.app.action_command_palette()
+
+    def apply_preset(self, name: str) -> None:
+        """Give this chat a `[presets.NAME]`: its system prompt and sampling (what the
+        preset leaves out stays as it was)."""
+        from r1chat.ui.screens.settings import ChatSettingsChoice
+
+        if self.generating:
+            self.notify(f"Stop the reply first ({self.key('chat.stop')}).", severity="warning")
+            return
+        settings = self.service.settings
+        try:
+            values = settings.preset_values(name)
+        except R1ChatError as error:
+            self.notify(str(error), severity="error")
+            return
+        system = values.pop("system_prompt", self.session.system_prompt)
+        params = replace(self.session.params, **values)
+        problem = budget_problem(params.think_budget, params.max_tokens)
+        if problem:
+            self.notify(f"Preset {name} cannot apply: {problem}.", severity="error")
+            return
+        summary = settings.sections.presets[name].summary()
+        self._apply_settings(
+            ChatSettingsChoice(params, system), said=f"Preset {name} for this chat: {summary}."
+        )
 
     def action_toggle_think(self) -> None:
         """Thinking off (or on again) for this chat: R1 models answer at once."""
