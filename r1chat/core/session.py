@@ -304,6 +304,11 @@ class ChatSession:
                 if observer is not None and not isinstance(event, Finished):
                     observer.streaming(answer, reasoning)
                 yield event
+        except Exception as error:  # the engine failed mid-reply: the reason is kept with it
+            if reply.stats is None:
+                why = str(error) if isinstance(error, R1ChatError) else type(error).__name__
+                reply.stats = GenerationStats(finish_reason="error", error=why)
+            raise
         finally:
             reply.answer, reply.reasoning = "".join(answer), "".join(reasoning)
             self.messages.append(ChatMessage("assistant", reply.answer, reply.reasoning))

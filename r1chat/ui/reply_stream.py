@@ -76,8 +76,10 @@ class ReplyStream:
         self._set_timer = set_timer
         self._on_state, self._on_speed, self._on_done = on_state, on_speed, on_done
         self._on_plan, self._on_generated = on_plan, on_generated
-        self._started = time.monotonic()
         self._first_delta: float | None = None
+        self._thinking_since: float | None = None
+        """When the prompt was read (or the first reasoning came): the thinking clock
+        starts there, not while the prompt is read."""
         self._deltas = 0
         self._answering = False
         self._status_at = 0.0
@@ -167,12 +169,15 @@ class ReplyStream:
                 break
         if plan is not None and self._on_plan is not None:
             await self._on_plan(plan)
+        now = time.monotonic()
         if progress is not None and not self._deltas and not (reasoning or answer):
             if progress.done < progress.total:
                 self._state(f"reading prompt {progress.done:,} / {progress.total:,} tokens")
             else:
                 self._state(self._waiting)
-        now = time.monotonic()
+                self._thinking_since = self._thinking_since or now
+        if reasoning:
+            self._thinking_since = self._thinking_since or now
         if reasoning or answer:
             if not self._deltas and not answer:
                 self._state("thinking")  # reasoning text: it does reason
@@ -191,7 +196,8 @@ class ReplyStream:
                 self._state("answering")
             await self.widget.append_answer("".join(answer))
         elif not self._answering:
-            self.widget.tick(now - self._started)
+            since = self._thinking_since
+            self.widget.tick(None if since is None else now - since)
         if status_due and self._first_delta and now > self._first_delta and self._deltas > 1:
             self._on_speed((self._deltas - 1) / (now - self._first_delta))
         if finished is not None:

@@ -230,9 +230,10 @@ class ReplyFollowing(ChatScreenBase):
         reply = done.reply
         stats = reply.stats if reply else None
         message_id = reply.message_id if reply else None
+        failed = {"finish_reason": "error", "error": done.error} if done.error else None
         await widget.finish(
             FINISH_STATUS[stats.finish_reason] if stats else "error",
-            stats.to_dict() if stats else None,
+            stats.to_dict() if stats else failed,  # the reason stays on the message
             message_id,
             None,
         )

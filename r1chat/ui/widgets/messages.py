@@ -38,6 +38,8 @@ def stats_line(stats: dict[str, Any] | None, status: str) -> str:
     parts: list[str] = []
     if status == "cancelled":
         parts.append("stopped")
+    elif status in ("error", "interrupted") and stats and stats.get("error"):
+        parts.append(f"failed: {' '.join(terminal_safe(str(stats['error'])).split())}")
     elif status in ("interrupted", "error"):
         parts.append(status)
     if stats:
@@ -307,7 +309,7 @@ class AssistantMessage(Vertical, can_focus=True):
         self.think_budget = think_budget
         self.live_tokens = 0
         """Reasoning tokens so far, while the reply streams."""
-        self._live_seconds = 0.0
+        self._live_seconds: float | None = None
 
     @classmethod
     def from_stored(
@@ -445,8 +447,9 @@ class AssistantMessage(Vertical, can_focus=True):
             self.preview.display = False
         await self.answer_view.append(text)
 
-    def tick(self, seconds: float) -> None:
-        """Refresh the live thinking time, token count and preview (once a frame)."""
+    def tick(self, seconds: float | None) -> None:
+        """Refresh the live thinking time (`None`: the prompt is still being read), token
+        count and preview (once a frame)."""
         if self.reasoning_block is None or not self.streaming or self.answer:
             return
         self._live_seconds = seconds

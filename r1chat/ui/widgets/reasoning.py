@@ -33,7 +33,9 @@ def thinking_title(
     """
     if live:
         count = f"{tokens or 0:,}" + (f" / {budget:,}" if budget else "")
-        return f"Thinking… {seconds or 0:.1f} s · {count} tokens"
+        if seconds is None:  # the prompt is still being read: no thinking time yet
+            return f"Thinking… {count} tokens"
+        return f"Thinking… {seconds:.1f} s · {count} tokens"
     if off:
         return "No reasoning (off)"
     if empty:
