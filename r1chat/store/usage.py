@@ -82,6 +82,8 @@ class PeriodUsage:
     """`2026-11-29`, or the week's Monday for weeks."""
     model: str
     usage: Usage
+    median_tokens_per_second: float | None = None
+    """The median reply's speed that period: the same measure `stats` gives a model."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,8 +239,37 @@ def usage_report(
             period = (day - datetime.timedelta(days=day.weekday())).isoformat()
         key = (period, str(row[1]))
         grouped[key] = grouped.get(key, Usage()) + _usage(row[2:])
-    periods = [PeriodUsage(period, name, usage) for (period, name), usage in grouped.items()]
+    periods = [
+        PeriodUsage(period, name, usage, _period_median(store, name, period, by, start, end))
+        for (period, name), usage in grouped.items()
+    ]
     return UsageReport(models, periods, by)
+
+
+def _period_median(
+    store: ChatStore, model: str, period: str, by: Grouping, since: int | None, until: int | None
+) -> float | None:
+    """The median speed of `model`'s replies in one day (or week) of local time."""
+    day = datetime.date.fromisoformat(period)
+    after = day + datetime.timedelta(days=7 if by == "week" else 1)
+    start = datetime.datetime.combine(day, datetime.time()).timestamp()
+    end = datetime.datetime.combine(after, datetime.time()).timestamp()
+    if since is not None:
+        start = max(start, since * QUARTER)
+    if until is not None:
+        end = min(end, until * QUARTER)
+    speeds = [
+        float(value)
+        for (value,) in store.connection.execute(
+            "SELECT tokens_per_second FROM usage WHERE model = ? AND tokens_per_second > 0 "
+            "AND created_at >= ? AND created_at < ? ORDER BY tokens_per_second",
+            (model, start, end),
+        )
+    ]
+    if not speeds:
+        return None
+    middle = len(speeds) // 2
+    return speeds[middle] if len(speeds) % 2 else (speeds[middle - 1] + speeds[middle]) / 2
 
 
 def conversation_usage(store: ChatStore, conversation_id: str) -> Usage:

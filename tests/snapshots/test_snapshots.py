@@ -197,6 +197,59 @@ def usage_before(size):
     return run_before
 
 
+def with_one_day(tmp_path):
+    """The seeded app with one day of replies: two models, three replies each."""
+    app, store = seeded(tmp_path)
+    chat = next(c.id for c in store.list_conversations() if c.title.startswith("Sourdough"))
+    for model, speeds in (
+        ("r1-7b", (8.0, 9.0, 30.0)),
+        ("SmolLM2-135M-Instruct.Q4_1", (60.0, 63.3, 90.0)),
+    ):
+        for index, speed in enumerate(speeds):
+            message = store.add_message(
+                chat,
+                "assistant",
+                "ok",
+                model=model,
+                stats={
+                    "prompt_tokens": 900,
+                    "reasoning_tokens": 1500 if model == "r1-7b" else 0,
+                    "answer_tokens": 400,
+                    "reasoning_seconds": 30.0,
+                    "generation_seconds": 200.0,
+                    "tokens_per_second": speed,
+                    "time_to_first_token": 1.5,
+                },
+            )
+            with store.transaction() as db:
+                db.execute(
+                    "UPDATE messages SET created_at = ? WHERE id = ?",
+                    (NOW - 3_000 - index * 60, message.id),
+                )
+    with store.transaction() as db:
+        db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (NOW - 50_000, chat))
+        db.execute("UPDATE messages SET created_at = ? WHERE created_at > ?", (NOW - 3_600, NOW))
+    return app, store
+
+
+@pytest.mark.parametrize("tab", ["tokens", "speed"])
+def test_usage_screen_with_one_day(tab, tmp_path, snap_compare):
+    """You should see, at 80x24, one day of usage drawn as a bar, not a block filling the
+    plot: under "Tokens", one stacked bar at the left with its date under it and counts on
+    the y axis written with separators (7,352, not 7352.0); under "Speed", one bar per model
+    labelled with its name and its median speed (SmolLM2 63.3, as `r1chat stats` says)."""
+    app, store = with_one_day(tmp_path)
+
+    async def run_before(pilot) -> None:
+        await usage_before((80, 24))(pilot)
+        if tab == "speed":
+            await pilot.press("right")
+            await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+    store.close()
+
+
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
 def test_usage_screen(size, tmp_path, snap_compare):
     """You should see a dialog titled "Usage" in its top border: a line with 16 replies,

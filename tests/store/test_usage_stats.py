@@ -95,6 +95,28 @@ def test_usage_per_model_and_day_with_medians_in_the_local_time_zone(tmp_path, t
     store.close()
 
 
+def test_each_day_gives_its_median_speed_the_same_measure_as_stats(tmp_path, tokyo):
+    store, _, _ = seeded(tmp_path)
+    report = usage_report(store)
+    by_model = {entry.model: entry.median_tokens_per_second for entry in report.models}
+    for entry in report.periods:  # one day of data: the day's median is the model's
+        assert entry.median_tokens_per_second == by_model[entry.model]
+    # Another day, slower: each day keeps its own median.
+    chat = store.create_conversation("Later").id
+    store.add_message(chat, "user", "More?")
+    for speed in (2, 4, 6):
+        later = EVENING + 2 * 86_400
+        reply(store, chat, "smol", later, read=1, thinking=0, answer=5, speed=speed, first=1)
+    days = {
+        (entry.period, entry.model): entry.median_tokens_per_second
+        for entry in usage_report(store).periods
+    }
+    assert days[("2026-03-02", "smol")] == 10 and days[("2026-03-04", "smol")] == 4
+    week = usage_report(store, by="week").periods
+    assert {e.model: e.median_tokens_per_second for e in week}["smol"] == 5  # 2 4 5 6 15
+    store.close()
+
+
 def test_days_follow_the_time_zone_and_weeks_start_on_monday(tmp_path, monkeypatch):
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()

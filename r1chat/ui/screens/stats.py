@@ -53,6 +53,18 @@ class UsagePlot(PlotextPlot):
 
 MAX_BARS = 31
 """The most bars, the newest periods (a report spanning more than a month is by week)."""
+MIN_SLOTS = 7
+"""Room for at least this many bars, so a day or two of data draws bars, not a block."""
+
+
+def y_ticks(plt: Plot, top: float, label: Callable[[float], str]) -> None:
+    """Three ticks up the y axis, each written as people read it (`6,097`, `$0.12`)
+    instead of plotext's `6097.0`."""
+    if top <= 0:
+        return
+    ticks = [0.0, top / 2, top]
+    plt.yticks(ticks, [label(tick) for tick in ticks])
+    plt.ylim(0, top * 1.05)
 
 
 def short(count: float) -> str:
@@ -174,31 +186,77 @@ class StatsScreen(ModalScreen[None]):
                 [[by_period[p][0] for p in shown], [by_period[p][1] for p in shown]],
                 labels=["thinking", "answer"],
                 color=[thinking_colour, answer_colour],
+                width=0.6,
             )
+            plt.xlim(-0.7, max(len(shown), MIN_SLOTS) - 0.3)
             self._date_ticks(plt, shown, self.query_one("#plot-tokens").size.width)
+            y_ticks(plt, max(sum(by_period[p]) for p in shown), lambda n: f"{n:,.0f}")
             plt.title(f"Tokens written per {report.by} (thinking and answer)")
 
         def speed(plt: Plot) -> None:
             colours = palette()
-            for index, model in enumerate(report.models[:6]):
+            models = report.models[:6]
+            title = f"Tokens per second (the median reply), per model and {report.by}"
+            if len(periods) <= 1:  # one day: a bar per model says more than a dot
+                speeds = [m.median_tokens_per_second or 0.0 for m in models]
+                if any(speeds):
+                    plt.bar(
+                        list(range(len(models))),
+                        speeds,
+                        color=colours[0],
+                        width=0.5,
+                    )
+                    plt.xticks(
+                        list(range(len(models))),
+                        [
+                            f"{one_line(m.model)[:18]} {v:.1f}"
+                            for m, v in zip(models, speeds, strict=True)
+                        ],
+                    )
+                    plt.xlim(-0.7, max(len(models), 3) - 0.3)
+                    y_ticks(plt, max(speeds), lambda n: f"{n:.0f}")
+                plt.title(title)
+                return
+            top = 0.0
+            for index, model in enumerate(models):
                 points = [
-                    (position[entry.period], entry.usage.tokens_per_second or 0.0)
+                    (position[entry.period], entry.median_tokens_per_second)
                     for entry in report.periods
-                    if entry.model == model.model and entry.usage.tokens_per_second
+                    if entry.model == model.model and entry.median_tokens_per_second
                 ]
                 if points:
+                    top = max(top, *(y for _, y in points if y))
                     plt.plot(
                         [x for x, _ in points],
-                        [y for _, y in points],
+                        [y or 0.0 for _, y in points],
                         label=one_line(model.model)[:30],
                         marker="braille",
                         color=colours[index % len(colours)],
                     )
             self._date_ticks(plt, periods, self.query_one("#plot-speed").size.width)
-            plt.title(f"Tokens per second, per model and {report.by}")
+            y_ticks(plt, top, lambda n: f"{n:.0f}")
+            plt.title(title)
 
         def bill(plt: Plot) -> None:
             colours = palette()
+            title = "What the same tokens would have cost, running total in US$"
+            if len(periods) <= 1:  # one day: a bar per price
+                shown = prices[:3]
+                costs = [price.cost(report.total.read, report.total.written) for price in shown]
+                if any(costs):
+                    plt.bar(list(range(len(shown))), costs, color=colours[0], width=0.5)
+                    plt.xticks(
+                        list(range(len(shown))),
+                        [
+                            f"{one_line(p.name)[:20]} {money(c)}"
+                            for p, c in zip(shown, costs, strict=True)
+                        ],
+                    )
+                    plt.xlim(-0.7, max(len(shown), 3) - 0.3)
+                    y_ticks(plt, max(costs), money)
+                plt.title(title)
+                return
+            top = 0.0
             for index, price in enumerate(prices[:3]):
                 per_period = [0.0] * len(periods)
                 for entry in report.periods:
@@ -206,15 +264,18 @@ class StatsScreen(ModalScreen[None]):
                         entry.usage.read, entry.usage.written
                     )
                 if per_period:
+                    running = list(accumulate(per_period))
+                    top = max(top, running[-1])
                     plt.plot(
                         list(range(len(periods))),
-                        list(accumulate(per_period)),
+                        running,
                         label=one_line(price.name)[:40],
                         marker="braille",
                         color=colours[index % len(colours)],
                     )
             self._date_ticks(plt, periods, self.query_one("#plot-bill").size.width)
-            plt.title("What the same tokens would have cost, running total in US$")
+            y_ticks(plt, top, money)
+            plt.title(title)
 
         self.query_one("#plot-tokens", UsagePlot).paint(tokens)
         self.query_one("#plot-speed", UsagePlot).paint(speed)
