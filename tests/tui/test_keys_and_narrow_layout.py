@@ -169,3 +169,29 @@ async def test_dialog_hints_name_remapped_keys(tmp_path, size):
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
         assert chat_screen(app) is screen
     store.close()
+
+
+LONG_CODE = (
+    "Here:\n\n```python\nresult = compute_the_value(first_argument=1, second_argument=2, "
+    "third_argument=3, fourth=4)\n```\n"
+)
+
+
+async def test_code_wraps_below_100_columns_and_scrolls_sideways_above(tmp_path):
+    from r1chat.ui.widgets.answer import CodeBlock
+
+    app, _, store = make_app(tmp_path, [Script(LONG_CODE)])
+    async with app.run_test(size=SIZE_80) as pilot:
+        screen = await ready(pilot)
+        screen.composer.text = "code"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: bool(screen.conversation.query(CodeBlock)))
+        await wait_until(pilot, lambda: not screen.generating)
+        await pilot.pause(0.2)
+        block = screen.conversation.query(CodeBlock).first()
+        assert block._body.size.height == 2 and block.max_scroll_x == 0  # wrapped, in view
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause(0.3)
+        assert block._body.size.height == 1 and block.max_scroll_x > 0  # one line, scrolls
+        assert block.code.count("\n") == 0  # what `c` copies is the code as written
+    store.close()

@@ -267,6 +267,7 @@ class ChatScreen(
 
     def _apply_width(self) -> None:
         self.sidebar.display = self.sidebar_wanted and self.size.width >= NARROW
+        self.set_class(self.size.width < NARROW, "-narrow")  # code wraps (see answer.py)
 
     @property
     def active_bindings(self) -> dict[str, ActiveBinding]:

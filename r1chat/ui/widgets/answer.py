@@ -128,8 +128,14 @@ class ProseBlock(Static):
         self.update(RichMarkdown(terminal_safe(text.strip("\n")), hyperlinks=False))
 
 
+WRAP_CODE_BELOW = 100
+"""Terminal columns under which long code lines wrap instead of scrolling sideways (at
+80 columns a sideways scroll hides most of every long line)."""
+
+
 class CodeBlock(ScrollableContainer):
-    """A fenced code block: highlighted, and scrolled sideways when lines are long."""
+    """A fenced code block: highlighted; long lines scroll sideways, or wrap on a narrow
+    terminal."""
 
     def __init__(self, code: str, language: str) -> None:
         super().__init__(classes="code-block")
@@ -142,6 +148,15 @@ class CodeBlock(ScrollableContainer):
 
     def on_mount(self) -> None:
         self.watch(self.app, "theme", lambda _: self.show(self.code), init=True)
+        self._wrapped = self._wrap()
+
+    def on_resize(self) -> None:
+        if self._wrap() != getattr(self, "_wrapped", None):
+            self._wrapped = self._wrap()
+            self.show(self.code)
+
+    def _wrap(self) -> bool:
+        return self.is_attached and self.app.size.width < WRAP_CODE_BELOW
 
     def _syntax(self, code: str) -> Syntax:
         dark, background = True, "default"
@@ -152,7 +167,7 @@ class CodeBlock(ScrollableContainer):
             terminal_safe(code) or " ",
             self.language,
             theme="monokai" if dark else "friendly",
-            word_wrap=False,
+            word_wrap=self._wrap(),
             background_color=background,
         )
 
