@@ -95,3 +95,14 @@ async def ready(pilot) -> ChatScreen:
     screen = chat_screen(pilot.app)
     await wait_until(pilot, lambda: screen.engine is not None)
     return screen
+
+
+async def send(pilot, screen: ChatScreen, text: str) -> AssistantMessage:
+    """Send `text` from the message box and wait until its reply has ended; the reply."""
+    replies = len(screen.conversation.query(AssistantMessage))
+    screen.composer.text = text
+    screen.composer.focus()
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: len(screen.conversation.query(AssistantMessage)) > replies)
+    await wait_until(pilot, lambda: not screen.generating)
+    return screen.conversation.query(AssistantMessage).last()

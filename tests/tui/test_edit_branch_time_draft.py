@@ -16,17 +16,14 @@ from r1chat.ui.screens.dialogs import ChoiceScreen
 from r1chat.ui.widgets.messages import AssistantMessage, UserMessage
 from tests.scripted import Script, ScriptedEngine
 from tests.tui_helpers import latest_id, make_app, ready, wait_until
+from tests.tui_helpers import send as send_and_wait
 
 SIZES = [(80, 24), (120, 40)]
 
 
 async def send(pilot, screen, text: str) -> None:
-    replies = len(screen.conversation.query(AssistantMessage))
-    screen.composer.text = text
-    screen.composer.focus()
-    await pilot.press("enter")
-    await wait_until(pilot, lambda: len(screen.conversation.query(AssistantMessage)) > replies)
-    await wait_until(pilot, lambda: not screen.generating)
+    """Send and wait until the reply is saved (its id known)."""
+    await send_and_wait(pilot, screen, text)
     await wait_until(pilot, lambda: all(screen.session.message_ids))
 
 

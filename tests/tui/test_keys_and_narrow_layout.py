@@ -14,7 +14,7 @@ from r1chat.ui.widgets.messages import AssistantMessage
 from r1chat.ui.widgets.status import short_model_name
 from tests.cli_helpers import run
 from tests.scripted import Script, ScriptedEngine
-from tests.tui_helpers import chat_screen, make_app, ready, wait_until
+from tests.tui_helpers import chat_screen, make_app, ready, send, wait_until
 
 
 def reasons(keymap: dict[str, str]) -> list[str]:
@@ -94,10 +94,7 @@ async def test_at_80x24_the_footer_keeps_help_and_quit_whatever_has_focus(tmp_pa
     app, _, store = make_app(tmp_path, engine=engine)
     async with app.run_test(size=SIZE_80) as pilot:
         screen = await ready(pilot)
-        screen.composer.text = "Hello"
-        await pilot.press("enter")
-        await wait_until(pilot, lambda: bool(screen.conversation.query(AssistantMessage)))
-        await wait_until(pilot, lambda: not screen.generating)
+        await send(pilot, screen, "Hello")
         for focus in (screen.composer, screen.conversation.query(AssistantMessage).last()):
             focus.focus()
             await pilot.pause()
@@ -183,10 +180,7 @@ async def test_code_wraps_below_100_columns_and_scrolls_sideways_above(tmp_path)
     app, _, store = make_app(tmp_path, [Script(LONG_CODE)])
     async with app.run_test(size=SIZE_80) as pilot:
         screen = await ready(pilot)
-        screen.composer.text = "code"
-        await pilot.press("enter")
-        await wait_until(pilot, lambda: bool(screen.conversation.query(CodeBlock)))
-        await wait_until(pilot, lambda: not screen.generating)
+        await send(pilot, screen, "code")
         await pilot.pause(0.2)
         block = screen.conversation.query(CodeBlock).first()
         assert block._body.size.height == 2 and block.max_scroll_x == 0  # wrapped, in view

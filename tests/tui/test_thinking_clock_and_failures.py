@@ -12,7 +12,7 @@ from r1chat.ui.reply_stream import ReplyStream
 from r1chat.ui.widgets.messages import AssistantMessage, stats_line
 from r1chat.ui.widgets.reasoning import thinking_title
 from tests.scripted import Script, ScriptedEngine
-from tests.tui_helpers import latest_id, make_app, ready, wait_until
+from tests.tui_helpers import latest_id, make_app, ready, send, wait_until
 
 
 class Widget:
@@ -108,10 +108,7 @@ async def test_a_failed_reply_keeps_its_reason_on_the_message(tmp_path, size):
     app, _, store = make_app(tmp_path, engine=engine)
     async with app.run_test(size=size) as pilot:
         screen = await ready(pilot)
-        screen.composer.text = "Hello"
-        await pilot.press("enter")
-        await wait_until(pilot, lambda: bool(screen.conversation.query(AssistantMessage)))
-        await wait_until(pilot, lambda: not screen.generating)
+        await send(pilot, screen, "Hello")
         reply = screen.conversation.query(AssistantMessage).first()
         assert "failed: the scripted model failed" in str(reply.footer.render())
         await wait_until(pilot, lambda: all(screen.session.message_ids))
@@ -142,10 +139,7 @@ async def test_an_engine_that_raises_mid_reply_leaves_its_reason_saved(tmp_path)
     engine.stream = failing  # type: ignore[method-assign]
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await ready(pilot)
-        screen.composer.text = "Hello"
-        await pilot.press("enter")
-        await wait_until(pilot, lambda: bool(screen.conversation.query(AssistantMessage)))
-        await wait_until(pilot, lambda: not screen.generating)
+        await send(pilot, screen, "Hello")
         reply = screen.conversation.query(AssistantMessage).first()
         assert "failed: The server went away mid-reply." in str(reply.footer.render())
     saved = store.conversation(latest_id(store)).messages[-1]
