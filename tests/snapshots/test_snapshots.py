@@ -149,39 +149,49 @@ def test_help_screen(tmp_path, snap_compare):
     store.close()
 
 
-def with_usage(tmp_path):
-    """The seeded app, with ten days of replies from two models (fixed times and speeds)."""
+def with_replies(tmp_path, replies):
+    """The seeded app with extra replies in its bread chat: (model, speed, when, read,
+    thinking, answer) each, at fixed times."""
     app, store = seeded(tmp_path)
     chat = next(c.id for c in store.list_conversations() if c.title.startswith("Sourdough"))
-    for day in range(10):
-        for model, speed in (("r1-7b", 9.0 + day % 3), ("SmolLM2-135M-Instruct.Q4_1", 80.0)):
-            if model != "r1-7b" and day % 2:
-                continue
-            message = store.add_message(
-                chat,
-                "assistant",
-                "ok",
-                model=model,
-                stats={
-                    "prompt_tokens": 400 + 50 * day,
-                    "reasoning_tokens": 300 + 40 * day if model == "r1-7b" else 0,
-                    "answer_tokens": 120 + 10 * day,
-                    "reasoning_seconds": 30.0,
-                    "generation_seconds": 45.0,
-                    "tokens_per_second": speed,
-                    "time_to_first_token": 1.5,
-                },
-            )
-            with store.transaction() as db:
-                db.execute(
-                    "UPDATE messages SET created_at = ? WHERE id = ?",
-                    (NOW - (9 - day) * 86_400, message.id),
-                )
+    for model, speed, when, read, thinking, answer in replies:
+        message = store.add_message(
+            chat,
+            "assistant",
+            "ok",
+            model=model,
+            stats={
+                "prompt_tokens": read,
+                "reasoning_tokens": thinking,
+                "answer_tokens": answer,
+                "reasoning_seconds": 30.0,
+                "generation_seconds": 45.0,
+                "tokens_per_second": speed,
+                "time_to_first_token": 1.5,
+            },
+        )
+        with store.transaction() as db:
+            db.execute("UPDATE messages SET created_at = ? WHERE id = ?", (when, message.id))
     with store.transaction() as db:  # where `seeded` left it in the chat list
         db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (NOW - 50_000, chat))
         # `seeded`'s own reply was saved on today's real clock: move it to the fixed one.
         db.execute("UPDATE messages SET created_at = ? WHERE created_at > ?", (NOW - 3_600, NOW))
     return app, store
+
+
+def with_usage(tmp_path):
+    """The seeded app, with ten days of replies from two models (fixed times and speeds)."""
+    replies = []
+    for day in range(10):
+        when = NOW - (9 - day) * 86_400
+        replies.append(
+            ("r1-7b", 9.0 + day % 3, when, 400 + 50 * day, 300 + 40 * day, 120 + 10 * day)
+        )
+        if not day % 2:
+            replies.append(
+                ("SmolLM2-135M-Instruct.Q4_1", 80.0, when, 400 + 50 * day, 0, 120 + 10 * day)
+            )
+    return with_replies(tmp_path, replies)
 
 
 def usage_before(size):
@@ -199,37 +209,15 @@ def usage_before(size):
 
 def with_one_day(tmp_path):
     """The seeded app with one day of replies: two models, three replies each."""
-    app, store = seeded(tmp_path)
-    chat = next(c.id for c in store.list_conversations() if c.title.startswith("Sourdough"))
-    for model, speeds in (
-        ("r1-7b", (8.0, 9.0, 30.0)),
-        ("SmolLM2-135M-Instruct.Q4_1", (60.0, 63.3, 90.0)),
-    ):
-        for index, speed in enumerate(speeds):
-            message = store.add_message(
-                chat,
-                "assistant",
-                "ok",
-                model=model,
-                stats={
-                    "prompt_tokens": 900,
-                    "reasoning_tokens": 1500 if model == "r1-7b" else 0,
-                    "answer_tokens": 400,
-                    "reasoning_seconds": 30.0,
-                    "generation_seconds": 200.0,
-                    "tokens_per_second": speed,
-                    "time_to_first_token": 1.5,
-                },
-            )
-            with store.transaction() as db:
-                db.execute(
-                    "UPDATE messages SET created_at = ? WHERE id = ?",
-                    (NOW - 3_000 - index * 60, message.id),
-                )
-    with store.transaction() as db:
-        db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (NOW - 50_000, chat))
-        db.execute("UPDATE messages SET created_at = ? WHERE created_at > ?", (NOW - 3_600, NOW))
-    return app, store
+    replies = [
+        (model, speed, NOW - 3_000 - index * 60, 900, 1500 if model == "r1-7b" else 0, 400)
+        for model, speeds in (
+            ("r1-7b", (8.0, 9.0, 30.0)),
+            ("SmolLM2-135M-Instruct.Q4_1", (60.0, 63.3, 90.0)),
+        )
+        for index, speed in enumerate(speeds)
+    ]
+    return with_replies(tmp_path, replies)
 
 
 @pytest.mark.parametrize("tab", ["tokens", "speed"])
