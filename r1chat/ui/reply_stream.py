@@ -39,6 +39,8 @@ STATUS_EVERY = 0.5
 SLOWEST_FLUSH = 0.5
 STOPPING_POLL = 0.01
 """Once the user stops a reply, how often the stream looks for its end."""
+WAKE = 0.001
+"""The delay of a frame drawn at once (Textual's timers take no zero)."""
 
 
 @dataclass
@@ -113,6 +115,15 @@ class ReplyStream:
         if self._timer is not None:
             self._timer.stop()
         self._timer = self._set_timer(self._interval, self._tick)
+
+    def wake(self) -> None:
+        """Draw the next frame now: the reply has ended, and it shows as finished at once
+        instead of at the next frame (up to `SLOWEST_FLUSH` away on a busy UI)."""
+        if self.done:
+            return
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self._set_timer(WAKE, self._tick)
 
     def _state(self, state: str) -> None:
         if not self._stopping:

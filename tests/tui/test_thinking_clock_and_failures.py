@@ -146,3 +146,46 @@ async def test_an_engine_that_raises_mid_reply_leaves_its_reason_saved(tmp_path)
     assert saved.status == "interrupted"  # what came before the failure is kept
     assert saved.stats is not None and saved.stats["error"] == "The server went away mid-reply."
     store.close()
+
+
+def test_a_reply_shows_as_finished_at_once_not_at_the_next_frame():
+    """The worker wakes the stream when the reply ends: the last frame is drawn now, not
+    when the frame timer (up to half a second away on a busy UI) comes round."""
+    from r1chat.ui.reply_stream import ReplyDone
+
+    timers: list[tuple[float, object]] = []
+
+    class Timer:
+        def __init__(self, delay: float, callback: object) -> None:
+            self.delay, self.callback, self.stopped = delay, callback, False
+            timers.append((delay, callback))
+
+        def stop(self) -> None:
+            self.stopped = True
+
+    finished: list[ReplyDone] = []
+
+    async def done(widget: object, reply: ReplyDone) -> None:
+        finished.append(reply)
+
+    stream = ReplyStream(
+        Widget(),  # type: ignore[arg-type]
+        Timer,
+        lambda state: None,
+        lambda speed: None,
+        done,
+    )
+    stream.start()
+    first = stream._timer
+    assert timers[-1][0] > 0  # the next frame is a frame away
+    stream.events.append(ReplyDone(None, "stopped"))
+    stream.wake()
+    assert first.stopped and timers[-1][0] <= 0.001  # redrawn at once
+
+    async def fire() -> None:
+        await timers[-1][1]()  # type: ignore[operator]
+
+    asyncio.run(fire())
+    assert len(finished) == 1 and stream.done
+    stream.wake()  # after the end: nothing more to draw
+    assert len(timers) == 2

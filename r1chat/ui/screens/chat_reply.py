@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from textual import on, work
 
 from r1chat.core.events import PromptPlan, ReplyControl
@@ -210,10 +212,14 @@ class ReplyFollowing(ChatScreenBase):
                 events = session.regenerate(self._cancel)
         except R1ChatError as error:
             queue.append(ReplyDone(None, str(error), started=False, text=text))
+            with contextlib.suppress(RuntimeError):
+                self.app.call_from_thread(stream.wake)
             return
         for event in events:
             queue.append(event)
         queue.append(ReplyDone(session.last_reply))
+        with contextlib.suppress(RuntimeError):  # the app is closing: nothing to draw
+            self.app.call_from_thread(stream.wake)
 
     async def _finish(self, widget: AssistantMessage, done: ReplyDone) -> None:
         self._stream = None
