@@ -220,21 +220,31 @@ def with_one_day(tmp_path):
     return with_replies(tmp_path, replies)
 
 
-@pytest.mark.parametrize("tab", ["tokens", "speed"])
-def test_usage_screen_with_one_day(tab, tmp_path, snap_compare):
+def test_usage_screen_with_one_day(tmp_path, snap_compare):
     """You should see, at 80x24, one day of usage drawn as a bar, not a block filling the
     plot: under "Tokens", one stacked bar at the left with its date under it and counts on
-    the y axis written with separators (7,352, not 7352.0); under "Speed", one bar per model
-    labelled with its name and its median speed (SmolLM2 63.3, as `r1chat stats` says)."""
+    the y axis written with separators (7,352, not 7352.0)."""
     app, store = with_one_day(tmp_path)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=usage_before((80, 24)))
+    store.close()
 
-    async def run_before(pilot) -> None:
+
+async def test_one_days_speed_is_a_bar_per_model_with_the_median_stats_gives(tmp_path):
+    """The speed tab over one day: a bar per model, each labelled with the median speed
+    `r1chat stats` gives it (SmolLM2 63.3, not total tokens over total time)."""
+    import re
+
+    app, store = with_one_day(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
         await usage_before((80, 24))(pilot)
-        if tab == "speed":
-            await pilot.press("right")
-            await pilot.pause(0.3)
-
-    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+        await pilot.press("right")
+        plot = pilot.app.screen.query_one("#plot-speed")
+        await wait_until(pilot, lambda: plot.size.width > 0)
+        await pilot.pause(0.3)
+        text = re.sub(r"<[^>]+>", "", pilot.app.export_screenshot()).replace("&#160;", " ")
+        assert "Tokens per second (the median reply)" in text
+        assert "63.3" in text and "9.0" in text and "38.5" in text
+        assert "63.3000" not in text and "9.0000" not in text
     store.close()
 
 

@@ -144,7 +144,9 @@ def test_a_model_named_by_its_path_is_shown_by_its_file():
     )
     assert short_model_name("C:\\models\\qwen.GGUF") == "qwen"
     assert short_model_name("llama3.2") == "llama3.2"
-    assert short_model_name("deepseek-ai/DeepSeek-R1") == "DeepSeek-R1"
+    assert short_model_name("deepseek-ai/DeepSeek-R1") == "deepseek-ai/DeepSeek-R1"
+    assert short_model_name("[b]x[/b] open/evil") == "[b]x[/b] open/evil"  # not a path
+    assert short_model_name("~/m/r1.gguf") == "r1"
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])

@@ -57,6 +57,14 @@ MIN_SLOTS = 7
 """Room for at least this many bars, so a day or two of data draws bars, not a block."""
 
 
+def bar_label(name: str, value: str, width: int, bars: int) -> str:
+    """`name value` under one of `bars` bars, cut to the room a bar has in a plot `width`
+    wide, so no two labels touch (plotext drops labels that do, not always the same)."""
+    room = max(len(value) + 2, (width - 12) // max(1, max(bars, 3)) - 2)
+    keep = room - len(value) - 1
+    return f"{name if len(name) <= keep else name[: max(1, keep - 1)] + '…'} {value}"
+
+
 def y_ticks(plt: Plot, top: float, label: Callable[[float], str]) -> None:
     """Three ticks up the y axis, each written as people read it (`6,097`, `$0.12`)
     instead of plotext's `6097.0`."""
@@ -206,10 +214,11 @@ class StatsScreen(ModalScreen[None]):
                         color=colours[0],
                         width=0.5,
                     )
+                    room = self.query_one("#plot-speed").size.width
                     plt.xticks(
                         list(range(len(models))),
                         [
-                            f"{one_line(m.model)[:18]} {v:.1f}"
+                            bar_label(one_line(m.model), f"{v:.1f}", room, len(models))
                             for m, v in zip(models, speeds, strict=True)
                         ],
                     )
@@ -245,10 +254,11 @@ class StatsScreen(ModalScreen[None]):
                 costs = [price.cost(report.total.read, report.total.written) for price in shown]
                 if any(costs):
                     plt.bar(list(range(len(shown))), costs, color=colours[0], width=0.5)
+                    room = self.query_one("#plot-bill").size.width
                     plt.xticks(
                         list(range(len(shown))),
                         [
-                            f"{one_line(p.name)[:20]} {money(c)}"
+                            bar_label(one_line(p.name), money(c), room, len(shown))
                             for p, c in zip(shown, costs, strict=True)
                         ],
                     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.content import Content
@@ -39,12 +41,16 @@ MODEL_AT_LEAST = 12
 state and the context meter are always shown whole."""
 
 
+_PATH = re.compile(r"^(/|~/|\.{1,2}/|[A-Za-z]:[\\/])|\.gguf$", re.IGNORECASE)
+
+
 def short_model_name(name: str) -> str:
     """A model named by a file path (as servers often do) by its file's name, without
-    `.gguf`: the bar has no room for `/models/…/DeepSeek-R1-…-Q4_K_M.gguf`."""
-    if "/" not in name and "\\" not in name:
+    `.gguf`: the bar has no room for `/models/…/DeepSeek-R1-…-Q4_K_M.gguf`. Names that are
+    not paths (`deepseek-ai/DeepSeek-R1`, `qwen:7b`) stay whole."""
+    if not _PATH.search(name):
         return name
-    last = name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    last = re.split(r"[\\/]", name.rstrip("/\\"))[-1]
     stem = last[: -len(".gguf")] if last.lower().endswith(".gguf") else last
     return stem or name
 
