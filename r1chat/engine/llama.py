@@ -150,7 +150,7 @@ class LlamaEngine:
         )
         """Steps the thread count down while other programs keep a core busy (CPU only)."""
         self._others = OthersLoad()
-        self._others.look()  # the first interval spans loading: its own CPU is left out
+        self._others.look()  # the first interval spans loading (its own CPU left out)
         self.offload = plan_offload(self.header, self.n_ctx, self.backend, gpu_layers)
         self.notice = ""
         """One sentence for the user about how the model runs (empty: nothing to say)."""
@@ -619,7 +619,6 @@ class LlamaEngine:
                 )
         for delta in tally.finish(decoder.decode(b"", final=True)):
             emit(delta)
-        self._others.look()  # from here to the next reply: only other programs run
         known["threads"] = pilot.current
         emit(Finished(tally.stats(finish, error, **known)))
 

@@ -24,6 +24,8 @@ PROBE_EVERY = 8
 """Windows at a lower count before the first try of the full count; each failed try
 doubles the wait, up to `MAX_PROBE_EVERY`."""
 MAX_PROBE_EVERY = 32
+EXPLORE_EVERY = 8
+"""Replies between timings of one thread fewer when the machine's load cannot be read."""
 MIN_INTERVAL = 0.1
 """Seconds under which a look says nothing (the kernel counts in hundredths)."""
 BUSY_CORE = 0.6
@@ -50,8 +52,10 @@ class ThreadPilot:
     """Windows run below `most` since the last try of the full count."""
     _probing: bool = field(default=False, init=False)
     _probe_every: int = field(default=PROBE_EVERY, init=False)
+    _warming: bool = field(default=False, init=False)
     _load_known: bool = field(default=False, init=False)
-    """The last reply started knowing how busy the machine was (else: explore)."""
+    """How busy the machine is has been heard at least once (until then: explore)."""
+    _replies: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         self.most = max(1, self.most)
@@ -68,7 +72,9 @@ class ThreadPilot:
         lately (`None`: not known; the last choice stands)."""
         self._window.clear()
         self._probing = False
-        self._load_known = others is not None
+        self._warming = True
+        self._load_known = self._load_known or others is not None
+        self._replies += 1
         if self.fixed or self.most == 1:
             return self.current
         if others is not None and others >= BUSY_CORE:
@@ -81,11 +87,17 @@ class ThreadPilot:
         elif others is not None and self.current < self.most and not self._stalled_lately():
             self._set(self.most, self.base_why)  # they stopped
             self._probe_every = PROBE_EVERY
+        # Token times grow with the context, so each reply is measured against itself.
+        self._best.clear()
+        self._recent.clear()
         return self.current
 
     def token(self, seconds: float) -> int | None:
         """One generated token took `seconds`; a new count if it should change now."""
         if self.fixed or self.most == 1:
+            return None
+        if self._warming:  # a reply's first token carries its set-up: not a measure
+            self._warming = False
             return None
         before = self.current
         self._window.append(seconds)
@@ -111,7 +123,7 @@ class ThreadPilot:
         elif count == self.most:
             if best is not None and median > STALL * best:
                 self._lower(self._stall_why(count, median, lower))
-            elif best is None and lower is None and not self._load_known:
+            elif best is None and lower is None and self._explore_now():
                 # the machine's load is not known: time one fewer once, then compare
                 self._set(count - 1, self.why)
                 self._lowered_for = self._probe_every - 1  # and come back at once
@@ -130,6 +142,11 @@ class ThreadPilot:
         self._window.clear()
         self._lower(self._stall_why(self.current, seconds, lower))
         self._probe_every = min(2 * self._probe_every, MAX_PROBE_EVERY)
+
+    def _explore_now(self) -> bool:
+        """Time one fewer thread for a window: only while the machine's load is not known
+        (no /proc/stat), on the first reply and every `EXPLORE_EVERY`th after."""
+        return not self._load_known and self._replies % EXPLORE_EVERY == 1
 
     def _stalled_lately(self) -> bool:
         full, lower = self._recent.get(self.most), self._recent.get(self.most - 1)
@@ -158,14 +175,20 @@ class OthersLoad:
     _last: tuple[float, float, float] | None = field(default=None, init=False)
 
     def look(self) -> float | None:
-        """Other programs' cores since the last look (and start a new interval)."""
+        """Other programs' cores since the last look that said something (a look too soon
+        after it says nothing and lets the interval run on, so short replies in a row
+        still hear how busy the machine is)."""
         now = self._sample()
-        last, self._last = self._last, now
-        if now is None or last is None:
+        if now is None:
+            return None
+        last = self._last
+        if last is None:
+            self._last = now
             return None
         wall, busy, own = (a - b for a, b in zip(now, last, strict=True))
         if wall < MIN_INTERVAL:
             return None
+        self._last = now
         return max(0.0, (busy - own) / wall)
 
     def _sample(self) -> tuple[float, float, float] | None:

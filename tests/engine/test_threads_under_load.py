@@ -5,6 +5,7 @@ the real engine applies its choice to llama.cpp between tokens and reports it.""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,11 @@ Machine = Callable[[int], float]
 def quiet(count: int) -> float:
     """Two cores, nothing else running: two threads are 1.6x as fast as one."""
     return FAST if count == 2 else FAST * 1.6
+
+
+def scaled(scale: float, count: int) -> float:
+    """The quiet machine with every token `scale` times slower (a longer context)."""
+    return quiet(count) * scale
 
 
 def one_core_busy(count: int) -> float:
@@ -50,7 +56,7 @@ def test_a_quiet_machine_keeps_every_core():
 def test_a_stall_mid_reply_steps_down_and_the_full_count_comes_back_when_quiet():
     pilot = ThreadPilot(2, base_why="one thread per core")
     pilot.before_reply(0.0)
-    run(pilot, quiet, WINDOW * 3)
+    run(pilot, quiet, 1 + WINDOW * 3)  # a reply's first token is not timed
     assert pilot.current == 2
     run(pilot, one_core_busy, WINDOW)  # a build starts: the next window stalls
     assert pilot.current == 1
@@ -146,7 +152,11 @@ def test_others_load_is_the_machines_busy_time_less_this_process(tmp_path, monke
     fake_stat(stat, busy=1000 + 240, idle=5000 + 160)  # the machine used 2.4 s
     assert load.look() == pytest.approx(1.0)  # 2.0 s by others over 2 s: one core
     clock.wall += 0.05
-    assert load.look() is None  # too short to say
+    fake_stat(stat, busy=1240 + 5, idle=5160 + 5)
+    assert load.look() is None  # too short to say: the interval runs on
+    clock.wall += 1.0
+    fake_stat(stat, busy=1245 + 100, idle=5165 + 100)
+    assert load.look() == pytest.approx(1.0)  # 1.05 s busy over the 1.05 s since
     clock.wall += 1.0
     assert load.look() == 0.0  # idle since
     stat.write_text("garbage\n")
@@ -172,7 +182,7 @@ def test_the_engine_runs_llama_cpp_with_the_pilots_count(smollm2_path, tmp_path,
     try:
         llama_cpp = engine._llama_cpp
         monkeypatch.setattr(engine, "pilot", ThreadPilot(2, base_why="one thread per core"))
-        monkeypatch.setattr(engine, "_others", Others(1.2, None, 0.0, None))
+        monkeypatch.setattr(engine, "_others", Others(1.2, 0.0))  # one look a reply
         request = ChatRequest(
             (ChatMessage("user", "Count from one to ten."),),
             GenerationParams(max_tokens=12, temperature=0.0, seed=1),
@@ -225,3 +235,27 @@ def test_a_core_is_left_for_each_one_other_programs_keep_busy():
     assert "3 left to them" in pilot.describe()
     assert pilot.before_reply(20.0) == 1
     assert pilot.before_reply(0.0) == 8
+
+
+def test_tokens_slowing_as_the_chat_grows_are_not_a_stall():
+    """A long chat's tokens take longer than a short one's at any thread count: each reply
+    is measured against itself, so a quiet machine keeps every core."""
+    pilot = ThreadPilot(2)
+    pilot.before_reply(0.0)
+    run(pilot, quiet, 64)
+    for scale in (3, 4, 5):  # the context grows: every token slower, both counts alike
+        pilot.before_reply(0.0)
+        slower: Machine = partial(scaled, scale)
+        run(pilot, slower, 64)
+        assert pilot.current == 2, scale
+
+
+def test_with_the_load_unknown_it_explores_now_and_then_not_every_reply():
+    pilot = ThreadPilot(2)
+    counts = []
+    for _ in range(16):
+        pilot.before_reply(None)
+        for _ in range(1 + WINDOW * 3):
+            counts.append(pilot.current)
+            pilot.token(quiet(pilot.current))
+    assert counts.count(1) == 2 * WINDOW  # replies 1 and 9: one window each
