@@ -54,7 +54,7 @@ from r1chat.models.family import default_sampling, is_r1_model
 from r1chat.models.fit import Offload, fewer_layers, plan_offload
 from r1chat.models.gguf_header import GGUFHeader, check_weights, read_header
 from r1chat.models.hardware import default_threads, llama_backend
-from r1chat.models.threads import OthersLoad, ThreadPilot
+from r1chat.models.threads import LoadWatch, OthersLoad, ThreadPilot
 from r1chat.text import one_line, shared_prefix
 
 PREFILL_CHUNK = 128  # prompt tokens per decode call: the granularity of cancelling a long prompt
@@ -149,8 +149,8 @@ class LlamaEngine:
             base_why="threads in config.toml" if threads else chosen.why,
         )
         """Steps the thread count down while other programs keep a core busy (CPU only)."""
-        self._others = OthersLoad()
-        self._others.look()  # the first interval spans loading (its own CPU left out)
+        self._busy = LoadWatch(OthersLoad()).start()
+        """How busy other programs keep the CPUs, read twice a second."""
         self.offload = plan_offload(self.header, self.n_ctx, self.backend, gpu_layers)
         self.notice = ""
         """One sentence for the user about how the model runs (empty: nothing to say)."""
@@ -168,6 +168,7 @@ class LlamaEngine:
         self.restored_tokens = 0
         """Prompt tokens the last reply found in a saved context on disk."""
         self._lock = threading.Lock()
+        self._busy.read_now()  # over the load: the first reply knows how busy it is
         self._worker = GenerationThread()
         self._vocab = compat.vocab(self._llm)
         self._counts: dict[tuple[str, str], int] = {}
@@ -565,7 +566,7 @@ class LlamaEngine:
                 tokens, temp=temperature, top_p=top_p, top_k=40, min_p=0.05, reset=True
             )
 
-        self._set_threads(self.pilot.before_reply(self._others.look()))
+        self._set_threads(self.pilot.before_reply(self._busy.now()))
         pilot = self.pilot
         try:
             evaluated = self._prefill(context, cancel, emit)
@@ -701,6 +702,7 @@ class LlamaEngine:
 
     def close(self) -> None:
         """Free the model and its context."""
+        self._busy.close()
         self._worker.close()
         llm, self._llm = self._llm, None
         if llm is not None:

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import os
 import statistics
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 WINDOW = 8
 """Tokens timed together: one window's median is one measurement."""
-STALL = 1.5
-"""A window this many times slower than the best seen at the same count is a stall."""
+STALL = 2.0
+"""A window this many times slower than the best seen in the reply at the same count is
+a stall (a busy core makes it 5 to 20 times; the app's own frames only a little)."""
 PROBE_EVERY = 8
 """Windows at a lower count before the first try of the full count; each failed try
 doubles the wait, up to `MAX_PROBE_EVERY`."""
@@ -28,6 +30,8 @@ EXPLORE_EVERY = 8
 """Replies between timings of one thread fewer when the machine's load cannot be read."""
 MIN_INTERVAL = 0.1
 """Seconds under which a look says nothing (the kernel counts in hundredths)."""
+WATCH_EVERY = 0.5
+"""Seconds between readings of the machine's load (a reading costs microseconds)."""
 BUSY_CORE = 0.6
 """Other programs' CPU use, in cores, from which a core is left to them."""
 
@@ -203,3 +207,44 @@ class OthersLoad:
         hertz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         busy = (sum(ticks[:8]) - idle) / hertz  # user … steal; guest is counted in user
         return time.monotonic(), busy, time.process_time()
+
+
+class LoadWatch:
+    """Reads `OthersLoad` every `every` seconds on a daemon thread, so a reply starts
+    knowing how busy the machine was just before it (not averaged over the minutes since
+    the last reply, when another program may have come and gone)."""
+
+    def __init__(self, load: OthersLoad, every: float = WATCH_EVERY) -> None:
+        self.load = load
+        self.every = every
+        self._latest: tuple[float, float | None] | None = None
+        self._stop = threading.Event()
+        self._reading = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="r1chat-load", daemon=True)
+
+    def start(self) -> LoadWatch:
+        self.load.look()  # the first interval starts now
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.read_now()
+
+    def read_now(self) -> None:
+        """Read the load at once (after loading a model: the first reply knows it)."""
+        with self._reading:
+            value = self.load.look()
+        if value is not None:
+            self._latest = (time.monotonic(), value)
+
+    def now(self) -> float | None:
+        """Other programs' cores over the last reading, if it is fresh (`None` before the
+        first one, or where the load cannot be read)."""
+        latest = self._latest
+        if latest is None or time.monotonic() - latest[0] > 3 * self.every:
+            return None
+        return latest[1]
+
+    def close(self) -> None:
+        self._stop.set()

@@ -171,8 +171,10 @@ class Others:
     def __init__(self, *loads: float | None) -> None:
         self.loads = list(loads)
 
-    def look(self) -> float | None:
+    def now(self) -> float | None:
         return self.loads.pop(0) if self.loads else None
+
+    def close(self) -> None: ...
 
 
 def test_the_engine_runs_llama_cpp_with_the_pilots_count(smollm2_path, tmp_path, monkeypatch):
@@ -182,7 +184,8 @@ def test_the_engine_runs_llama_cpp_with_the_pilots_count(smollm2_path, tmp_path,
     try:
         llama_cpp = engine._llama_cpp
         monkeypatch.setattr(engine, "pilot", ThreadPilot(2, base_why="one thread per core"))
-        monkeypatch.setattr(engine, "_others", Others(1.2, 0.0))  # one look a reply
+        engine._busy.close()
+        monkeypatch.setattr(engine, "_busy", Others(1.2, 0.0))  # one reading a reply
         request = ChatRequest(
             (ChatMessage("user", "Count from one to ten."),),
             GenerationParams(max_tokens=12, temperature=0.0, seed=1),
@@ -259,3 +262,36 @@ def test_with_the_load_unknown_it_explores_now_and_then_not_every_reply():
             counts.append(pilot.current)
             pilot.token(quiet(pilot.current))
     assert counts.count(1) == 2 * WINDOW  # replies 1 and 9: one window each
+
+
+class Readings:
+    """An `OthersLoad` that reads out what it is given, one value a look."""
+
+    def __init__(self, *values: float | None) -> None:
+        self.values = list(values)
+        self.looks = 0
+
+    def look(self) -> float | None:
+        self.looks += 1
+        return self.values.pop(0) if self.values else 0.0
+
+
+def test_the_watch_keeps_the_latest_reading_and_stops():
+    import time
+
+    from r1chat.models.threads import LoadWatch
+
+    readings = Readings(None, 1.3)
+    watch = LoadWatch(readings, every=0.01)  # type: ignore[arg-type]
+    assert watch.now() is None  # nothing read yet
+    watch.start()
+    deadline = time.monotonic() + 5
+    while watch.now() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert watch.now() in (1.3, 0.0)  # the second look (the first starts the interval)
+    watch.close()
+    time.sleep(0.05)
+    looks = readings.looks
+    time.sleep(0.05)
+    assert readings.looks == looks  # stopped
+    assert watch.now() is None  # and what it read goes stale
