@@ -149,8 +149,8 @@ class LlamaEngine:
             base_why="threads in config.toml" if threads else chosen.why,
         )
         """Steps the thread count down while other programs keep a core busy (CPU only)."""
-        self._busy = LoadWatch(OthersLoad()).start()
-        """How busy other programs keep the CPUs, read twice a second."""
+        self._busy = LoadWatch(OthersLoad()).begin()
+        """How busy other programs keep the CPUs, read twice a second once loaded."""
         self.offload = plan_offload(self.header, self.n_ctx, self.backend, gpu_layers)
         self.notice = ""
         """One sentence for the user about how the model runs (empty: nothing to say)."""
@@ -168,7 +168,7 @@ class LlamaEngine:
         self.restored_tokens = 0
         """Prompt tokens the last reply found in a saved context on disk."""
         self._lock = threading.Lock()
-        self._busy.read_now()  # over the load: the first reply knows how busy it is
+        self._busy.start()  # a reading over the load: the first reply knows how busy it is
         self._worker = GenerationThread()
         self._vocab = compat.vocab(self._llm)
         self._counts: dict[tuple[str, str], int] = {}

@@ -222,8 +222,15 @@ class LoadWatch:
         self._reading = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="r1chat-load", daemon=True)
 
+    def begin(self) -> LoadWatch:
+        """Start the first interval (before loading a model: its own CPU is left out)."""
+        with self._reading:
+            self.load.look()
+        return self
+
     def start(self) -> LoadWatch:
-        self.load.look()  # the first interval starts now
+        """Read now, then twice a second on the daemon thread."""
+        self.read_now()
         self._thread.start()
         return self
 

@@ -281,10 +281,10 @@ def test_the_watch_keeps_the_latest_reading_and_stops():
 
     from r1chat.models.threads import LoadWatch
 
-    readings = Readings(None, 1.3)
+    readings = Readings(None, None, 1.3)
     watch = LoadWatch(readings, every=0.01)  # type: ignore[arg-type]
     assert watch.now() is None  # nothing read yet
-    watch.start()
+    watch.begin().start()
     deadline = time.monotonic() + 5
     while watch.now() is None and time.monotonic() < deadline:
         time.sleep(0.005)
