@@ -149,8 +149,11 @@ class LlamaEngine:
             base_why="threads in config.toml" if threads else chosen.why,
         )
         """Steps the thread count down while other programs keep a core busy (CPU only)."""
-        self._busy = LoadWatch(OthersLoad()).begin()
-        """How busy other programs keep the CPUs, read twice a second once loaded."""
+        self._busy = LoadWatch(OthersLoad())
+        """How busy other programs keep the CPUs, read twice a second once loaded (only
+        where the count adapts)."""
+        if not self.pilot.fixed:
+            self._busy.begin()
         self.offload = plan_offload(self.header, self.n_ctx, self.backend, gpu_layers)
         self.notice = ""
         """One sentence for the user about how the model runs (empty: nothing to say)."""
@@ -168,7 +171,8 @@ class LlamaEngine:
         self.restored_tokens = 0
         """Prompt tokens the last reply found in a saved context on disk."""
         self._lock = threading.Lock()
-        self._busy.start()  # a reading over the load: the first reply knows how busy it is
+        if not self.pilot.fixed:
+            self._busy.start()  # a reading over the load: the first reply knows it
         self._worker = GenerationThread()
         self._vocab = compat.vocab(self._llm)
         self._counts: dict[tuple[str, str], int] = {}

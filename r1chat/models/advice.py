@@ -53,7 +53,7 @@ def doctor_report(
     """What `doctor` prints, as data (`threads`: the config's setting, if any;
     `build_checks`: where the build check keeps its verdicts)."""
     from r1chat.models.hardware import default_threads
-    from r1chat.models.threads import BUSY_CORE, OthersLoad
+    from r1chat.models.threads import OthersLoad, ThreadPilot
 
     choice = default_threads()
     thread_report: dict[str, Any] = (
@@ -67,9 +67,7 @@ def doctor_report(
         time.sleep(0.3)
         others = load.look()
         thread_report["others_busy_cores"] = others
-        thread_report["starts_with"] = (
-            choice.threads - 1 if others is not None and others >= BUSY_CORE else choice.threads
-        )
+        thread_report["starts_with"] = ThreadPilot(choice.threads).before_reply(others)
     memory = machine.model_memory_bytes
     table = []
     for preset in PRESETS.values():

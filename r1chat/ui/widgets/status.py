@@ -158,10 +158,10 @@ class StatusBar(Horizontal):
         state.set_class(busy, "busy")
         state.set_class(self.state == "loading model", "loading")
         state.set_class(self.state.startswith("model failed"), "failed")
-        model = short_model_name(self.model) + (f" · {self.backend}" if self.backend else "")
+        name = short_model_name(self.model)
         shown = self.query_one("#status-model", Static)
-        self._show(shown, plain(model))
-        about = [self.model] if short_model_name(self.model) != self.model else []
+        self._show(shown, plain(name + (f" · {self.backend}" if self.backend else "")))
+        about = [self.model] if name != self.model else []
         if self.threads:
             about.append(f"llama.cpp runs {self.threads}")
         shown.tooltip = Content("\n".join(about)) if about else None
@@ -179,7 +179,6 @@ class StatusBar(Horizontal):
         memory = self.query_one("#status-memory", Static)
         self._show(memory, Content(text))
         memory.set_class(used < wanted, "warn")
-        memory.display = bool(text)
         speed = f"{self.tokens_per_second:.1f} tok/s" if self.tokens_per_second else ""
         speed_part = self.query_one("#status-speed", Static)
         self._show(speed_part, Content(speed))
