@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message as TextualMessage
+from textual.widget import Widget
 from textual.widgets import Static
 
 from r1chat.domain import Message, lacks_answer
@@ -24,6 +25,11 @@ from r1chat.ui.widgets.reasoning import (
     latest_line,
     thinking_title,
 )
+
+if TYPE_CHECKING:
+    _WidgetBase = Widget
+else:
+    _WidgetBase = object
 
 _FENCE = re.compile(r"^(`{3,}|~{3,})[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
 
@@ -131,7 +137,48 @@ def no_answer_line(
     )
 
 
-class UserMessage(Static, can_focus=True):
+class Stamped(_WidgetBase):
+    """When a message was written: shown while it (or something in it) has focus, or on
+    every message when the conversation's timestamps are on."""
+
+    created_at: float
+    show_time: bool
+    """Show when it was written (the conversation's toggle; focus shows it too)."""
+
+    def _stamp(self, created_at: float | None, show_time: bool) -> None:
+        self.created_at = time.time() if created_at is None else created_at
+        self.show_time = show_time
+
+    def stamp_shown(self) -> bool:
+        """Whether its time is shown now (focus is set before Focus arrives)."""
+        return self.show_time or (self.is_mounted and self.has_focus_within)
+
+    def set_time(self, created_at: float | None = None, show: bool | None = None) -> None:
+        """When it was written (as saved), and whether to show it."""
+        if created_at is not None:
+            self.created_at = created_at
+        if show is not None:
+            self.show_time = show
+        self._restamp()
+
+    def _restamp(self) -> None:
+        """Draw the time (or take it away) as `stamp_shown` says."""
+        raise NotImplementedError
+
+    def on_focus(self) -> None:
+        self._restamp()
+
+    def on_blur(self) -> None:
+        self._restamp()
+
+    def on_descendant_focus(self) -> None:
+        self._restamp()
+
+    def on_descendant_blur(self) -> None:
+        self._restamp()
+
+
+class UserMessage(Static, Stamped, can_focus=True):
     """Something the user wrote (shown as plain text, never as markup)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -158,9 +205,7 @@ class UserMessage(Static, can_focus=True):
         self.text = text
         self.message_id = message_id
         self.versions = versions
-        self.created_at = time.time() if created_at is None else created_at
-        self.show_time = show_time
-        """Show when it was written (the conversation's toggle; focus shows it too)."""
+        self._stamp(created_at, show_time)
         self._render_text()
 
     def _render_text(self) -> None:
@@ -168,24 +213,13 @@ class UserMessage(Static, can_focus=True):
         below = []
         if self.versions and self.versions.count > 1:
             below.append(self.versions.label())
-        if self.show_time or (self.is_mounted and self.has_focus_within):  # set before Focus
+        if self.stamp_shown():
             below.append(moment_label(self.created_at))
         if below:
             content = Content.assemble(content, ("\n" + "  ".join(below), "dim"))
         self.update(content)
 
-    def set_time(self, created_at: float | None = None, show: bool | None = None) -> None:
-        """When it was written (as saved), and whether to show it."""
-        if created_at is not None:
-            self.created_at = created_at
-        if show is not None:
-            self.show_time = show
-        self._render_text()
-
-    def on_focus(self) -> None:
-        self._render_text()
-
-    def on_blur(self) -> None:
+    def _restamp(self) -> None:
         self._render_text()
 
     def set_versions(self, versions: Versions | None) -> None:
@@ -200,7 +234,7 @@ class UserMessage(Static, can_focus=True):
         self.post_message(EditRequested(self.message_id))
 
 
-class AssistantMessage(Vertical, can_focus=True):
+class AssistantMessage(Vertical, Stamped, can_focus=True):
     """A reply: its reasoning block (if any), the answer as Markdown, and a footer line."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -290,8 +324,7 @@ class AssistantMessage(Vertical, can_focus=True):
         show_time: bool = False,
     ) -> None:
         super().__init__(classes="assistant-message")
-        self.created_at = time.time() if created_at is None else created_at
-        self.show_time = show_time
+        self._stamp(created_at, show_time)
         self.answer = answer
         self.reasoning = reasoning
         self.message_id = message_id
@@ -332,26 +365,9 @@ class AssistantMessage(Vertical, can_focus=True):
             show_time=show_time,
         )
 
-    def set_time(self, created_at: float | None = None, show: bool | None = None) -> None:
-        """When it was written (as saved), and whether to show it."""
-        if created_at is not None:
-            self.created_at = created_at
-        if show is not None:
-            self.show_time = show
+    def _restamp(self) -> None:
         if self.is_mounted:
             self._update_footer()
-
-    def on_focus(self) -> None:
-        self._update_footer()
-
-    def on_blur(self) -> None:
-        self._update_footer()
-
-    def on_descendant_focus(self) -> None:
-        self._update_footer()
-
-    def on_descendant_blur(self) -> None:
-        self._update_footer()
 
     def compose(self) -> ComposeResult:
         had = self._had_reasoning()
@@ -396,7 +412,7 @@ class AssistantMessage(Vertical, can_focus=True):
 
     def _update_footer(self) -> None:
         parts = []
-        if (self.show_time or (self.is_mounted and self.has_focus_within)) and not self.streaming:
+        if self.stamp_shown() and not self.streaming:
             parts.append(moment_label(self.created_at))
         if self.versions and self.versions.count > 1:
             parts.append(self.versions.label())
