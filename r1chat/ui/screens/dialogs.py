@@ -84,30 +84,6 @@ class TextPromptScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class LinkChooserScreen(ModalScreen[str | None]):
-    """Lists an answer's web links; dismisses with the chosen one, or `None`."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="dialog.cancel_link", tooltip="Open nothing"),
-    ]
-
-    def __init__(self, urls: list[str]) -> None:
-        super().__init__(classes="dialog-screen")
-        self.urls = urls
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label(Content("Open which link?"), classes="dialog-question")
-            yield OptionList(*[Option(plain(url), id=str(i)) for i, url in enumerate(self.urls)])
-
-    @on(OptionList.OptionSelected)
-    def _chosen(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(self.urls[int(event.option.id or 0)])
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
 class ChoiceScreen(ModalScreen[str | None]):
     """A question and a list of answers; dismisses with the chosen one's key, or `None`."""
 
@@ -136,7 +112,26 @@ class ChoiceScreen(ModalScreen[str | None]):
 
     @on(OptionList.OptionSelected)
     def _chosen(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(event.option.id)
+        self.dismiss(self.answer(event.option.id or ""))
+
+    def answer(self, key: str) -> str:
+        """What the dialog dismisses with when the choice with `key` is picked."""
+        return key
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class LinkChooserScreen(ChoiceScreen, inherit_bindings=False):
+    """Lists an answer's web links; dismisses with the chosen one, or `None`."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="dialog.cancel_link", tooltip="Open nothing"),
+    ]
+
+    def __init__(self, urls: list[str]) -> None:
+        super().__init__("Open which link?", [(str(i), url) for i, url in enumerate(urls)])
+        self.urls = urls
+
+    def answer(self, key: str) -> str:
+        return self.urls[int(key or 0)]
