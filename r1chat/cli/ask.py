@@ -235,6 +235,8 @@ def summary(stats: GenerationStats, backend: str) -> str:
     parts = [backend, f"{stats.completion_tokens} tokens"]
     if stats.tokens_per_second:
         parts.append(f"{stats.tokens_per_second:.1f} tok/s")
+    if stats.draft_tokens_accepted:
+        parts.append(f"{stats.draft_tokens_accepted} from prompt lookup")
     if stats.time_to_first_token is not None:
         parts.append(f"first token {stats.time_to_first_token:.2f} s")
     if stats.reasoning_seconds is not None:

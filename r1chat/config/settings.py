@@ -38,6 +38,9 @@ class Settings:
     """Extra folders to look for GGUF models in (`r1chat models`)."""
     trust_template: bool = False
     """Use chat templates that reach for Python internals (still sandboxed)."""
+    prompt_lookup: bool = True
+    """Draft tokens from the conversation and check them in one step (local models); it
+    pauses by itself where it does not pay. `false` decodes one token per step."""
     sections: Sections = field(default_factory=Sections, compare=False, repr=False)
     """The other tables (`[ui]`, `[keymap]`, `[remotes.NAME]`, `[cache]`, `[prices.KEY]`,
     `[stats]`), each typed and checked when the file was read."""
@@ -115,6 +118,8 @@ def validate(settings: Settings, source: str = "settings") -> Settings:
     layers = settings.gpu_layers
     if layers is not None and (not whole_number(layers) or not 0 <= layers <= 100_000):
         raise fail("gpu_layers", f"{layers!r} is not a whole number of layers from 0 up")
+    if not isinstance(settings.prompt_lookup, bool):
+        raise fail("prompt_lookup", f"{settings.prompt_lookup!r} is not true or false")
     if settings.model is not None and not isinstance(settings.model, str):
         raise fail("model", f"{settings.model!r} is not a path")
     if not isinstance(settings.system_prompt, str):
@@ -148,6 +153,7 @@ def load_settings(paths: Paths, environ: dict[str, str] | None = None) -> Settin
         n_ctx = 4096
         threads = 4
         gpu_layers = 20           # default: as many layers as fit in the GPU's free memory
+        prompt_lookup = true      # draft tokens from the conversation where it pays
 
         [generation]
         max_tokens = 2048

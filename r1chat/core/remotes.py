@@ -132,6 +132,7 @@ def load_engine(
         gpu_layers=settings.gpu_layers,
         log_path=paths.llama_log_file,
         trust_template=settings.trust_template,
+        prompt_lookup=settings.prompt_lookup,
         **local,
     )
 

@@ -84,6 +84,10 @@ class GenerationStats:
     """Prompt tokens that came from the cache (in memory, on disk, or the server's)."""
     threads: int | None = None
     """CPU threads llama.cpp ran with at the reply's end (local models)."""
+    draft_tokens: int = 0
+    """Tokens prompt lookup drafted from the conversation (see `engine.lookup`)."""
+    draft_tokens_accepted: int = 0
+    """Drafted tokens the model kept: each one a step saved."""
     had_reasoning: bool = False
     """The reply had a reasoning block, even an empty one."""
     reasoning_open: bool = False

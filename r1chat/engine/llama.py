@@ -9,7 +9,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from r1chat.engine.context import (
     stable_cut,
     turn_starts,
 )
+from r1chat.engine.decoding import Steps
 from r1chat.engine.events import (
     EngineEvent,
     Finished,
@@ -116,6 +117,7 @@ class LlamaEngine:
         name: str | None = None,
         build_checks: BuildChecks | None = None,
         gpu_layers: int | None = None,
+        prompt_lookup: bool = True,
     ) -> None:
         self.path = Path(model_path).expanduser()
         self.name = name or one_line(self.path.stem)
@@ -169,6 +171,8 @@ class LlamaEngine:
         """Where contexts are saved between runs (`None`: not at all)."""
         self._state_key = model_key(self.path, self.n_ctx)
         self.restored_tokens = 0
+        self.prompt_lookup = prompt_lookup
+        """Whether replies draft tokens from the conversation (see `engine.lookup`)."""
         """Prompt tokens the last reply found in a saved context on disk."""
         self._lock = threading.Lock()
         if not self.pilot.fixed:
@@ -563,15 +567,9 @@ class LlamaEngine:
         since = self.log.mark()
         llama_cpp, vocab = self._llama_cpp, self._vocab
 
-        def sample(tokens: list[int]) -> Generator[int, Any, None]:
-            # llama-cpp-python finds `tokens` but the last in the KV cache and reads only
-            # what is new: the prompt once, and after a cut only the closing tag.
-            return llm.generate(  # type: ignore[no-any-return]
-                tokens, temp=temperature, top_p=top_p, top_k=40, min_p=0.05, reset=True
-            )
-
         self._set_threads(self.pilot.before_reply(self._busy.now()))
         pilot = self.pilot
+        steps: Steps | None = None
         try:
             evaluated = self._prefill(context, cancel, emit)
             if evaluated is None:
@@ -583,14 +581,17 @@ class LlamaEngine:
                 if evaluated and prefill_seconds > 0:
                     known["prompt_tokens_per_second"] = evaluated / prefill_seconds
                 llm.set_seed(params.seed if params.seed >= 0 else random.randrange(2**31))
-                tokens = sample(context)
-                last = time.perf_counter()
+                chain = compat.sampler(
+                    llm, temperature=temperature, top_p=top_p, top_k=40, min_p=0.05
+                )
+                steps = Steps(llm, chain, lookup=self.prompt_lookup, limit=limit)
+                tokens = steps.tokens(context)
                 while (token := next(tokens, None)) is not None:
-                    now = time.perf_counter()
-                    changed = pilot.token(now - last)
-                    last = now
-                    if changed is not None:
-                        self._set_threads(changed)
+                    if steps.step_seconds is not None:
+                        changed = pilot.token(steps.step_seconds)
+                        steps.step_seconds = None
+                        if changed is not None:
+                            self._set_threads(changed)
                     if compat.is_end(llama_cpp, vocab, token):
                         finish = "stop"
                         break
@@ -611,7 +612,7 @@ class LlamaEngine:
                         tokens.close()
                         if len(context) >= self.n_ctx:
                             break
-                        tokens = sample(context)
+                        tokens = steps.tokens(context)
         except Exception as failure:  # llama.cpp failed mid-reply: end the stream, keep the text
             finish = "error"
             reason_text = self.log.reason(since) or str(failure)
@@ -625,6 +626,9 @@ class LlamaEngine:
         for delta in tally.finish(decoder.decode(b"", final=True)):
             emit(delta)
         known["threads"] = pilot.current
+        if steps is not None and steps.pilot is not None and steps.pilot.drafted:
+            known["draft_tokens"] = steps.pilot.drafted
+            known["draft_tokens_accepted"] = steps.pilot.accepted
         emit(Finished(tally.stats(finish, error, **known)))
 
     def _set_threads(self, count: int) -> None:

@@ -17,7 +17,7 @@ import contextlib
 import ctypes
 import gc
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -108,8 +108,40 @@ def keep_prefix(llm: Any, count: int) -> bool:
     """Cut the KV cache back to its first `count` tokens; `False` if llama.cpp cannot."""
     if not llm._ctx.kv_cache_seq_rm(-1, count, -1):
         return False
+    if count < int(llm.n_tokens):
+        llm._requires_eval = True  # the logits were the dropped token's
     llm.n_tokens = count
     return True
+
+
+def sampler(llm: Any, *, temperature: float, top_p: float, top_k: int, min_p: float) -> Any:
+    """A sampler chain as `Llama.generate` builds it (seeded from `llm.set_seed`), kept for
+    a whole reply: its random state runs on from token to token."""
+    return llm._init_sampler(temp=temperature, top_p=top_p, top_k=top_k, min_p=min_p)
+
+
+def sample(llm: Any, chain: Any, row: int = -1) -> int:
+    """Sample from the logits of output `row` of the last step (negative: from the end);
+    the chain takes the token in (its penalties and random state move on)."""
+    return int(chain.sample(llm._ctx, row))
+
+
+def decode(llm: Any, tokens: Sequence[int], *, every_row: bool) -> None:
+    """Read `tokens` after the cached ones in one step; logits for each of them with
+    `every_row`, else for the last only. The tokens are then cached, as after `Llama.eval`."""
+    start = int(llm.n_tokens)
+    llm._ctx.kv_cache_seq_rm(-1, start, -1)
+    llm._batch.set_batch(batch=tokens, n_past=start, logits_all=every_row)
+    llm._ctx.decode(llm._batch)
+    llm.input_ids[start : start + len(tokens)] = tokens
+    llm.n_tokens = start + len(tokens)
+    llm._requires_eval = False
+
+
+def logits_current(llm: Any) -> bool:
+    """Whether the last step's logits belong to the last cached token (a restored or cut
+    cache has none until a token is read again)."""
+    return not bool(getattr(llm, "_requires_eval", True))
 
 
 def save_state(llama_cpp: Any, llm: Any, path: Path) -> tuple[list[int], bool]:
@@ -137,6 +169,7 @@ def load_state(llama_cpp: Any, llm: Any, path: Path, capacity: int) -> list[int]
         return None
     tokens = [int(token) for token in out[: count.value]]
     llm.n_tokens = count.value
+    llm._requires_eval = True  # a saved state holds no logits
     llm._input_ids[: count.value] = tokens
     return tokens
 
@@ -145,6 +178,7 @@ def forget(llm: Any) -> None:
     """Empty the KV cache."""
     llm._ctx.kv_cache_clear()
     llm.n_tokens = 0
+    llm._requires_eval = True
 
 
 _PARAMS_LOCK = threading.Lock()

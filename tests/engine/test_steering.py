@@ -15,6 +15,7 @@ import pytest
 from r1chat.core.saving import saving_to
 from r1chat.core.session import ChatSession
 from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
+from r1chat.engine import llama_compat as compat
 from r1chat.engine.events import AnswerDelta, Finished, ReasoningDelta
 from r1chat.engine.llama import LlamaEngine
 from r1chat.engine.steering import CLOSE_REASONING, ReplyControl
@@ -33,18 +34,25 @@ def r1_engine_both(request, r1_smol_path, r1_smol_new_path, tmp_path_factory):
 
 
 class EvalCounter:
-    """Every batch of tokens llama.cpp is asked to read."""
+    """Every batch of tokens llama.cpp is asked to read, but drafts being checked (prompt
+    lookup reads a sampled token with the drafted ones after it)."""
 
     def __init__(self, engine: LlamaEngine, monkeypatch: pytest.MonkeyPatch) -> None:
         self.batches: list[int] = []
         llm = engine._llm
-        original = llm.eval
+        original, decode = llm.eval, compat.decode
 
         def counted(tokens):
             self.batches.append(len(tokens))
             return original(tokens)
 
+        def decoded(model, tokens, *, every_row):
+            if not every_row:
+                self.batches.append(len(tokens))
+            return decode(model, tokens, every_row=every_row)
+
         monkeypatch.setattr(llm, "eval", counted)
+        monkeypatch.setattr(compat, "decode", decoded)
 
 
 @pytest.mark.slow

@@ -54,6 +54,8 @@ def stats_line(stats: dict[str, Any] | None, status: str) -> str:
         tokens = (stats.get("reasoning_tokens") or 0) + (stats.get("answer_tokens") or 0)
         if tokens:
             parts.append(f"{tokens:,} tokens")
+        if stats.get("draft_tokens_accepted"):
+            parts.append(f"{stats['draft_tokens_accepted']:,} from prompt lookup")
         if stats.get("finish_reason") == "length":
             parts.append("cut at the token limit")
     return " · ".join(parts)
