@@ -78,6 +78,21 @@ def bench(
     run_bench(model=model, tokens=tokens, rounds=rounds, json_output=json_output)
 
 
+@bench_app.command("lookup", short_help="Time prompt lookup against bare llama-cpp-python.")
+def bench_lookup(
+    model: ModelOption = None,
+    tokens: Annotated[int, typer.Option("--tokens", help="Tokens generated per run.")] = 256,
+    rounds: Annotated[int, typer.Option("--rounds", help="Runs of each kind, alternated.")] = 5,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Greedy replies from bare llama-cpp-python and from r1chat's engine with and without
+    prompt lookup, alternated, on an edit-this-text prompt and on free text: speed,
+    drafted tokens kept, and whether the replies are the same."""
+    benchmark("engine").run_lookup_bench(
+        model=model, tokens=tokens, rounds=rounds, json_output=json_output
+    )
+
+
 @bench_app.command("store", short_help="Time the chat store: list, open, search.")
 def bench_store(
     conversations: Annotated[int, typer.Option("--conversations", help="How many.")] = 10_000,

@@ -117,15 +117,20 @@ class DraftPilot:
         return self._best
 
     def cost(self, length: int) -> float:
-        """A step with `length` drafted tokens, in plain steps: as timed, else at the
-        per-token cost of the nearest length timed (`COST_PRIOR` before any)."""
+        """A step with `length` drafted tokens, in plain steps: as timed; for a length not
+        timed, from the nearest one timed, each token more costing what a token cost there
+        but at most `COST_PRIOR` (a step's cost grows more slowly the more it reads, and a
+        longer draft has to be tried to be timed)."""
         costs = self.costs
         if length in costs:
             return costs[length]
         if not costs:
             return 1 + COST_PRIOR * length
         nearest = min(costs, key=lambda timed: abs(timed - length))
-        return 1 + max(0.0, costs[nearest] - 1) / nearest * length
+        per_token = max(0.0, costs[nearest] - 1) / nearest
+        if length < nearest:
+            return 1 + per_token * length
+        return costs[nearest] + min(per_token, COST_PRIOR) * (length - nearest)
 
     def plain_step(self, seconds: float, guess: int | None = None, token: int = -1) -> None:
         """A step without a draft took `seconds` and sampled `token`; `guess` is what a

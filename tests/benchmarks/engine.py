@@ -13,7 +13,7 @@ from typing import Any
 
 from r1chat.config import load_settings
 from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
-from r1chat.engine.events import AnswerDelta, Finished, ReasoningDelta
+from r1chat.engine.events import AnswerDelta, Finished, GenerationStats, ReasoningDelta
 from r1chat.errors import R1ChatError
 from r1chat.models.discovery import choose_model
 from r1chat.paths import Paths
@@ -88,7 +88,7 @@ def _raw_run_on(engine: Any, tokens: list[int], max_tokens: int) -> tuple[RunFig
     return result[0]
 
 
-def _engine_run(engine: Any, request: ChatRequest) -> tuple[RunFigures, str, int]:
+def _engine_run(engine: Any, request: ChatRequest) -> tuple[RunFigures, str, GenerationStats]:
     """The same request through `LlamaEngine` (thread, queue, think splitter, stats)."""
     engine._llm.reset()
     started = time.perf_counter()
@@ -105,7 +105,7 @@ def _engine_run(engine: Any, request: ChatRequest) -> tuple[RunFigures, str, int
     if finished.finish_reason == "error":
         raise R1ChatError(finished.error or "generation failed")
     figures = _figures(finished.prompt_tokens, finished.completion_tokens, started, stamps)
-    return figures, "".join(text), finished.completion_tokens
+    return figures, "".join(text), finished
 
 
 def _figures(prompt: int, generated: int, started: float, stamps: list[float]) -> RunFigures:
@@ -170,22 +170,30 @@ def answer_now_run(engine: Any) -> dict[str, float]:
     The reply starts inside a reasoning block whatever the model (as when it thinks
     on), so any model can be measured; llama.cpp's reads are counted at its `eval`.
     """
+    from r1chat.engine import llama_compat as compat
     from r1chat.engine.steering import ReplyControl
 
     llm = engine._llm
     reads: list[int] = []
     token_times: list[float] = []  # each generated token passes through detokenize once
     original_eval, original_detokenize = llm.eval, llm.detokenize
+    original_decode = compat.decode
 
     def counted(tokens: Any) -> Any:
         reads.append(len(tokens))
         return original_eval(tokens)
+
+    def decoded(model: Any, tokens: Any, *, every_row: bool) -> None:
+        if not every_row:  # a draft being checked is not the prompt read again
+            reads.append(len(tokens))
+        original_decode(model, tokens, every_row=every_row)
 
     def timed(tokens: Any, *args: Any, **kwargs: Any) -> Any:
         token_times.append(time.perf_counter())
         return original_detokenize(tokens, *args, **kwargs)
 
     llm.eval, llm.detokenize = counted, timed
+    compat.decode = decoded  # type: ignore[assignment]
     try:
         engine._llm.reset()
         control = ReplyControl()
@@ -208,6 +216,7 @@ def answer_now_run(engine: Any) -> dict[str, float]:
                 stats = event.stats
     finally:
         del llm.eval, llm.detokenize  # back to the class's methods
+        compat.decode = original_decode  # type: ignore[assignment]
     if asked_at is None or not stats.answer_tokens or stats.reasoning_cut != "user":
         raise R1ChatError("The model stopped before the answer-now request; try another model.")
     # The first token after the reasoning ones is the answer's first token.
@@ -304,4 +313,112 @@ def _table(report: dict[str, Any]) -> str:
             f"it {now['largest_read_after']:.0f} tokens (the prompt is "
             f"{now['prompt_tokens']:.0f})",
         ]
+    return "\n".join(lines)
+
+
+EDIT_TEXT = (
+    "The lighthouse stood on a rock at the mouth of the harbour. Every evening the keeper "
+    "climbed its ninety steps, trimmed the wick, wound the clockwork that turned the lens, "
+    "and wrote the weather in a book bound in green cloth. In winter the spray reached the "
+    "gallery and froze on the glass, and he scraped it off with a knife kept for that alone. "
+    "Ships passed at night without knowing his name, and he liked it that way."
+)
+LOOKUP_PROMPTS = {
+    "edit": (
+        "Give back this text with 'keeper' changed to 'warden', and nothing else changed:"
+        f"\n\n{EDIT_TEXT}"
+    ),
+    "free": BENCH_PROMPT,
+}
+"""A reply that copies most of its prompt, and one that repeats nothing on purpose."""
+
+
+def run_lookup_bench(*, model: str | None, tokens: int, rounds: int, json_output: bool) -> None:
+    """Bare greedy llama-cpp-python against r1chat's engine with and without prompt
+    lookup, alternated, on an edit-this-text prompt and on free text."""
+    if tokens < 8 or rounds < 1:
+        raise R1ChatError("Use --tokens 8 or more and --rounds 1 or more.")
+    from r1chat.engine.llama import LlamaEngine
+
+    paths = Paths.from_env()
+    settings = load_settings(paths)
+    choice = choose_model(settings, paths, model)
+    engine = LlamaEngine(
+        choice.path, n_ctx=settings.n_ctx, threads=settings.threads, log_path=paths.llama_log_file
+    )
+    rows: dict[str, dict[str, Any]] = {}
+    try:
+        for kind, prompt in LOOKUP_PROMPTS.items():
+            request = ChatRequest(
+                (ChatMessage("user", prompt),),
+                GenerationParams(max_tokens=tokens, temperature=0.0, top_p=0.95, seed=SEED),
+            )
+            prompt_tokens = engine.prepare(request).tokens
+            _raw_run_on(engine, prompt_tokens, 8)  # warm-up, not counted
+            speeds: dict[str, list[float]] = {"raw": [], "plain": [], "lookup": []}
+            drafted = kept = 0
+            texts: dict[str, str] = {}
+            for _ in range(rounds):
+                raw, texts["raw"] = _raw_run_on(engine, prompt_tokens, tokens)
+                speeds["raw"].append(raw.generation_tokens_per_second)
+                for name, lookup in (("plain", False), ("lookup", True)):
+                    engine.prompt_lookup = lookup
+                    figures, texts[name], stats = _engine_run(engine, request)
+                    speeds[name].append(figures.generation_tokens_per_second)
+                drafted, kept = stats.draft_tokens, stats.draft_tokens_accepted
+            medians = {name: statistics.median(values) for name, values in speeds.items()}
+            generated = engine.tokenize(texts["lookup"])
+            rows[kind] = {
+                **{f"{name}_tokens_per_second": value for name, value in medians.items()},
+                "lookup_over_raw": medians["lookup"] / medians["raw"],
+                "lookup_over_plain": medians["lookup"] / medians["plain"],
+                "drafted": drafted,
+                "kept": kept,
+                "generated": len(generated),
+                "same_as_plain": texts["lookup"] == texts["plain"],
+                "same_tokens_as_plain": _agreeing(engine, texts["plain"], texts["lookup"]),
+                "same_as_raw": texts["lookup"].strip() == texts["raw"].strip(),
+            }
+        info = engine.info
+    finally:
+        engine.close()
+    report = {"model": info.model_name, "backend": info.backend, "tokens": tokens}
+    report |= {"rounds": rounds, "prompts": rows}
+    if json_output:
+        print(json.dumps(report, indent=2))
+        return
+    print(lookup_table(report))
+
+
+def _agreeing(engine: Any, first: str, second: str) -> int:
+    """Tokens the two texts share from their start."""
+    a, b = engine.tokenize(first), engine.tokenize(second)
+    return next(
+        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+    )
+
+
+def lookup_table(report: dict[str, Any]) -> str:
+    """The prompt-lookup figures, one row per prompt."""
+    lines = [
+        f"r1chat bench lookup: {report['model']} on {report['backend']}, greedy, "
+        f"{report['tokens']} tokens, medians of {report['rounds']} alternating rounds",
+        "",
+        f"{'prompt':8}{'bare':>8}{'plain':>8}{'lookup':>8}{'× bare':>8}{'× plain':>9}"
+        f"{'kept':>12}{'same as plain':>16}",
+    ]
+    for kind, row in report["prompts"].items():
+        share = f"{row['kept']}/{row['drafted']}" if row["drafted"] else "none"
+        same = "yes" if row["same_as_plain"] else f"{row['same_tokens_as_plain']} tokens"
+        lines.append(
+            f"{kind:8}{row['raw_tokens_per_second']:>8.1f}{row['plain_tokens_per_second']:>8.1f}"
+            f"{row['lookup_tokens_per_second']:>8.1f}{row['lookup_over_raw']:>8.3f}"
+            f"{row['lookup_over_plain']:>9.3f}{share:>12}{same:>16}"
+        )
+    lines += [
+        "",
+        "tok/s after the first token; kept: drafted tokens the model kept (last round);",
+        "same as plain: the greedy reply with prompt lookup against the one without it, or",
+        "how many tokens they share before a near tie parts them (see docs/settings.md).",
+    ]
     return "\n".join(lines)
