@@ -216,7 +216,7 @@ def answer_now_run(engine: Any) -> dict[str, float]:
                 stats = event.stats
     finally:
         del llm.eval, llm.detokenize  # back to the class's methods
-        compat.decode = original_decode  # type: ignore[assignment]
+        compat.decode = original_decode
     if asked_at is None or not stats.answer_tokens or stats.reasoning_cut != "user":
         raise R1ChatError("The model stopped before the answer-now request; try another model.")
     # The first token after the reasoning ones is the answer's first token.
