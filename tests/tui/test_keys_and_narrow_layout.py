@@ -191,3 +191,33 @@ async def test_code_wraps_below_100_columns_and_scrolls_sideways_above(tmp_path)
         assert block._body.size.height == 1 and block.max_scroll_x > 0  # one line, scrolls
         assert block.code.count("\n") == 0  # what `c` copies is the code as written
     store.close()
+
+
+async def test_a_reply_rebuilds_the_footer_only_when_its_keys_change(tmp_path):
+    """The footer rebuilds all its keys on every bindings refresh: a reply refreshes it
+    when its keys change (it starts, Answer now goes, it ends), not at each change of
+    the status line (a long prompt's reading reports every 128 tokens)."""
+    reply = "<think>\n" + "Thinking it through. " * 40 + "\n</think>\n\n" + "Answer. " * 40
+    app, engine, _ = make_app(tmp_path, [Script(reply, gate_after=5)])
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await ready(pilot)
+        refreshes: list[int] = []
+        screen.bindings_updated_signal.subscribe(screen, lambda _: refreshes.append(1))
+        screen.composer.text = "Hello"
+        screen.composer.focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: screen.status.state == "thinking")
+        await pilot.pause(0.1)
+        before = len(refreshes)
+        for done in range(128, 4096, 128):
+            screen._set_state(f"reading prompt {done:,} / 4,096 tokens")
+        screen._set_state("thinking")
+        await pilot.pause(0.1)
+        while_reading = len(refreshes) - before
+        reasoning = screen.reasoning_now
+        engine.gate.set()
+        await wait_until(pilot, lambda: not screen.generating)
+    # Reading hides Answer now, thinking shows it again: 2 refreshes for 32 states.
+    assert reasoning and while_reading <= 2
+    # Answer now went, the reply ended, the message box took focus back.
+    assert len(refreshes) - before <= 4

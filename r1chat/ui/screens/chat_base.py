@@ -75,6 +75,10 @@ class ChatScreenBase(Screen[None]):
         """Set while no reply streams: what stopping and waiting waits on."""
         self._reply_over.set()
         self._measure_timer: Timer | None = None
+        self._keys_for: tuple[bool, bool] | None = None
+        """What the footer's keys were last refreshed for (replying, reasoning): the
+        footer rebuilds itself on every refresh, so a reply refreshes it only when one
+        of them changes."""
         self._shown: weakref.ref[Engine] | None = None
         """The running engine as the status bar shows it (set on the UI thread; weak: the
         service owns it)."""
@@ -124,6 +128,18 @@ class ChatScreenBase(Screen[None]):
     @property
     def generating(self) -> bool:
         return self._stream is not None
+
+    def _refresh_reply_keys(self) -> None:
+        """Show the keys that depend on a reply (Answer now, Regenerate …) as they are now."""
+        wanted = (self.generating, self.reasoning_now)
+        if wanted != self._keys_for:
+            self._keys_for = wanted
+            self.refresh_bindings()
+
+    @property
+    def reasoning_now(self) -> bool:
+        """Whether a reply is streaming its reasoning (and has not been asked to answer)."""
+        return False
 
     def _keep_draft(self) -> None:
         self.drafts[self.session.conversation_id] = self.composer.text

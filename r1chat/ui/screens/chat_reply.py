@@ -130,7 +130,7 @@ class ReplyFollowing(ChatScreenBase):
 
     def _set_state(self, state: str) -> None:
         self.status.state = state
-        self.refresh_bindings()  # "Answer now" shows only while the model reasons
+        self._refresh_reply_keys()  # "Answer now" shows only while the model reasons
 
     @property
     def reasoning_now(self) -> bool:
@@ -149,7 +149,7 @@ class ReplyFollowing(ChatScreenBase):
             return
         self._cancel.answer_now()
         self.status.state = "answering"
-        self.refresh_bindings()
+        self._refresh_reply_keys()
 
     def _set_speed(self, tokens_per_second: float | None) -> None:
         self.status.tokens_per_second = tokens_per_second
@@ -226,7 +226,7 @@ class ReplyFollowing(ChatScreenBase):
         self._reply_over.set()
         self.status.generated = 0
         self.composer.cursor_blink = True
-        self.refresh_bindings()
+        self._refresh_reply_keys()
         stats = done.reply.stats if done.reply is not None else None
         stopped = stats is not None and stats.finish_reason == "cancelled"
         self.status.state = "stopped" if stopped else "idle"
