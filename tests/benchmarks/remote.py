@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
 from r1chat.engine.events import AnswerDelta, Finished, ReasoningDelta
 from r1chat.engine.remote import Endpoint, RemoteEngine, chat_stream
@@ -67,12 +69,17 @@ def engine_run(engine: RemoteEngine, request: ChatRequest) -> tuple[float, float
 def run_remote_bench(
     url: str, model: str | None, tokens: int, rounds: int, json_output: bool
 ) -> None:
-    """Alternate the bare client, the engine and the app; print medians and ratios."""
+    """Alternate a bare client, the engine and the app (two turns of one launch), all
+    through a timing proxy; print medians and ratios."""
     from tests.benchmarks import terminal
+    from tests.benchmarks.proxy import TimingProxy, speed
 
     if tokens < 8 or rounds < 1:
         raise R1ChatError("Use --tokens 8 or more and --rounds 1 or more.")
-    endpoint = Endpoint.parse(url, model)
+    server = Endpoint.parse(url, model)
+    proxy = TimingProxy(server.url)
+    path = httpx.URL(server.url).path.rstrip("/")
+    endpoint = Endpoint.parse(proxy.url + path, model)
     engine = RemoteEngine(endpoint)
     request = ChatRequest(
         (ChatMessage("user", BENCH_PROMPT),),
@@ -80,48 +87,79 @@ def run_remote_bench(
     )
     body = engine._body(request, engine.messages(request, engine.plan(request)), None)
     terminal.TOKENS = tokens
-    runs: dict[str, list[float]] = {"bare": [], "engine": [], "app": []}
-    server_figures: list[float] = []
+    runs: dict[str, list[float]] = {"bare": [], "engine": [], "app": [], "app_second": []}
+    finish: list[float] = []
+    ui_cpu: list[float] = []
+
+    def passed() -> list[float]:
+        return proxy.replies[-1] if proxy.replies else []
+
     with tempfile.TemporaryDirectory(prefix="r1chat-bench-remote-") as root:
         for index in range(rounds):
-            speed, server = bare_client(endpoint, body)
-            runs["bare"].append(server or speed)
-            server_figures += [server] if server else []
-            speed, server = engine_run(engine, request)
-            runs["engine"].append(server or speed)
+            bare_client(endpoint, body)
+            runs["bare"].append(speed(passed()))
+            engine_run(engine, request)
+            runs["engine"].append(speed(passed()))
+            before = len(proxy.replies)
             app = terminal._app_run(
                 Path(root) / f"app-{index}",
                 endpoint.url,
                 None,
                 press_esc=False,
                 model_args=["--remote", endpoint.url, "--remote-model", engine.model],
+                turns=2,
             )
-            runs["app"].append(app.tokens_per_second)
+            turns = proxy.replies[before:]
+            if len(turns) < 2 or len(app.finished_at) < 2:
+                raise R1ChatError("The app did not stream two replies through the proxy.")
+            runs["app"].append(speed(turns[0]))
+            runs["app_second"].append(speed(turns[1]))
+            finish += [
+                shown - stamps[-1] for shown, stamps in zip(app.finished_at, turns[:2], strict=True)
+            ]
+            ui_cpu.append(app.ui_cpu)
     engine.close()
+    proxy.close()
     medians = {name: statistics.median(values) for name, values in runs.items()}
     report = {
-        "url": endpoint.url,
+        "url": server.url,
         "model": engine.model,
         "tokens": tokens,
         "rounds": rounds,
-        "server_reports_speed": bool(server_figures),
         "tokens_per_second": medians,
         "engine_over_bare": medians["engine"] / medians["bare"],
         "app_over_bare": medians["app"] / medians["bare"],
+        "app_second_over_bare": medians["app_second"] / medians["bare"],
+        "last_token_to_finished_seconds": statistics.median(finish),
+        "ui_thread_cores": statistics.median(ui_cpu),
         "runs": runs,
     }
     if json_output:
         print(json.dumps(report, indent=2))
         return
-    source = "the server's own timings" if server_figures else "chunk arrival times"
-    print(
-        f"r1chat bench --remote: {engine.model} at {endpoint.url}, {tokens} tokens, "
-        f"medians of {rounds} alternating rounds (speeds from {source})"
-    )
+    print(remote_table(report))
+
+
+def remote_table(report: dict[str, Any]) -> str:
+    """The remote figures as `bench --remote` prints them."""
+    medians = report["tokens_per_second"]
+    lines = [
+        f"r1chat bench --remote: {report['model']} at {report['url']}, {report['tokens']} "
+        f"tokens, medians of {report['rounds']} alternating rounds, speeds from the times "
+        "tokens passed a proxy in front of the server",
+    ]
     for name, label in (
         ("bare", "bare client"),
         ("engine", "r1chat engine"),
-        ("app", "the app in a pseudo-terminal"),
+        ("app", "the app in a terminal, 1st turn"),
+        ("app_second", "the app in a terminal, 2nd turn"),
     ):
-        print(f"  {label:30} {medians[name]:8.1f} tok/s")
-    print(f"  engine/bare {report['engine_over_bare']:.3f}, app/bare {report['app_over_bare']:.3f}")
+        lines.append(f"  {label:34} {medians[name]:8.1f} tok/s")
+    lines += [
+        f"  engine/bare {report['engine_over_bare']:.3f}, app/bare "
+        f"{report['app_over_bare']:.3f} (1st turn), {report['app_second_over_bare']:.3f} (2nd)",
+        f"  last token through the proxy to the reply shown finished: "
+        f"{report['last_token_to_finished_seconds'] * 1000:.0f} ms; UI thread "
+        f"{report['ui_thread_cores']:.3f} of a core while streaming",
+    ]
+    return "\n".join(lines)

@@ -192,6 +192,8 @@ class AppRun:
     frames_per_second: float
     stop_seconds: float | None = None
     threads: int | None = None
+    finished_at: list[float] = field(default_factory=list)
+    """Wall-clock times the app showed each reply as finished."""
 
 
 @dataclass
@@ -279,8 +281,10 @@ def _app_run(
     threads: int | None,
     press_esc: bool,
     model_args: list[str] | None = None,
+    turns: int = 1,
 ) -> AppRun:
-    """Start the app on a terminal, send the prompt, let it answer (or press Esc), quit.
+    """Start the app on a terminal, send the prompt, let it answer (or press Esc), quit;
+    with `turns`, send it that many times in the same launch.
 
     `model_args` replaces `--model MODEL` (for example `--remote URL`).
     """
@@ -315,9 +319,16 @@ def _app_run(
         env=environment,
         start_new_session=True,
     )
+    finished: list[float] = []
     try:
         ready = _wait_for(report, "ready", 1, app)
         time.sleep(0.5)  # the first context measure settles
+        for turn in range(1, turns):
+            terminal.type("\x1b[200~" + PROMPT + "\x1b[201~")
+            time.sleep(0.2)
+            terminal.type("\r")
+            finished.append(_wait_for(report, "reply", turn, app)["time"])
+            time.sleep(0.5)
         terminal.type("\x1b[200~" + PROMPT + "\x1b[201~")
         time.sleep(0.2)
         terminal.type("\r")
@@ -333,7 +344,8 @@ def _app_run(
                     raise R1ChatError("the app did not show the reply stopped within 10 s")
                 time.sleep(0.002)
             stop_seconds = shown - pressed
-        counters = _wait_for(report, "reply", 1, app)
+        counters = _wait_for(report, "reply", turns, app)
+        finished.append(counters["time"])
         time.sleep(0.3)
         terminal.type("\x11")  # Ctrl+Q
         app.wait(timeout=30)
@@ -350,6 +362,7 @@ def _app_run(
         counters["frames_per_second"],
         stop_seconds,
         ready.get("threads"),
+        finished,
     )
 
 
