@@ -78,6 +78,19 @@ def bench(
     run_bench(model=model, tokens=tokens, rounds=rounds, json_output=json_output)
 
 
+@bench_app.command("summary", short_help="Every speed figure in one table (a few minutes).")
+def bench_summary(
+    model: ModelOption = None,
+    remote: RemoteOption = None,
+    remote_model: RemoteModelOption = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The app in a terminal against bare llama-cpp-python, the UI thread's CPU per token,
+    Esc to stopped, start-up, prompt lookup on an edit prompt and on free text, and with
+    --remote the app on a server against a bare client: one table, one run."""
+    benchmark("summary").run_summary_bench(model, remote, remote_model, json_output)
+
+
 @bench_app.command("lookup", short_help="Time prompt lookup against bare llama-cpp-python.")
 def bench_lookup(
     model: ModelOption = None,

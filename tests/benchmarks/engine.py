@@ -336,6 +336,15 @@ LOOKUP_PROMPTS = {
 def run_lookup_bench(*, model: str | None, tokens: int, rounds: int, json_output: bool) -> None:
     """Bare greedy llama-cpp-python against r1chat's engine with and without prompt
     lookup, alternated, on an edit-this-text prompt and on free text."""
+    report = lookup_report(model=model, tokens=tokens, rounds=rounds)
+    if json_output:
+        print(json.dumps(report, indent=2))
+        return
+    print(lookup_table(report))
+
+
+def lookup_report(*, model: str | None, tokens: int, rounds: int) -> dict[str, Any]:
+    """The figures of `bench lookup`."""
     if tokens < 8 or rounds < 1:
         raise R1ChatError("Use --tokens 8 or more and --rounds 1 or more.")
     from r1chat.engine.llama import LlamaEngine
@@ -383,11 +392,7 @@ def run_lookup_bench(*, model: str | None, tokens: int, rounds: int, json_output
     finally:
         engine.close()
     report = {"model": info.model_name, "backend": info.backend, "tokens": tokens}
-    report |= {"rounds": rounds, "prompts": rows}
-    if json_output:
-        print(json.dumps(report, indent=2))
-        return
-    print(lookup_table(report))
+    return report | {"rounds": rounds, "prompts": rows}
 
 
 def _agreeing(engine: Any, first: str, second: str) -> int:

@@ -71,6 +71,15 @@ def run_remote_bench(
 ) -> None:
     """Alternate a bare client, the engine and the app (two turns of one launch), all
     through a timing proxy; print medians and ratios."""
+    report = remote_report(url, model, tokens, rounds)
+    if json_output:
+        print(json.dumps(report, indent=2))
+        return
+    print(remote_table(report))
+
+
+def remote_report(url: str, model: str | None, tokens: int, rounds: int) -> dict[str, Any]:
+    """The figures of `bench --remote`."""
     from tests.benchmarks import terminal
     from tests.benchmarks.proxy import TimingProxy, speed
 
@@ -134,10 +143,7 @@ def run_remote_bench(
         "ui_thread_cores": statistics.median(ui_cpu),
         "runs": runs,
     }
-    if json_output:
-        print(json.dumps(report, indent=2))
-        return
-    print(remote_table(report))
+    return report
 
 
 def remote_table(report: dict[str, Any]) -> str:
