@@ -127,14 +127,18 @@ def sample(llm: Any, chain: Any, row: int = -1) -> int:
 
 
 def decode(llm: Any, tokens: Sequence[int], *, every_row: bool) -> None:
-    """Read `tokens` after the cached ones in one step; logits for each of them with
-    `every_row`, else for the last only. The tokens are then cached, as after `Llama.eval`."""
-    start = int(llm.n_tokens)
-    llm._ctx.kv_cache_seq_rm(-1, start, -1)
-    llm._batch.set_batch(batch=tokens, n_past=start, logits_all=every_row)
-    llm._ctx.decode(llm._batch)
-    llm.input_ids[start : start + len(tokens)] = tokens
-    llm.n_tokens = start + len(tokens)
+    """Read `tokens` after the cached ones, in steps of at most `n_batch`; logits for each
+    of them with `every_row` (one step only), else for the last only. The tokens are then
+    cached, as after `Llama.eval`."""
+    size = int(llm.n_batch)
+    for first in range(0, len(tokens), size):
+        part = tokens[first : first + size]
+        start = int(llm.n_tokens)
+        llm._ctx.kv_cache_seq_rm(-1, start, -1)
+        llm._batch.set_batch(batch=part, n_past=start, logits_all=every_row)
+        llm._ctx.decode(llm._batch)
+        llm.input_ids[start : start + len(part)] = part
+        llm.n_tokens = start + len(part)
     llm._requires_eval = False
 
 

@@ -220,3 +220,17 @@ def test_answer_now_while_drafting_closes_the_reasoning_and_answers(r1_smol_path
         assert stats.reasoning_cut == "user" and stats.answer_tokens > 0 and answer > 0
     finally:
         engine.close()
+
+
+def test_a_read_longer_than_a_batch_goes_in_steps_and_samples_as_eval_would(smol_engine):
+    llm = smol_engine._llm
+    tokens = smol_engine.tokenize(PASSAGE * 12)
+    assert len(tokens) > llm.n_batch
+    llm.reset()
+    compat.decode(llm, tokens, every_row=False)
+    assert compat.cached_tokens(llm) == tokens and compat.logits_current(llm)
+    ours = np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(llm.n_vocab(),)).copy()
+    llm.reset()
+    llm.eval(tokens)
+    theirs = np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(llm.n_vocab(),))
+    assert int(ours.argmax()) == int(theirs.argmax())
