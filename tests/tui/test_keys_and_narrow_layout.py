@@ -221,3 +221,23 @@ async def test_a_reply_rebuilds_the_footer_only_when_its_keys_change(tmp_path):
     assert reasoning and while_reading <= 2
     # Answer now went, the reply ended, the message box took focus back.
     assert len(refreshes) - before <= 4
+
+
+async def test_status_parts_that_show_the_same_text_are_not_redrawn(tmp_path, monkeypatch):
+    """The bar redraws on every change of any of its values; a part whose text did not
+    change (an empty memory count, the model's name) must not ask for a new layout of
+    the whole screen each time, as an empty part did."""
+    app, _, _ = make_app(tmp_path, [Script("Answer words here. " * 200, tokens_per_second=400)])
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await ready(pilot)
+        memory = screen.status.query_one("#status-memory", Static)
+        updates: list[bool] = []
+        original = memory.update
+
+        def counted(*args, **kwargs):
+            updates.append(kwargs.get("layout", True))
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(memory, "update", counted)
+        await send(pilot, screen, "Hello")
+    assert not memory.display and updates == []

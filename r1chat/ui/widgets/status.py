@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
@@ -90,6 +91,8 @@ class StatusBar(Horizontal):
 
     def on_mount(self) -> None:
         self._widths: dict[str | None, int] = {}
+        self._contents: dict[str | None, tuple[str, tuple[Any, ...]]] = {}
+        """What each part shows now (its text and styles)."""
         self._model_room = 0
         for name in REDRAWN_BY:
             self.watch(self, name, self._refresh_all, init=False)
@@ -210,7 +213,12 @@ class StatusBar(Horizontal):
             model.styles.max_width = self._model_room  # Textual's 1fr keeps the text's width
 
     def _show(self, part: Static, content: Content) -> None:
-        """Update one part; the screen is laid out again only if its width changes."""
+        """Update one part: not at all if it shows this already; the screen is laid out
+        again only if its width changes."""
+        key = (content.plain, tuple(content.spans))
+        if self._contents.get(part.id) == key:
+            return
+        self._contents[part.id] = key
         width = content.cell_length
         if self._widths.get(part.id) != width or part.size.width == 0:
             self._widths[part.id] = width
