@@ -115,8 +115,9 @@ def _figures(prompt: int, generated: int, started: float, stamps: list[float]) -
     return RunFigures(prompt, generated, first - started, (generated - 1) / (last - first))
 
 
-def run_bench(*, model: str | None, tokens: int, rounds: int, json_output: bool) -> None:
-    """Load the model once, then alternate raw and engine runs; print medians and ratios."""
+def bench_engine(model: str | None, tokens: int, rounds: int) -> Any:
+    """The engine a bench times, as the app would load it (with the build check), once
+    `--tokens` and `--rounds` are known to make sense."""
     if tokens < 8 or rounds < 1:
         raise R1ChatError("Use --tokens 8 or more and --rounds 1 or more.")
     from r1chat.engine.llama import LlamaEngine
@@ -125,13 +126,18 @@ def run_bench(*, model: str | None, tokens: int, rounds: int, json_output: bool)
     paths = Paths.from_env()
     settings = load_settings(paths)
     choice = choose_model(settings, paths, model)
-    engine = LlamaEngine(
+    return LlamaEngine(
         choice.path,
         n_ctx=settings.n_ctx,
         threads=settings.threads,
         log_path=paths.llama_log_file,
         build_checks=BuildChecks(paths.build_checks_file),
     )
+
+
+def run_bench(*, model: str | None, tokens: int, rounds: int, json_output: bool) -> None:
+    """Load the model once, then alternate raw and engine runs; print medians and ratios."""
+    engine = bench_engine(model, tokens, rounds)
     if engine.notice:  # safe mode changes every figure below: say so first
         print(f"r1chat: {engine.notice}", file=sys.stderr)
     request = ChatRequest(
@@ -345,16 +351,7 @@ def run_lookup_bench(*, model: str | None, tokens: int, rounds: int, json_output
 
 def lookup_report(*, model: str | None, tokens: int, rounds: int) -> dict[str, Any]:
     """The figures of `bench lookup`."""
-    if tokens < 8 or rounds < 1:
-        raise R1ChatError("Use --tokens 8 or more and --rounds 1 or more.")
-    from r1chat.engine.llama import LlamaEngine
-
-    paths = Paths.from_env()
-    settings = load_settings(paths)
-    choice = choose_model(settings, paths, model)
-    engine = LlamaEngine(
-        choice.path, n_ctx=settings.n_ctx, threads=settings.threads, log_path=paths.llama_log_file
-    )
+    engine = bench_engine(model, tokens, rounds)
     rows: dict[str, dict[str, Any]] = {}
     try:
         for kind, prompt in LOOKUP_PROMPTS.items():
