@@ -5,9 +5,10 @@ code it was given, quotes the text it edits. When the last few tokens appeared b
 in the context, the tokens that followed them then are a good guess for what comes
 next. The engine reads such a draft in the same step as the token it just sampled and
 keeps the drafted tokens the model would have sampled itself, up to the first one it
-would not; the model's own choice there is kept too. The reply is what plain decoding
-gives (the same tokens under greedy sampling, the same distribution otherwise), only
-in fewer steps.
+would not; the model's own choice there is kept too. The reply follows the same
+distribution as plain decoding, in fewer steps. Under greedy sampling it has the same
+tokens up to a near tie: llama.cpp's kernels round a step that reads several tokens a
+little differently from one that reads one, so a tie can fall the other way.
 
 `ContextDrafts` finds the guesses: an index of every 3-token sequence in the context,
 kept up to date token by token. `DraftPilot` decides how many tokens to draft, or
