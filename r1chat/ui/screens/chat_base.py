@@ -129,18 +129,6 @@ class ChatScreenBase(Screen[None]):
     def generating(self) -> bool:
         return self._stream is not None
 
-    def _refresh_reply_keys(self) -> None:
-        """Show the keys that depend on a reply (Answer now, Regenerate …) as they are now."""
-        wanted = (self.generating, self.reasoning_now)
-        if wanted != self._keys_for:
-            self._keys_for = wanted
-            self.refresh_bindings()
-
-    @property
-    def reasoning_now(self) -> bool:
-        """Whether a reply is streaming its reasoning (and has not been asked to answer)."""
-        return False
-
     def _keep_draft(self) -> None:
         self.drafts[self.session.conversation_id] = self.composer.text
 

@@ -132,6 +132,13 @@ class ReplyFollowing(ChatScreenBase):
         self.status.state = state
         self._refresh_reply_keys()  # "Answer now" shows only while the model reasons
 
+    def _refresh_reply_keys(self) -> None:
+        """Show the keys that depend on a reply (Answer now, Regenerate …) as they are now."""
+        wanted = (self.generating, self.reasoning_now)
+        if wanted != self._keys_for:
+            self._keys_for = wanted
+            self.refresh_bindings()
+
     @property
     def reasoning_now(self) -> bool:
         """Whether a reply is streaming its reasoning (and has not been asked to answer)."""
