@@ -39,8 +39,8 @@ class Settings:
     trust_template: bool = False
     """Use chat templates that reach for Python internals (still sandboxed)."""
     prompt_lookup: bool = True
-    """Draft tokens from the conversation and check them in one step (local models); it
-    pauses by itself where it does not pay. `false` decodes one token per step."""
+    """Draft tokens from the conversation and check them in one step (local models),
+    only where that is measured to pay. `false` decodes one token per step."""
     sections: Sections = field(default_factory=Sections, compare=False, repr=False)
     """The other tables (`[ui]`, `[keymap]`, `[remotes.NAME]`, `[cache]`, `[prices.KEY]`,
     `[stats]`), each typed and checked when the file was read."""

@@ -33,6 +33,7 @@ class Steps:
         self.step_seconds: float | None = None
         """The last plain step's time, for the thread pilot (`None` once read, and after
         a step that checked a draft: it measures something else)."""
+        self._drafts: ContextDrafts | None = None
 
     def tokens(self, context: list[int]) -> Generator[int, None, None]:
         """Sample after `context` (read first where the cache lacks it), then after each
@@ -47,7 +48,7 @@ class Steps:
                 shared = 0
             compat.decode(llm, context[shared:], every_row=False)
         token = compat.sample(llm, chain)
-        drafts = ContextDrafts(context) if pilot is not None else None
+        drafts = self._drafts_for(context) if pilot is not None else None
         room = int(llm.n_ctx())
         while True:
             self.left -= 1
@@ -89,3 +90,16 @@ class Steps:
                 self.left -= 1
                 yield accepted
                 drafts.append(accepted)
+
+    def _drafts_for(self, context: list[int]) -> ContextDrafts:
+        """The index over `context`: after a cut (answer now) the reply's index so far,
+        extended by the closing tokens, instead of indexing the whole context again."""
+        drafts = self._drafts
+        known = len(drafts.tokens) if drafts is not None else 0
+        if drafts is None or drafts.tokens != context[:known]:
+            drafts = ContextDrafts(context)
+        else:
+            for token in context[known:]:
+                drafts.append(token)
+        self._drafts = drafts
+        return drafts

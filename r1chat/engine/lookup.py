@@ -33,9 +33,9 @@ by chance: "of the")."""
 MOST = 10
 """The longest draft."""
 KEPT_PRIOR = 0.5
-"""How likely a drafted token is kept before the reply has shown anything, and how much
-that guess weighs (in tokens seen)."""
+"""How likely a drafted token is kept before the reply has shown anything."""
 PRIOR_WEIGHT = 1.0
+"""How much that guess weighs, in tokens seen."""
 COST_PRIOR = 0.5
 """A drafted token's cost in plain steps, before any check was timed."""
 MEMORY = 0.97
