@@ -50,10 +50,14 @@ class ContextDrafts:
     """The context's tokens, and where each of its short sequences last ended."""
 
     def __init__(self, tokens: Sequence[int]) -> None:
-        self.tokens: list[int] = []
-        self._ends: dict[int, dict[tuple[int, ...], int]] = {n: {} for n in NGRAMS}
-        for token in tokens:
-            self.append(token)
+        self.tokens: list[int] = list(tokens)
+        # As if appended one by one, in one pass per length: the last sequence is left
+        # out, and a later run of the same tokens overwrites an earlier one.
+        head = self.tokens[:-1]
+        self._ends: dict[int, dict[tuple[int, ...], int]] = {}
+        for n in NGRAMS:
+            runs = zip(*(head[i:] for i in range(n)), strict=False)  # shorter shifts end it
+            self._ends[n] = {run: start + n for start, run in enumerate(runs)}
 
     def append(self, token: int) -> None:
         """One more token at the end of the context."""

@@ -83,6 +83,17 @@ def test_the_index_finds_the_last_earlier_run_of_the_tail_not_the_tail_itself():
     assert drafts.draft(5) == []
 
 
+def test_an_index_built_at_once_is_the_one_built_token_by_token():
+    tokens = [7, 1, 2, 3, 1, 2, 3, 4, 1, 2, 3, 1, 2]
+    for size in range(len(tokens) + 1):
+        grown = ContextDrafts([])
+        for token in tokens[:size]:
+            grown.append(token)
+        built = ContextDrafts(tokens[:size])
+        assert built.tokens == grown.tokens and built.draft(5) == grown.draft(5)
+        assert built._ends == grown._ends
+
+
 def test_the_pilot_stops_drafting_after_rejections_and_starts_again_when_text_repeats():
     pilot = DraftPilot()
     pilot.plain_step(0.010)
