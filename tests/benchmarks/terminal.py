@@ -19,6 +19,7 @@ import fcntl
 import json
 import os
 import select
+import signal
 import sqlite3
 import statistics
 import struct
@@ -47,6 +48,13 @@ STOP_AFTER_TOKENS = 48
 """The Esc run presses Esc once the reply has this many tokens."""
 STOPPED_MARK = b" stopped "
 """What the status bar shows once a reply has stopped."""
+TYPED = "xyzzy"
+"""What the Esc runs type into the message box while the reply streams, to time the echo."""
+COMPOSER_MARK = b"(Enter sends"
+"""Part of the empty message box's placeholder (its first letter is drawn under the
+cursor, apart from the rest): the first screen is up."""
+IDLE_MARK = b" idle "
+"""What the status bar shows once the model has loaded."""
 WAIT_SECONDS = 180
 
 _BARE_SCRIPT = """
@@ -191,6 +199,8 @@ class AppRun:
     ui_cpu: float
     frames_per_second: float
     stop_seconds: float | None = None
+    typed_seconds: float | None = None
+    """Keys typed while the reply streamed → shown in the message box."""
     threads: int | None = None
     finished_at: list[float] = field(default_factory=list)
     """Wall-clock times the app showed each reply as finished."""
@@ -206,6 +216,8 @@ class Figures:
     app: list[AppRun] = field(default_factory=list)
     bare: dict[int, list[float]] = field(default_factory=dict)
     stops: list[float] = field(default_factory=list)
+    typed: list[float] = field(default_factory=list)
+    launches: list[tuple[float, float]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         bare = {threads: statistics.median(runs) for threads, runs in self.bare.items()}
@@ -227,6 +239,9 @@ class Figures:
             "ui_thread_cores": statistics.median(run.ui_cpu for run in self.app),
             "frames_per_second": statistics.median(run.frames_per_second for run in self.app),
             "esc_to_stopped_ms": [seconds * 1000 for seconds in self.stops],
+            "typed_to_shown_ms": [seconds * 1000 for seconds in self.typed],
+            "launch_to_screen_seconds": [screen for screen, _ in self.launches],
+            "launch_to_model_seconds": [model for _, model in self.launches],
             "runs": [run.__dict__ for run in self.app],
             "bare_runs": self.bare,
         }
@@ -332,9 +347,12 @@ def _app_run(
         terminal.type("\x1b[200~" + PROMPT + "\x1b[201~")
         time.sleep(0.2)
         terminal.type("\r")
-        stop_seconds = None
+        stop_seconds = typed_seconds = None
         if press_esc:
             _wait_for(report, "generating", 1, app)
+            typed_seconds = _typing_echo(terminal)
+            terminal.type("\x7f" * len(TYPED))  # the box is empty again: Esc stops the reply
+            time.sleep(0.1)
             terminal.watch()
             pressed = time.perf_counter()
             terminal.type("\x1b")
@@ -350,9 +368,7 @@ def _app_run(
         terminal.type("\x11")  # Ctrl+Q
         app.wait(timeout=30)
     finally:
-        if app.poll() is None:
-            app.kill()
-            app.wait()
+        _end(app)
         terminal.close()
     tokens_per_second, tokens, server = _saved_speed(home)
     return AppRun(
@@ -361,9 +377,67 @@ def _app_run(
         counters["ui_cpu"],
         counters["frames_per_second"],
         stop_seconds,
+        typed_seconds,
         ready.get("threads"),
         finished,
     )
+
+
+def _typing_echo(terminal: Terminal) -> float:
+    """Seconds from keys typed (one by one, as a person does) to their echo on screen."""
+    terminal.watch()
+    pressed = time.perf_counter()
+    for key in TYPED:
+        terminal.type(key)
+    deadline = time.monotonic() + 10
+    while (shown := terminal.seen(TYPED.encode())) is None:
+        if time.monotonic() > deadline:
+            raise R1ChatError("the app did not show typed keys within 10 s")
+        time.sleep(0.002)
+    return shown - pressed
+
+
+def launch_seconds(home: Path, model: Path) -> tuple[float, float]:
+    """Start `r1chat` as a user does (its model set in config.toml, no arguments) on a
+    terminal: seconds to the first screen with the message box, and to the model loaded."""
+    config = home / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f"model = {json.dumps(str(model))}\n", encoding="utf-8")
+    terminal = Terminal()
+    environment = {**os.environ, "R1CHAT_HOME": str(home), "TERM": "xterm-256color"}
+    terminal.watch()
+    started = time.perf_counter()
+    app = subprocess.Popen(
+        [sys.executable, "-m", "r1chat"],
+        stdin=terminal.slave,
+        stdout=terminal.slave,
+        stderr=terminal.slave,
+        env=environment,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while (ready := terminal.seen(IDLE_MARK)) is None:
+            if app.poll() is not None or time.monotonic() > deadline:
+                raise R1ChatError("the app did not load its model in a terminal")
+            time.sleep(0.005)
+        screen = terminal.seen(COMPOSER_MARK)
+        if screen is None:
+            raise R1ChatError("the app loaded its model without showing the message box")
+        terminal.type("\x11")  # Ctrl+Q
+        app.wait(timeout=30)
+    finally:
+        _end(app)
+        terminal.close()
+    return screen - started, ready - started
+
+
+def _end(app: subprocess.Popen[bytes]) -> None:
+    """Kill what is left of an app started in a session of its own: the crash guard and
+    the app it forked."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(app.pid, signal.SIGKILL)
+    app.wait()
 
 
 def _saved_speed(home: Path) -> tuple[float, int, float | None]:
@@ -409,8 +483,12 @@ def terminal_figures(model: Path, model_name: str, prompt: str, n_ctx: int) -> F
             figures.app.append(_app_run(home, model, None, press_esc=False))
         for index in range(ROUNDS):
             run = _app_run(Path(root) / f"esc-{index}", model, None, press_esc=True)
-            assert run.stop_seconds is not None
+            assert run.stop_seconds is not None and run.typed_seconds is not None
             figures.stops.append(run.stop_seconds)
+            figures.typed.append(run.typed_seconds)
+        home = Path(root) / "launch"
+        launch_seconds(home, model)  # the first start on a CPU checks the llama.cpp build
+        figures.launches += [launch_seconds(home, model) for _ in range(ROUNDS)]
     return figures
 
 
@@ -440,6 +518,11 @@ def print_terminal_figures(report: dict[str, Any]) -> None:
     )
     stops = ", ".join(f"{ms:.0f}" for ms in report["esc_to_stopped_ms"])
     print(f"  Esc to 'stopped' on screen: {stops} ms")
+    typed = ", ".join(f"{ms:.0f}" for ms in report["typed_to_shown_ms"])
+    print(f"  keys typed while a reply streams, to shown: {typed} ms")
+    screens = ", ".join(f"{s:.2f}" for s in report["launch_to_screen_seconds"])
+    models = ", ".join(f"{s:.2f}" for s in report["launch_to_model_seconds"])
+    print(f"  `r1chat` to its first screen: {screens} s; to the model loaded: {models} s")
 
 
 def bench_prompt(model: Path) -> tuple[str, str, int]:

@@ -352,7 +352,9 @@ async def test_a_model_that_fails_to_load_leaves_the_app_usable(tmp_path):
         await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
         screen = chat(app)
         await wait_until(pilot, lambda: screen.status.state == "model failed")
-        assert any("truncated" in str(n.message) for n in app._notifications)
+        await wait_until(  # the notice is posted as a message: it shows a moment later
+            pilot, lambda: any("truncated" in str(n.message) for n in app._notifications)
+        )
         await screen.open(saved.id).wait()  # browsing still works
         assert [u.text for u in screen.conversation.query(UserMessage)] == ["still here"]
         await send(pilot, "hello?")

@@ -185,7 +185,7 @@ class ChatScreen(
         self.conversation.timestamps = bool(self.r1app.ui_settings.get("timestamps", False))
         self.refresh_sidebar()
         if self.r1app.welcome_source is not None and not self.r1app.welcome:
-            self._welcome(self.r1app.welcome_source)
+            self.call_after_refresh(self._welcome, self.r1app.welcome_source)
         self.composer.focus()
         self._apply_width()
         if self.open_conversation:
@@ -197,8 +197,8 @@ class ChatScreen(
             self.status.model = "no model"
             if self.model_problem:
                 self.notify(self.model_problem, severity="error", timeout=15)
-        else:
-            self.load_model(self.model)
+        else:  # once the screen is drawn: the load's imports would hold the first frame up
+            self.call_after_refresh(self.load_model, self.model)
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:

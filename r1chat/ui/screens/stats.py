@@ -9,14 +9,13 @@ from itertools import accumulate
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
-from textual.app import ComposeResult, RenderResult
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.color import Color
 from textual.containers import Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static, TabbedContent, TabPane
-from textual_plotext import Plot, PlotextPlot
 
 from r1chat.core.prices import money
 from r1chat.errors import R1ChatError
@@ -25,30 +24,9 @@ from r1chat.ui.keys import key_for
 from r1chat.ui.plain import plain
 
 if TYPE_CHECKING:
+    from textual_plotext import Plot
+
     from r1chat.core.service import ChatService, Price, UsageReport
-
-
-class UsagePlot(PlotextPlot):
-    """A plot drawn from its data each time it renders, at the size it renders at (plotext
-    lays bars out for the size it has when they are added)."""
-
-    def __init__(self, *, id: str) -> None:
-        super().__init__(id=id)
-        self.painter: Callable[[Plot], None] | None = None
-
-    def paint(self, painter: Callable[[Plot], None]) -> None:
-        """Draw with `painter` from now on."""
-        self.painter = painter
-        self.refresh()
-
-    def render(self) -> RenderResult:
-        plt = self.plt
-        plt.clear_data()
-        plt.clear_figure()
-        plt.plotsize(self.size.width, self.size.height)
-        if self.painter is not None:
-            self.painter(plt)
-        return super().render()
 
 
 MAX_BARS = 31
@@ -116,6 +94,8 @@ class StatsScreen(ModalScreen[None]):
         self.prices: list[Price] = []
 
     def compose(self) -> ComposeResult:
+        from r1chat.ui.widgets.usage_plot import UsagePlot  # plotext loads with the screen
+
         with Vertical(classes="dialog stats-dialog") as dialog:
             dialog.border_title = "Usage"
             close = key_for(self.app, "stats.close", "escape")
@@ -286,6 +266,8 @@ class StatsScreen(ModalScreen[None]):
             self._date_ticks(plt, periods, self.query_one("#plot-bill").size.width)
             y_ticks(plt, top, money)
             plt.title(title)
+
+        from r1chat.ui.widgets.usage_plot import UsagePlot
 
         self.query_one("#plot-tokens", UsagePlot).paint(tokens)
         self.query_one("#plot-speed", UsagePlot).paint(speed)

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from rich.markdown import Markdown as RichMarkdown
-from rich.syntax import Syntax
 from textual.containers import ScrollableContainer, Vertical
 from textual.widget import Widget
 from textual.widgets import Static
 
 from r1chat.text import terminal_safe
+
+if TYPE_CHECKING:
+    from rich.syntax import Syntax
 
 PROSE_BLOCK = 400
 """Prose is cut at the first blank line after this many characters."""
@@ -124,6 +125,8 @@ class ProseBlock(Static):
 
     def show(self, text: str) -> None:
         """Render `text` (control sequences removed; links shown as text, never opened)."""
+        from rich.markdown import Markdown as RichMarkdown  # loaded with the first answer
+
         self.source = text
         self.update(RichMarkdown(terminal_safe(text.strip("\n")), hyperlinks=False))
 
@@ -159,6 +162,8 @@ class CodeBlock(ScrollableContainer):
         return self.is_attached and self.app.size.width < WRAP_CODE_BELOW
 
     def _syntax(self, code: str) -> Syntax:
+        from rich.syntax import Syntax  # loaded with the first code block
+
         dark, background = True, "default"
         if self.is_attached:
             dark = self.app.current_theme.dark

@@ -1,0 +1,61 @@
+"""Start-up: what `r1chat` loads before its first screen.
+
+The first screen waits for every module imported on the way to it, so code only some
+screens need (plots, Markdown, code highlighting) loads when they open, and the plain
+`r1chat` launch does not build the command line parser (typer's coercion of each option
+imports pydantic: ~0.2 s).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+_LAUNCH = """
+import json, sys
+import r1chat.cli
+
+parser = r1chat.cli.app  # the Typer app (importing r1chat.cli.app rebinds the name)
+import r1chat.cli.app
+
+calls = []
+r1chat.cli.app.run_app = lambda **options: calls.append(options)
+if sys.argv[1] == "plain":
+    r1chat.cli.main([])
+else:  # the same launch through the parser
+    parser(args=[], prog_name="r1chat", standalone_mode=False)
+print(json.dumps({"calls": calls, "parser": "typer._adapters" in sys.modules}))
+"""
+
+
+def _launch(kind: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-c", _LAUNCH, kind], capture_output=True, text=True, check=True
+    )
+    found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return found
+
+
+def test_plain_r1chat_opens_the_app_as_the_parser_would_without_building_it():
+    plain, parsed = _launch("plain"), _launch("parsed")
+    assert len(plain["calls"]) == 1
+    assert plain["calls"] == parsed["calls"]  # the same options as typer's defaults
+    assert parsed["parser"]  # the check can see the parser being built
+    assert not plain["parser"]
+
+
+def test_the_app_loads_no_plot_markdown_or_highlighting_code_before_its_first_screen():
+    code = (
+        "import json, sys\n"
+        "import r1chat.cli.app, r1chat.ui.app\n"
+        "from r1chat.ui.keymap import places\n"
+        "places()\n"  # the hints on the first screen read every screen's keys
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(json.loads(done.stdout))
+    assert "r1chat.ui.screens.stats" in loaded and "r1chat.ui.screens.chat" in loaded
+    late = {"textual_plotext", "plotext", "rich.markdown", "markdown_it", "rich.syntax"}
+    assert not late & loaded
