@@ -28,7 +28,8 @@ class TimingProxy:
         parts = httpx.URL(target)
         self.target = f"{parts.scheme}://{parts.netloc.decode()}"
         """The server's origin: paths pass through as the client sent them."""
-        self._streams: list[list[float]] = []
+        self._streams: list[tuple[bytes | None, list[float]]] = []
+        """Each request's body, and the times its answer's tokens passed."""
         self._lock = threading.Lock()
         proxy = self
 
@@ -53,7 +54,13 @@ class TimingProxy:
     def replies(self) -> list[list[float]]:
         """The times tokens passed, per answer with text, in the order they were asked for."""
         with self._lock:
-            return [stamps for stamps in self._streams if stamps]
+            return [stamps for _, stamps in self._streams if stamps]
+
+    @property
+    def asked(self) -> list[bytes | None]:
+        """The body of each request behind `replies`, in the same order (to send again)."""
+        with self._lock:
+            return [body for body, stamps in self._streams if stamps]
 
     @property
     def url(self) -> str:
@@ -67,7 +74,7 @@ class TimingProxy:
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in _HOP_HEADERS}
         stamps: list[float] = []
         with self._lock:  # in the order requests came, whenever each one ends
-            self._streams.append(stamps)
+            self._streams.append((body, stamps))
         try:
             with (
                 httpx.Client(timeout=None) as client,

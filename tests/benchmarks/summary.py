@@ -84,7 +84,7 @@ def summary_table(report: dict[str, Any]) -> str:
             (
                 "remote: the app, 2nd turn, tok/s",
                 f"{speeds['app_second']:.1f}",
-                f"bare {speeds['bare']:.1f}",
+                f"bare {speeds['bare_second']:.1f}",
                 f"{remote['app_second_over_bare']:.3f}",
             ),
             (

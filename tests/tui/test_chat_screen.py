@@ -555,3 +555,49 @@ async def test_quit_while_answering_saves_the_partial_reply(tmp_path):
     saved = store.conversation(latest_id(store)).messages
     assert saved[-1].status == "cancelled" and saved[-1].content.startswith("word")
     store.close()
+
+
+async def test_the_model_loads_once_the_screen_is_drawn_and_is_said_loading_from_the_start(
+    tmp_path,
+):
+    """The load's imports (llama.cpp, gguf, numpy) would hold up the first frame, so it
+    starts once the screen is drawn; until then a message is kept as for a loading model."""
+    import threading
+
+    from textual.errors import NoWidget
+
+    from r1chat.config import load_settings
+    from r1chat.core.service import ChatService
+    from r1chat.paths import Paths
+    from r1chat.store import ChatStore
+    from r1chat.ui.app import R1ChatApp
+    from tests.scripted import ScriptedEngine
+
+    paths = Paths.from_env({"R1CHAT_HOME": str(tmp_path)})
+    store = ChatStore.open(paths)
+    engine = ScriptedEngine([Script("Hello.")])
+    seen: list[bool] = []
+    release = threading.Event()
+
+    def factory(model: str, n_ctx: int | None) -> ScriptedEngine:
+        screen = app.screen
+        try:
+            screen.find_widget(chat(app).composer)
+            seen.append(True)  # the message box had been laid out and drawn
+        except NoWidget:
+            seen.append(False)
+        release.wait(10)
+        return engine
+
+    settings = load_settings(paths, {})
+    app = R1ChatApp(settings, paths, ChatService(store, settings, factory), model="m.gguf")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
+        screen = chat(app)
+        assert screen.status.state == "loading model"
+        assert screen._refusal("reply", "hi") == "The model is still loading; your message is kept."
+        await wait_until(pilot, lambda: bool(seen))
+        release.set()
+        await wait_until(pilot, lambda: screen.engine is not None)
+    store.close()
+    assert seen == [True]

@@ -376,14 +376,11 @@ def test_key_names_read_as_people_write_them():
 async def test_hints_name_the_keys_of_the_live_keymap(tmp_path):
     """A remapped key is named in the empty chat's hint, the palette and the notices."""
     from r1chat.config import Sections, Settings
-    from r1chat.ui.screens.chat import ChatScreen
 
     keymap = {"chat.regenerate": "f5", "chat.thinking": "f6", "chat.stop": "ctrl+k"}
     app, _, store = make_app(tmp_path, settings=Settings(sections=Sections(keymap=keymap)))
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
-        screen = app.screen
-        assert isinstance(screen, ChatScreen)
+        screen = await ready(pilot)
         assert app.key("chat.regenerate") == "F5" and app.key("chat.continue") == "Ctrl+G"
         assert "F6 shows or hides thinking" in screen.empty_hint
         assert "Ctrl+T" not in screen.empty_hint

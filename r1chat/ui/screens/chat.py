@@ -197,8 +197,8 @@ class ChatScreen(
             self.status.model = "no model"
             if self.model_problem:
                 self.notify(self.model_problem, severity="error", timeout=15)
-        else:  # once the screen is drawn: the load's imports would hold the first frame up
-            self.call_after_refresh(self.load_model, self.model)
+        else:
+            self.load_model(self.model, drawn_first=True)
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:

@@ -145,7 +145,9 @@ class ChatScreenBase(Screen[None]):
 
     if TYPE_CHECKING:  # provided by the modules that make up `ChatScreen`
 
-        def load_model(self, model: str, n_ctx: int | None = None) -> None: ...
+        def load_model(
+            self, model: str, n_ctx: int | None = None, *, drawn_first: bool = False
+        ) -> None: ...
 
         def measure_soon(self, delay: float = MEASURE_DELAY) -> None: ...
 

@@ -14,17 +14,28 @@ from r1chat.ui.screens.chat_base import (
     ChatScreenBase,
 )
 from r1chat.ui.screens.dialogs import ConfirmScreen
+from r1chat.ui.widgets.answer import load_renderers
 
 
 class ModelLoading(ChatScreenBase):
     """Loading and switching the model a chat runs on, in the background."""
 
-    def load_model(self, model: str, n_ctx: int | None = None) -> None:
-        """Load `model` in the background; the screen stays usable meanwhile."""
+    def load_model(
+        self, model: str, n_ctx: int | None = None, *, drawn_first: bool = False
+    ) -> None:
+        """Load `model` in the background; the screen stays usable meanwhile.
+
+        `drawn_first` (at start-up) starts the load once the screen is drawn: its imports
+        (llama.cpp, gguf, numpy) would hold the first frame up. The status says the model
+        is loading from now on either way.
+        """
         self.status.state = "loading model"
         self.status.model = Path(model).name
         self.status.backend = ""
-        self._load_engine(model, n_ctx)
+        if drawn_first:
+            self.call_after_refresh(self._load_engine, model, n_ctx)
+        else:
+            self._load_engine(model, n_ctx)
 
     @work(
         thread=True, exclusive=True, group="model", exit_on_error=False, description="load a model"
@@ -46,6 +57,11 @@ class ModelLoading(ChatScreenBase):
             if sentence:
                 self.notify(sentence, severity="warning", timeout=20)
         timing.model_ready(getattr(engine, "threads", None))
+        self._load_renderers()  # while the first message is typed, not during its reply
+
+    @work(thread=True, group="renderers", exit_on_error=False, description="load renderers")
+    def _load_renderers(self) -> None:
+        load_renderers()
 
     def switch_model(self, model: str) -> None:
         """Run this chat on `model` from now on (saved with the chat)."""

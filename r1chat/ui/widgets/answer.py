@@ -116,6 +116,16 @@ def links(markdown: str) -> list[str]:
     return found
 
 
+def load_renderers() -> None:
+    """Import what answers are drawn with (Rich's Markdown and Syntax, with markdown-it and
+    Pygments). Start-up leaves them out of the first frame; the chat screen calls this on a
+    worker thread once the model has loaded, so the first reply does not wait for them."""
+    import rich.markdown
+    import rich.syntax
+
+    del rich.markdown, rich.syntax
+
+
 class ProseBlock(Static):
     """A block of Markdown prose."""
 
