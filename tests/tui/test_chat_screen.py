@@ -601,3 +601,41 @@ async def test_the_model_loads_once_the_screen_is_drawn_and_is_said_loading_from
         await wait_until(pilot, lambda: screen.engine is not None)
     store.close()
     assert seen == [True]
+
+
+async def test_a_chat_opened_at_start_says_its_model_is_loading_until_it_is(tmp_path):
+    """`r1chat -c`: reading the chat comes first, then its model loads; the bar says
+    `loading model` from the first frame, not `idle · no model`."""
+    import threading
+
+    from r1chat.config import load_settings
+    from r1chat.core.service import ChatService
+    from r1chat.paths import Paths
+    from r1chat.store import ChatStore
+    from r1chat.ui.app import R1ChatApp
+    from tests.scripted import ScriptedEngine
+
+    paths = Paths.from_env({"R1CHAT_HOME": str(tmp_path)})
+    store = ChatStore.open(paths)
+    saved = store.create_conversation(title="Saved")
+    store.add_message(saved.id, "user", "still here")
+    release = threading.Event()
+
+    def factory(model: str, n_ctx: int | None) -> ScriptedEngine:
+        release.wait(10)
+        return ScriptedEngine([Script("Hello.")])
+
+    settings = load_settings(paths, {})
+    service = ChatService(store, settings, factory)
+    app = R1ChatApp(settings, paths, service, model="/m/chosen.gguf", open_conversation=saved.id)
+    states: list[tuple[str, str]] = []
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
+        screen = chat(app)
+        states.append((screen.status.state, screen.status.model))
+        await wait_until(pilot, lambda: bool(screen.conversation.query(UserMessage)))
+        states.append((screen.status.state, screen.status.model))
+        release.set()
+        await wait_until(pilot, lambda: screen.engine is not None)
+    store.close()
+    assert states == [("loading model", "chosen.gguf")] * 2
