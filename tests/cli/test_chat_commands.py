@@ -446,9 +446,13 @@ def test_ask_killed_mid_reply_reads_as_interrupted_before_it_is_reaped(
         while time.monotonic() < deadline:
             if (home / "data" / "chats.db").exists():
                 with sqlite3.connect(home / "data" / "chats.db") as db:
-                    rows = db.execute(
-                        "SELECT count(*) FROM messages WHERE status = 'streaming' AND content != ''"
-                    ).fetchone()[0]
+                    try:
+                        rows = db.execute(
+                            "SELECT count(*) FROM messages "
+                            "WHERE status = 'streaming' AND content != ''"
+                        ).fetchone()[0]
+                    except sqlite3.OperationalError:  # the file is there, its tables not yet
+                        rows = 0
                 if rows:
                     break
             time.sleep(0.1)

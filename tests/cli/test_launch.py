@@ -59,3 +59,15 @@ def test_the_app_loads_no_plot_markdown_or_highlighting_code_before_its_first_sc
     assert "r1chat.ui.screens.stats" in loaded and "r1chat.ui.screens.chat" in loaded
     late = {"textual_plotext", "plotext", "rich.markdown", "markdown_it", "rich.syntax"}
     assert not late & loaded
+
+
+def test_loading_the_renderers_twice_leaves_rich_whole():
+    """The worker that imports the renderers runs once per model loaded."""
+    code = (
+        "import rich\n"
+        "from r1chat.ui.widgets.answer import load_renderers\n"
+        "load_renderers(); load_renderers()\n"
+        "print(rich.markdown.Markdown.__name__, rich.syntax.Syntax.__name__)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["Markdown", "Syntax"]

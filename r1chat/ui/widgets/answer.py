@@ -10,6 +10,7 @@ code by Rich's Syntax in a horizontally scrolling box, so long lines scroll, not
 
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -120,10 +121,8 @@ def load_renderers() -> None:
     """Import what answers are drawn with (Rich's Markdown and Syntax, with markdown-it and
     Pygments). Start-up leaves them out of the first frame; the chat screen calls this on a
     worker thread once the model has loaded, so the first reply does not wait for them."""
-    import rich.markdown
-    import rich.syntax
-
-    del rich.markdown, rich.syntax
+    for name in ("rich.markdown", "rich.syntax"):
+        importlib.import_module(name)
 
 
 class ProseBlock(Static):
