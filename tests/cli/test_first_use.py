@@ -271,6 +271,7 @@ async def test_f1_lists_ids_and_the_footer_keeps_help_at_80_columns(tmp_path):
     app, _, store = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
+        await wait_until(pilot, lambda: bool(app.screen.query(FooterKey)))  # composed later
         footer = [key.description for key in app.screen.query(FooterKey)]
         assert footer[0] == "Help"  # first, so it is never the one dropped
         await pilot.press("f1")
