@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 
+from r1chat.errors import R1ChatError
+
 _HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 
 
@@ -125,5 +127,5 @@ def _carries_text(line: bytes) -> bool:
 def speed(stamps: list[float]) -> float:
     """Tokens per second after the first, from the times they passed."""
     if len(stamps) < 2 or stamps[-1] <= stamps[0]:
-        return 0.0
+        raise R1ChatError("The server sent fewer than two tokens; benchmark with more --tokens.")
     return (len(stamps) - 1) / (stamps[-1] - stamps[0])

@@ -2,9 +2,10 @@
 
 Three runs alternate on the same request (the bench prompt, greedy, the same token
 count): a bare streaming client (httpx and httpx-sse, nothing else), r1chat's
-`RemoteEngine`, and the chat app itself in a pseudo-terminal, which shows whether
-rendering the stream slows the server down. Where the server reports its own speed
-(llama-server's `timings`), that figure is used for all three.
+`RemoteEngine`, and the chat app itself in a pseudo-terminal for two turns, which shows
+whether rendering the stream slows the server down; then the bare client sends the app's
+own second request. All go through a timing proxy in front of the server, and every
+speed is read from the times tokens passed it.
 """
 
 from __future__ import annotations
@@ -13,57 +14,33 @@ import json
 import statistics
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from r1chat.domain import ChatMessage, ChatRequest, GenerationParams
-from r1chat.engine.events import AnswerDelta, Finished, ReasoningDelta
+from r1chat.engine.events import Finished
 from r1chat.engine.remote import Endpoint, RemoteEngine, chat_stream
 from r1chat.errors import R1ChatError
 from tests.benchmarks.engine import BENCH_PROMPT, SEED
 
 
-def _speed(stamps: list[float]) -> float:
-    if len(stamps) < 2 or stamps[-1] <= stamps[0]:
-        raise R1ChatError("The server sent fewer than two tokens; benchmark with more --tokens.")
-    return (len(stamps) - 1) / (stamps[-1] - stamps[0])
-
-
-def bare_client(endpoint: Endpoint, body: dict[str, Any]) -> tuple[float, float | None]:
-    """Generation tok/s as a plain client sees it, and the server's own figure if sent."""
-
-    stamps: list[float] = []
-    server = None
+def bare_client(endpoint: Endpoint, body: dict[str, Any]) -> None:
+    """Stream one reply as a plain client does: read the events to the end, nothing else
+    (the proxy times them)."""
     with chat_stream(endpoint, body) as source:
         source.response.raise_for_status()
         for event in source.iter_sse():
             if event.data.strip() == "[DONE]":
                 break
-            chunk = json.loads(event.data)
-            for choice in chunk.get("choices") or []:
-                delta = choice.get("delta") or {}
-                if delta.get("content") or delta.get("reasoning_content") or delta.get("reasoning"):
-                    stamps.append(time.perf_counter())
-            timings = chunk.get("timings") or {}
-            server = timings.get("predicted_per_second", server)
-    return _speed(stamps), server
 
 
-def engine_run(engine: RemoteEngine, request: ChatRequest) -> tuple[float, float | None]:
+def engine_run(engine: RemoteEngine, request: ChatRequest) -> None:
     """The same through `RemoteEngine` (thread, queue, splitter, statistics)."""
-    stamps: list[float] = []
-    server = None
     for event in engine.stream(request, threading.Event()):
-        if isinstance(event, AnswerDelta | ReasoningDelta):
-            stamps.append(time.perf_counter())
-        elif isinstance(event, Finished):
-            if event.stats.finish_reason == "error":
-                raise R1ChatError(event.stats.error or "the reply failed")
-            server = event.stats.server_tokens_per_second
-    return _speed(stamps), server
+        if isinstance(event, Finished) and event.stats.finish_reason == "error":
+            raise R1ChatError(event.stats.error or "the reply failed")
 
 
 def run_remote_bench(
