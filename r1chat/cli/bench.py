@@ -86,8 +86,9 @@ def bench_summary(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The app in a terminal against bare llama-cpp-python, the UI thread's CPU per token,
-    Esc to stopped, start-up, prompt lookup on an edit prompt and on free text, and with
-    --remote the app on a server against a bare client: one table, one run."""
+    Esc to stopped, keys typed while a reply streams, start-up, prompt lookup on an edit
+    prompt and on free text, and with --remote the app on a server against a bare client:
+    one table, one run."""
     benchmark("summary").run_summary_bench(model, remote, remote_model, json_output)
 
 

@@ -179,6 +179,17 @@ class Terminal:
             end = where + len(mark)
             return next(stamp for size, stamp in self._arrivals if size >= end)
 
+    def arrival(
+        self, mark: bytes, seconds: float, failure: str, app: subprocess.Popen[bytes] | None = None
+    ) -> float:
+        """When `mark` arrived, waiting for it up to `seconds` (or until `app` ends)."""
+        deadline = time.monotonic() + seconds
+        while (shown := self.seen(mark)) is None:
+            if time.monotonic() > deadline or (app is not None and app.poll() is not None):
+                raise R1ChatError(failure)
+            time.sleep(0.002)
+        return shown
+
     def type(self, text: str) -> None:
         """Send keys, as a terminal does when they are typed or pasted."""
         os.write(self.master, text.encode("utf-8"))
@@ -356,11 +367,9 @@ def _app_run(
             terminal.watch()
             pressed = time.perf_counter()
             terminal.type("\x1b")
-            deadline = time.monotonic() + 10
-            while (shown := terminal.seen(STOPPED_MARK)) is None:
-                if time.monotonic() > deadline:
-                    raise R1ChatError("the app did not show the reply stopped within 10 s")
-                time.sleep(0.002)
+            shown = terminal.arrival(
+                STOPPED_MARK, 10, "the app did not show the reply stopped within 10 s"
+            )
             stop_seconds = shown - pressed
         counters = _wait_for(report, "reply", turns, app)
         finished.append(counters["time"])
@@ -389,11 +398,7 @@ def _typing_echo(terminal: Terminal) -> float:
     pressed = time.perf_counter()
     for key in TYPED:
         terminal.type(key)
-    deadline = time.monotonic() + 10
-    while (shown := terminal.seen(TYPED.encode())) is None:
-        if time.monotonic() > deadline:
-            raise R1ChatError("the app did not show typed keys within 10 s")
-        time.sleep(0.002)
+    shown = terminal.arrival(TYPED.encode(), 10, "the app did not show typed keys within 10 s")
     return shown - pressed
 
 
@@ -416,11 +421,9 @@ def launch_seconds(home: Path, model: Path) -> tuple[float, float]:
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + WAIT_SECONDS
-        while (ready := terminal.seen(IDLE_MARK)) is None:
-            if app.poll() is not None or time.monotonic() > deadline:
-                raise R1ChatError("the app did not load its model in a terminal")
-            time.sleep(0.005)
+        ready = terminal.arrival(
+            IDLE_MARK, WAIT_SECONDS, "the app did not load its model in a terminal", app
+        )
         screen = terminal.seen(COMPOSER_MARK)
         if screen is None:
             raise R1ChatError("the app loaded its model without showing the message box")
