@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import pytest
-from textual.widgets import Static
+from textual.widgets import Footer, Static
+from textual.widgets._footer import FooterKey
 
 from r1chat.config import Sections, Settings
 from r1chat.core.events import PromptPlan
@@ -221,6 +222,38 @@ async def test_a_reply_rebuilds_the_footer_only_when_its_keys_change(tmp_path):
     assert reasoning and while_reading <= 2
     # Answer now went, the reply ended, the message box took focus back.
     assert len(refreshes) - before <= 4
+
+
+async def test_the_footer_keeps_its_keys_when_a_refresh_changes_nothing(tmp_path):
+    """Textual refreshes the bindings on every focus change, screen change and binding
+    reactive, and its footer removed and mounted all its keys each time (five times at
+    start-up): the keys stay as they are unless what they show changes, and a reply,
+    which changes them, still rebuilds them."""
+    app, engine, store = make_app(tmp_path, [Script("An answer.", gate_after=2)])
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await ready(pilot)
+        footer = screen.query_one(Footer)
+        await wait_until(pilot, lambda: bool(footer.query(FooterKey)))
+        await pilot.pause(0.2)
+        keys = list(footer.query(FooterKey))
+        for _ in range(5):
+            screen.refresh_bindings()
+            app.refresh_bindings()
+            await pilot.pause()
+        await pilot.pause(0.2)
+        assert list(footer.query(FooterKey)) == keys  # the same widgets, not rebuilt
+        screen.composer.text = "Hello"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: screen.generating)
+        await wait_until(pilot, lambda: footer.query(FooterKey).first() is not keys[0])
+        assert "Stop" in [key.description for key in footer.query(FooterKey)]
+        engine.gate.set()
+        await wait_until(pilot, lambda: not screen.generating)
+        await pilot.pause(0.2)
+        assert [key.description for key in footer.query(FooterKey)] == [
+            key.description for key in keys
+        ]
+    store.close()
 
 
 async def test_status_parts_that_show_the_same_text_are_not_redrawn(tmp_path, monkeypatch):

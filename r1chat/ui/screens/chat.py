@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import ActiveBinding, Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from r1chat.core.events import Engine
@@ -29,6 +29,7 @@ from r1chat.ui.screens.chat_options import ChatOptionsActions
 from r1chat.ui.screens.chat_reply import ReplyFollowing
 from r1chat.ui.widgets.composer import Composer
 from r1chat.ui.widgets.conversation import ConversationView
+from r1chat.ui.widgets.keys_footer import KeysFooter
 from r1chat.ui.widgets.sidebar import Sidebar
 from r1chat.ui.widgets.status import StatusBar
 
@@ -179,7 +180,7 @@ class ChatScreen(
                 yield ConversationView(id="conversation")
                 yield Composer(id="composer")
         yield StatusBar(id="status")
-        yield Footer()
+        yield KeysFooter()
 
     async def on_mount(self) -> None:
         self.conversation.thinking_mode = self.thinking_mode
