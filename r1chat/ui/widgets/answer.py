@@ -20,6 +20,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from r1chat.text import terminal_safe
+from r1chat.ui.widgets.sizing import laid_out_size
 
 if TYPE_CHECKING:
     from rich.syntax import Syntax
@@ -128,6 +129,8 @@ def load_renderers() -> None:
 class ProseBlock(Static):
     """A block of Markdown prose."""
 
+    virtual_size = laid_out_size()
+
     def __init__(self, text: str) -> None:
         super().__init__(classes="prose-block")
         self.show(text)
@@ -193,6 +196,8 @@ class CodeBlock(ScrollableContainer):
 
 class AnswerView(Vertical):
     """An answer as blocks; `append` while it streams, `finish` when it ends."""
+
+    virtual_size = laid_out_size()
 
     def __init__(self, text: str = "") -> None:
         super().__init__(classes="answer")

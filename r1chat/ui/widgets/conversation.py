@@ -17,6 +17,7 @@ from textual.widgets import Static
 from r1chat.domain import Message
 from r1chat.ui.widgets.messages import AssistantMessage, UserMessage, Versions
 from r1chat.ui.widgets.reasoning import ThinkingMode
+from r1chat.ui.widgets.sizing import laid_out_size
 
 PAGE = 10
 """Messages rendered at a time: a long conversation opens at its end, more pages on scrolling
@@ -57,6 +58,8 @@ class ConversationView(VerticalScroll):
     older pages, near the bottom newer ones, and `Home` / `End` jump to the first
     and the last message.
     """
+
+    virtual_size = laid_out_size()
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(

@@ -25,6 +25,7 @@ from r1chat.ui.widgets.reasoning import (
     latest_line,
     thinking_title,
 )
+from r1chat.ui.widgets.sizing import laid_out_size
 
 if TYPE_CHECKING:
     _WidgetBase = Widget
@@ -183,6 +184,8 @@ class Stamped(_WidgetBase):
 class UserMessage(Static, Stamped, can_focus=True):
     """Something the user wrote (shown as plain text, never as markup)."""
 
+    virtual_size = laid_out_size()
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "e",
@@ -238,6 +241,8 @@ class UserMessage(Static, Stamped, can_focus=True):
 
 class AssistantMessage(Vertical, Stamped, can_focus=True):
     """A reply: its reasoning block (if any), the answer as Markdown, and a footer line."""
+
+    virtual_size = laid_out_size()
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "copy_answer", "Copy", id="message.copy", tooltip="Copy this answer"),

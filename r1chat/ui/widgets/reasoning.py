@@ -9,6 +9,7 @@ from textual.content import Content
 from textual.widgets import Collapsible, Static
 
 from r1chat.text import terminal_safe
+from r1chat.ui.widgets.sizing import laid_out_size
 
 ThinkingMode = Literal["expanded", "collapsed", "hidden"]
 THINKING_MODES: tuple[ThinkingMode, ...] = ("expanded", "collapsed", "hidden")
@@ -62,6 +63,8 @@ class ReasoningText(Vertical):
 
     Plain text is much cheaper than Markdown to re-render many times a second.
     """
+
+    virtual_size = laid_out_size()
 
     def __init__(self, text: str = "") -> None:
         super().__init__(classes="reasoning-text")

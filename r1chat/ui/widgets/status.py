@@ -13,6 +13,7 @@ from textual.widgets import Static
 
 from r1chat.core.events import PromptPlan
 from r1chat.ui.plain import plain
+from r1chat.ui.widgets.sizing import laid_out_size
 
 WARN_AT = 0.80
 """Share of the context window at which the meter turns to a warning colour."""
@@ -56,6 +57,12 @@ def short_model_name(name: str) -> str:
     return stem or name
 
 
+class StatusPart(Static):
+    """One part of the bar (its width follows its text)."""
+
+    virtual_size = laid_out_size()
+
+
 class StatusBar(Horizontal):
     """One line at the bottom of the chat."""
 
@@ -83,11 +90,11 @@ class StatusBar(Horizontal):
     """Memory facts in the next prompt, facts switched on, and their tokens."""
 
     def compose(self) -> ComposeResult:
-        yield Static(id="status-state")
-        yield Static(id="status-model")
-        yield Static(id="status-context")
-        yield Static(id="status-memory")
-        yield Static(id="status-speed")
+        yield StatusPart(id="status-state")
+        yield StatusPart(id="status-model")
+        yield StatusPart(id="status-context")
+        yield StatusPart(id="status-memory")
+        yield StatusPart(id="status-speed")
 
     def on_mount(self) -> None:
         self._widths: dict[str | None, int] = {}
