@@ -20,14 +20,17 @@ class KeysFooter(Footer):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._shown: tuple[Any, ...] | None = None
-        """What the keys showed at the last rebuild: every active binding, as the user
-        sees it, and the footer's own settings."""
+        """What the keys showed at the last rebuild: the shown bindings as the user sees
+        them, and the footer's own settings."""
 
     def _keys(self) -> tuple[Any, ...]:
+        """The bindings the footer shows (and the palette's), as the user sees them."""
         app = self.app
+        palette = app.COMMAND_PALETTE_BINDING
         bindings = tuple(
             (binding, enabled, tooltip, app.get_key_display(binding))
-            for _node, binding, enabled, tooltip in self.screen.active_bindings.values()
+            for key, (_node, binding, enabled, tooltip) in self.screen.active_bindings.items()
+            if binding.show or key == palette
         )
         return (bindings, self.compact, self.show_command_palette)
 
