@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
@@ -192,8 +191,7 @@ class ChatScreen(
         self._apply_width()
         if self.open_conversation:
             if self.model is not None:  # until the chat is open and says which model it runs
-                self.status.state = "loading model"
-                self.status.model = Path(self.model).name
+                self.show_loading(self.model)
             self.open(self.open_conversation, first=True)
             return
         await self.conversation.show([], empty_hint=self.empty_hint)

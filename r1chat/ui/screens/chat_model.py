@@ -29,13 +29,17 @@ class ModelLoading(ChatScreenBase):
         (llama.cpp, gguf, numpy) would hold the first frame up. The status says the model
         is loading from now on either way.
         """
-        self.status.state = "loading model"
-        self.status.model = Path(model).name
+        self.show_loading(model)
         self.status.backend = ""
         if drawn_first:
             self.call_after_refresh(self._load_engine, model, n_ctx)
         else:
             self._load_engine(model, n_ctx)
+
+    def show_loading(self, model: str) -> None:
+        """Say in the status bar that `model` is loading."""
+        self.status.state = "loading model"
+        self.status.model = Path(model).name
 
     @work(
         thread=True, exclusive=True, group="model", exit_on_error=False, description="load a model"
