@@ -227,27 +227,42 @@ async def test_a_reply_rebuilds_the_footer_only_when_its_keys_change(tmp_path):
 async def test_the_footer_keeps_its_keys_when_a_refresh_changes_nothing(tmp_path):
     """Textual refreshes the bindings on every focus change, screen change and binding
     reactive, and its footer removed and mounted all its keys each time (five times at
-    start-up, twice a reply): the keys stay as they are unless what they show changes
-    (a reasoning reply's Answer now), and then they are rebuilt."""
+    start-up, twice a reply): the keys stay as they are unless what they show changes.
+    A reply dims Regenerate and Chat settings while it runs, in place; a reasoning
+    reply's Answer now is a new key, and rebuilds them."""
     reply = "<think>\n" + "Thinking it through. " * 40 + "\n</think>\n\n" + "Answer. " * 40
     app, engine, store = make_app(
-        tmp_path, [Script("A plain answer."), Script(reply, gate_after=5)]
+        tmp_path, [Script("A plain answer. " * 10, gate_after=3), Script(reply, gate_after=5)]
     )
+
+    def dimmed() -> list[str]:
+        return [key.description for key in footer.query(FooterKey) if key.has_class("-disabled")]
+
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await ready(pilot)
         footer = screen.query_one(Footer)
         await wait_until(pilot, lambda: bool(footer.query(FooterKey)))
         await pilot.pause(0.2)
         keys = list(footer.query(FooterKey))
+        assert "Regenerate" in [key.description for key in keys] and not dimmed()
         for _ in range(5):
             screen.refresh_bindings()
             app.refresh_bindings()
             await pilot.pause()
         await pilot.pause(0.2)
         assert list(footer.query(FooterKey)) == keys  # the same widgets, not rebuilt
-        await send(pilot, screen, "Hello")  # an answer that does not reason
-        await pilot.pause(0.2)
+        try:
+            screen.composer.text = "Hello"  # an answer that does not reason
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: "Regenerate" in dimmed())
+            assert set(dimmed()) == {"Regenerate", "Chat settings"}
+            assert list(footer.query(FooterKey)) == keys  # dimmed where they stand
+        finally:
+            engine.gate.set()
+        await wait_until(pilot, lambda: not screen.generating)
+        await wait_until(pilot, lambda: not dimmed())
         assert list(footer.query(FooterKey)) == keys
+        engine.gate.clear()
         try:
             screen.composer.text = "And now?"
             await pilot.press("enter")
@@ -257,9 +272,15 @@ async def test_the_footer_keeps_its_keys_when_a_refresh_changes_nothing(tmp_path
         finally:
             engine.gate.set()
         await wait_until(pilot, lambda: not screen.generating)
-        await pilot.pause(0.2)
-        shown = [(key.description, key.key_display) for key in footer.query(FooterKey)]
-        assert shown == [(key.description, key.key_display) for key in keys]
+        # Answer now went: the keys were rebuilt, and they are the ones shown at first.
+        expected = [(key.description, key.key_display) for key in keys]
+        await wait_until(
+            pilot,
+            lambda: (
+                [(key.description, key.key_display) for key in footer.query(FooterKey)] == expected
+            ),
+        )
+        assert not dimmed() and not set(footer.query(FooterKey)) & set(keys)
     store.close()
 
 
