@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from r1chat.core.events import PromptPlan
+from r1chat.ui.widgets.sidebar import ConversationList
 from tests.scripted import Script
 from tests.tui_helpers import make_app, ready, wait_until
 
@@ -35,4 +38,46 @@ async def test_a_growing_answer_lays_the_screen_out_once_per_frame(tmp_path):
         conversation = screen.conversation
         assert conversation.scroll_y == conversation.max_scroll_y  # it followed the answer
         assert reply.answer_view.region.bottom <= conversation.region.bottom
+    store.close()
+
+
+async def test_a_frame_leaves_the_saved_chats_scroll_bar_alone(tmp_path, monkeypatch):
+    """Every layout of the screen repainted the sidebar's scroll bar (the whole height of
+    the list) in an update of its own, because Textual's scroll views compared the
+    virtual size the layout passed them with their own and found them always different:
+    a second screen update for every frame of a reply, on anyone with a week of chats."""
+    app, _, store = make_app(tmp_path, [Script("unused")])
+    for day in range(40):
+        store.create_conversation(title=f"Saved chat {day}")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await ready(pilot)
+        chats = screen.sidebar.query_one(ConversationList)
+        await wait_until(pilot, lambda: chats.option_count >= 40)
+        await pilot.pause(0.2)
+        bar = chats.vertical_scrollbar
+        assert chats.show_vertical_scrollbar and bar.window_virtual_size > bar.window_size
+        repaints: list[int] = []
+        repaint = bar.refresh
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            repaints.append(1)
+            return repaint(*args, **kwargs)
+
+        monkeypatch.setattr(bar, "refresh", counted)
+        layouts: list[int] = []
+        screen.screen_layout_refresh_signal.subscribe(screen, lambda _: layouts.append(1))
+        reply = await screen.conversation.add_assistant()
+        for frame in range(6):
+            await reply.append_answer(f"Line {frame} of the answer, long enough to wrap. " * 12)
+            screen.status.tokens_per_second = 10.0**frame
+            await pilot.pause(0.15)
+        assert len(layouts) >= 6 and not repaints
+        # The list's own changes still move and size its scroll bar.
+        lines = bar.window_virtual_size
+        for day in range(40, 60):
+            store.create_conversation(title=f"Saved chat {day}")
+        screen.refresh_sidebar()
+        await wait_until(pilot, lambda: chats.option_count >= 60)
+        await pilot.pause(0.1)
+        assert bar.window_virtual_size > lines and repaints
     store.close()

@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
+from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import Input, OptionList
 from textual.widgets.option_list import Option
@@ -74,6 +75,18 @@ class ConversationList(OptionList):
             tooltip="Delete this conversation (asks first)",
         ),
     ]
+
+    def _size_updated(
+        self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True
+    ) -> bool:
+        """Textual's scroll views compare the virtual size a layout passes them (that of
+        children they do not have) with their own, find it changed every time, and repaint
+        their scrollbar: the whole height of the list, once for every frame of a streaming
+        reply. The list sets its own virtual size and scrollbar when its options change, so
+        a layout that leaves its size as it was changes nothing here."""
+        if size == self.outer_size and container_size == self.container_size:
+            return False
+        return super()._size_updated(size, virtual_size, container_size, layout)
 
     def action_rename(self) -> None:
         if isinstance(self.parent, Sidebar) and (cid := self.parent.highlighted_id()):
