@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from r1chat.core.events import PromptPlan
+from r1chat.ui.widgets.answer import ProseBlock
+from r1chat.ui.widgets.growing import ROOM_LINES, GrowingText
 from r1chat.ui.widgets.sidebar import ConversationList
 from tests.scripted import Script
 from tests.tui_helpers import make_app, ready, wait_until
@@ -80,4 +82,48 @@ async def test_a_frame_leaves_the_saved_chats_scroll_bar_alone(tmp_path, monkeyp
         await wait_until(pilot, lambda: chats.option_count >= 60)
         await pilot.pause(0.1)
         assert bar.window_virtual_size > lines and repaints
+    store.close()
+
+
+async def test_text_that_still_fits_its_room_repaints_without_a_layout(tmp_path):
+    """A frame that added a few words to the answer (or the open reasoning) laid the whole
+    screen out and moved the conversation: the text being written now grows into room
+    laid out in steps of `ROOM_LINES`, so such a frame repaints its own lines; the room
+    goes when the text is final."""
+    app, _, store = make_app(tmp_path, [Script("unused")])
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await ready(pilot)
+        screen.set_thinking_mode("expanded")
+        reply = await screen.conversation.add_assistant()
+        reply.append_reasoning("Thinking")
+        await pilot.pause(0.2)
+        paragraph = reply.reasoning_block.body.query_one(GrowingText)
+        layouts: list[int] = []
+        screen.screen_layout_refresh_signal.subscribe(screen, lambda _: layouts.append(1))
+        for _ in range(6):
+            reply.append_reasoning(" on")
+            await pilot.pause(0.1)
+        assert "Thinking on on on on on on" in paragraph.render_line(0).text
+        assert not layouts and paragraph.outer_size.height == ROOM_LINES
+        await reply.append_answer("Words")
+        await pilot.pause(0.2)
+        assert paragraph.outer_size.height == 1  # the reasoning is over: no room kept
+        block = reply.answer_view.query_one(ProseBlock)
+        layouts.clear()
+        for _ in range(6):
+            await reply.append_answer(" and words")
+            await pilot.pause(0.1)
+        assert "Words and words and words" in block.render_line(0).text  # on screen
+        assert not layouts and block.outer_size.height == ROOM_LINES
+        conversation = screen.conversation
+        assert reply.region.bottom <= conversation.region.bottom  # followed to the end
+        # Outgrowing the room lays the screen out once, a step further.
+        await reply.append_answer(" and more words" * 40)
+        await pilot.pause(0.2)
+        grown = block.outer_size.height
+        assert len(layouts) == 1 and grown > ROOM_LINES and grown % ROOM_LINES == 0
+        await reply.finish("done", None, None)
+        await pilot.pause(0.2)
+        assert grown - ROOM_LINES < block.outer_size.height < grown
+        assert reply.region.bottom <= conversation.region.bottom
     store.close()

@@ -20,6 +20,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from r1chat.text import terminal_safe
+from r1chat.ui.widgets.growing import GrowingText
 from r1chat.ui.widgets.sizing import laid_out_size
 
 if TYPE_CHECKING:
@@ -126,21 +127,24 @@ def load_renderers() -> None:
         importlib.import_module(name)
 
 
-class ProseBlock(Static):
-    """A block of Markdown prose."""
+class ProseBlock(GrowingText):
+    """A block of Markdown prose; the last one grows while the answer streams."""
 
-    virtual_size = laid_out_size()
+    def __init__(self, text: str, *, growing: bool = False) -> None:
+        super().__init__(classes="prose-block", growing=growing)
+        self.show(text, growing=growing)
 
-    def __init__(self, text: str) -> None:
-        super().__init__(classes="prose-block")
-        self.show(text)
-
-    def show(self, text: str) -> None:
-        """Render `text` (control sequences removed; links shown as text, never opened)."""
+    def show(self, text: str, *, growing: bool = False) -> None:
+        """Render `text` (control sequences removed; links shown as text, never opened);
+        `growing`: more of it may follow."""
         from rich.markdown import Markdown as RichMarkdown  # loaded with the first answer
 
         self.source = text
-        self.update(RichMarkdown(terminal_safe(text.strip("\n")), hyperlinks=False))
+        markdown = RichMarkdown(terminal_safe(text.strip("\n")), hyperlinks=False)
+        if growing:
+            self.grow(markdown)
+        else:
+            self.settle(markdown)
 
 
 WRAP_CODE_BELOW = 100
@@ -248,21 +252,21 @@ class AnswerView(Vertical):
             await self._live.remove()
             self._live = None
         if self._live is None:
-            self._live = self._make(block)
+            self._live = self._make(block, growing=True)
             self._live_kind = block.kind
             await self.mount(self._live)
         else:
-            self._fill(self._live, block)
+            self._fill(self._live, block, growing=True)
 
     @staticmethod
-    def _make(block: Block) -> Widget:
+    def _make(block: Block, *, growing: bool = False) -> Widget:
         if block.kind == "code":
             return CodeBlock(block.code, block.language)
-        return ProseBlock(block.text)
+        return ProseBlock(block.text, growing=growing)
 
     @staticmethod
-    def _fill(widget: Widget, block: Block) -> None:
+    def _fill(widget: Widget, block: Block, *, growing: bool = False) -> None:
         if isinstance(widget, CodeBlock):
             widget.show(block.code)
         elif isinstance(widget, ProseBlock):
-            widget.show(block.text)
+            widget.show(block.text, growing=growing)

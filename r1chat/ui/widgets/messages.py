@@ -468,6 +468,8 @@ class AssistantMessage(Vertical, Stamped, can_focus=True):
         self.answer += text
         if self.preview.display:
             self.preview.display = False
+        if self.reasoning_block is not None:
+            self.reasoning_block.settle()
         await self.answer_view.append(text)
 
     def tick(self, seconds: float | None) -> None:
@@ -501,6 +503,8 @@ class AssistantMessage(Vertical, Stamped, can_focus=True):
     ) -> None:
         """The reply ended: settle the answer, the title and the footer."""
         await self.answer_view.finish()
+        if self.reasoning_block is not None:
+            self.reasoning_block.settle()
         self.streaming = False
         self.status = status
         self.stats = stats or {}

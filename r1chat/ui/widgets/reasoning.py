@@ -6,9 +6,10 @@ from typing import Literal
 
 from textual.containers import Vertical
 from textual.content import Content
-from textual.widgets import Collapsible, Static
+from textual.widgets import Collapsible
 
 from r1chat.text import terminal_safe
+from r1chat.ui.widgets.growing import GrowingText
 from r1chat.ui.widgets.sizing import laid_out_size
 
 ThinkingMode = Literal["expanded", "collapsed", "hidden"]
@@ -71,6 +72,8 @@ class ReasoningText(Vertical):
         self._paragraphs: list[str] = [""]
         self._shown = 0  # paragraphs with a widget; none until the block is first opened
         self.visible = False
+        self.streaming = False
+        """More reasoning may come: the last paragraph grows (see `GrowingText`)."""
         if text:
             self._add(text)
 
@@ -81,22 +84,34 @@ class ReasoningText(Vertical):
 
     def append(self, text: str) -> None:
         """Add streamed reasoning text (shown at once if the block is open)."""
+        self.streaming = True
         self._add(text)
         if self.visible:
             self.sync()
+
+    def settle(self) -> None:
+        """The reasoning is over: its last paragraph takes its own height again."""
+        self.streaming = False
+        if self._shown:
+            self.query_children(GrowingText).last().settle()
 
     def sync(self) -> None:
         """Bring the widgets up to date with the text: new paragraphs, and the last one."""
         self.visible = True
         if self._shown:
-            last = self.query_children(Static).last()
-            last.update(Content(self._paragraphs[self._shown - 1].strip("\n")))
+            last = self.query_children(GrowingText).last()
+            text = Content(self._paragraphs[self._shown - 1].strip("\n"))
+            if self.streaming and self._shown == len(self._paragraphs):
+                last.grow(text)
+            else:
+                last.settle(text)
         new = [
-            Static(Content(paragraph.strip("\n")), classes="paragraph")
+            GrowingText(Content(paragraph.strip("\n")), classes="paragraph")
             for paragraph in self._paragraphs[self._shown :]
         ]
         self._shown = len(self._paragraphs)
         if new:
+            new[-1].growing = self.streaming
             self.mount_all(new)
 
     @property
@@ -124,6 +139,11 @@ class ReasoningBlock(Collapsible):
     def append(self, text: str) -> None:
         """Add streamed reasoning text."""
         self.body.append(text)
+
+    def settle(self) -> None:
+        """The reasoning is over (the answer began, or the reply ended)."""
+        if self.body.streaming:
+            self.body.settle()
 
     def apply_mode(self, mode: ThinkingMode) -> None:
         """Show it open, closed, or not at all."""
