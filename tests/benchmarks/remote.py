@@ -82,6 +82,7 @@ def remote_report(url: str, model: str | None, tokens: int, rounds: int) -> dict
     }
     finish: list[float] = []
     ui_cpu: list[float] = []
+    process_cpu: list[float] = []
 
     def passed() -> list[float]:
         return proxy.replies[-1] if proxy.replies else []
@@ -117,6 +118,7 @@ def remote_report(url: str, model: str | None, tokens: int, rounds: int) -> dict
                 shown - stamps[-1] for shown, stamps in zip(app.finished_at, turns[:2], strict=True)
             ]
             ui_cpu.append(app.ui_cpu)
+            process_cpu.append(app.process_cpu)
     engine.close()
     proxy.close()
     medians = {name: statistics.median(values) for name, values in runs.items()}
@@ -131,6 +133,7 @@ def remote_report(url: str, model: str | None, tokens: int, rounds: int) -> dict
         "app_second_over_bare": medians["app_second"] / medians["bare_second"],
         "last_token_to_finished_seconds": statistics.median(finish),
         "ui_thread_cores": statistics.median(ui_cpu),
+        "app_process_cores": statistics.median(process_cpu),
         "runs": runs,
     }
     return report
@@ -157,6 +160,7 @@ def remote_table(report: dict[str, Any]) -> str:
         f"{report['app_over_bare']:.3f} (1st turn), {report['app_second_over_bare']:.3f} (2nd)",
         f"  last token through the proxy to the reply shown finished: "
         f"{report['last_token_to_finished_seconds'] * 1000:.0f} ms; UI thread "
-        f"{report['ui_thread_cores']:.3f} of a core while streaming",
+        f"{report['ui_thread_cores']:.3f} of a core while streaming, the whole app "
+        f"{report['app_process_cores']:.3f}",
     ]
     return "\n".join(lines)

@@ -98,7 +98,7 @@ def _instrument(report_path: str, stop_after: int) -> None:
     class Observer:
         def __init__(self) -> None:
             self.frames = 0
-            self.start: tuple[float, float, int] | None = None
+            self.start: tuple[float, float, float, int] | None = None
             self.told = False
 
         def model_ready(self, threads: int | None) -> None:
@@ -106,7 +106,12 @@ def _instrument(report_path: str, stop_after: int) -> None:
 
         def tokens_shown(self, tokens: int) -> None:
             if self.start is None:  # streaming starts with the first tokens on screen
-                self.start = (time.perf_counter(), time.thread_time(), self.frames)
+                self.start = (
+                    time.perf_counter(),
+                    time.thread_time(),
+                    time.process_time(),
+                    self.frames,
+                )
             if tokens >= stop_after and not self.told:
                 self.told = True
                 write("generating", tokens=tokens)
@@ -117,13 +122,14 @@ def _instrument(report_path: str, stop_after: int) -> None:
         def reply_ended(self) -> None:
             if self.start is None:
                 return
-            wall, cpu, count = self.start
+            wall, cpu, process, count = self.start
             self.start = None
             seconds = time.perf_counter() - wall
             write(
                 "reply",
                 seconds=seconds,
                 ui_cpu=(time.thread_time() - cpu) / seconds,
+                process_cpu=(time.process_time() - process) / seconds,
                 frames_per_second=(self.frames - count) / seconds,
             )
 
@@ -215,6 +221,9 @@ class AppRun:
     threads: int | None = None
     finished_at: list[float] = field(default_factory=list)
     """Wall-clock times the app showed each reply as finished."""
+    process_cpu: float = 0.0
+    """The app's whole process, in cores, while the reply streamed (with a local model,
+    llama.cpp's threads too)."""
 
 
 @dataclass
@@ -389,6 +398,7 @@ def _app_run(
         typed_seconds,
         ready.get("threads"),
         finished,
+        process_cpu=counters.get("process_cpu", 0.0),
     )
 
 
