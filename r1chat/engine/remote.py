@@ -13,15 +13,17 @@ never appears in errors, logs or saved chats.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import math
 import os
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -239,18 +241,17 @@ def sse_data(response: Any, between_events: float, in_all: float = REPLY_TIMEOUT
 
 
 @contextmanager
-def chat_stream(endpoint: Endpoint, body: dict[str, Any]) -> Iterator[Any]:
+def chat_stream(endpoint: Endpoint, body: dict[str, Any], http: Any = None) -> Iterator[Any]:
     """The server-sent events of one `/chat/completions` request (as httpx-sse reads them),
-    through `client`; the connection closes when the block ends."""
+    through `http` (a `client` of the caller's, whose connection may serve the next
+    request) or a client of its own, closed when the block ends."""
     from httpx_sse import connect_sse
 
-    with (
-        client(endpoint) as http,
-        connect_sse(
-            http, "POST", endpoint.url + "/chat/completions", json=body, headers=endpoint.headers()
-        ) as source,
-    ):
-        yield source
+    with ExitStack() as stack:
+        if http is None:
+            http = stack.enter_context(client(endpoint))
+        url, headers = endpoint.url + "/chat/completions", endpoint.headers()
+        yield stack.enter_context(connect_sse(http, "POST", url, json=body, headers=headers))
 
 
 def list_models(endpoint: Endpoint) -> list[dict[str, Any]]:
@@ -359,6 +360,10 @@ class RemoteEngine:
         self.reasoning = is_r1_model(None, model) or bool(_REASONING_NAME.search(model.lower()))
         self._worker = GenerationThread(name="r1chat-remote")
         self._busy = threading.Lock()
+        self._http: Any = None
+        """The client replies stream through (made with the first), so a reply reuses the
+        last one's connection: no new TCP or TLS handshake (and certificate store read)
+        before its first token."""
         self.warning = endpoint.plain_http_warning()
         """Said once to the user: the endpoint is plain http to another machine."""
 
@@ -561,7 +566,9 @@ class RemoteEngine:
         endpoint, tally = self.endpoint, state.tally
         cancel = tally.cancel
         try:
-            with chat_stream(endpoint, body) as source:
+            if self._http is None:  # only the engine's thread, one reply at a time
+                self._http = client(endpoint)
+            with chat_stream(endpoint, body, self._http) as source:
                 response = source.response
                 if response.status_code >= 400:
                     response.read()
@@ -578,11 +585,13 @@ class RemoteEngine:
                 closer = _CloseOnCancel(cancel, response)
                 try:
                     done = False
-                    for data in sse_data(response, endpoint.read_timeout, endpoint.reply_timeout):
+                    events = sse_data(response, endpoint.read_timeout, endpoint.reply_timeout)
+                    for data in events:
                         if cancel.is_set():
                             raise _Stop("cancelled")
                         if data.strip() == "[DONE]":
                             done = True
+                            _read_to_end(events, response)
                             break
                         if not data.strip():
                             continue
@@ -649,8 +658,11 @@ class RemoteEngine:
                 raise _Overflow(window if window > 0 else None)
 
     def close(self) -> None:
-        """Stop the engine's thread."""
+        """Stop the engine's thread, and close its connection."""
         self._worker.close()
+        if self._http is not None:
+            self._http.close()
+            self._http = None
 
 
 class _Overflow(Exception):
@@ -668,6 +680,40 @@ class _Stop(Exception):
         self.message = message
 
 
+def _cut(response: Any) -> None:
+    """Close `response` from another thread, even while that thread waits in a read: the
+    socket is shut down first (closing the response alone leaves a read waiting until
+    the server sends again, which a server reading a long prompt may not do for minutes)."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+    response.close()
+
+
+DRAIN_SECONDS = 0.1
+"""How long the end of a stream may take to come after its `[DONE]`."""
+
+
+def _read_to_end(events: Iterator[str], response: Any) -> None:
+    """Read what follows `[DONE]`: nothing, from a server that ends the stream there, and
+    then the connection can serve the next reply; a server that goes on is cut off after
+    `DRAIN_SECONDS` (the reply is complete either way)."""
+    import httpx
+
+    cut = threading.Timer(DRAIN_SECONDS, _cut, (response,))
+    cut.start()
+    try:
+        for count, _ in enumerate(events):
+            if count >= 8:
+                break
+    except (httpx.HTTPError, StreamTooOdd, RuntimeError, OSError):
+        pass  # cut off, or broken after the end: nothing of the reply is lost
+    finally:
+        cut.cancel()
+
+
 class _CloseOnCancel:
     """Closes the response as soon as the reply is cancelled, even mid-read."""
 
@@ -677,7 +723,7 @@ class _CloseOnCancel:
         def watch() -> None:
             while not self._finished.is_set():
                 if cancel.wait(0.05):
-                    response.close()
+                    _cut(response)
                     return
 
         threading.Thread(target=watch, name="r1chat-remote-cancel", daemon=True).start()

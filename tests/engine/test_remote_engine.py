@@ -662,3 +662,77 @@ def test_a_real_server_tells_its_window_by_refusing_and_the_chat_goes_on(llama_s
         assert stats.prompt_tokens + 8 <= 1024
     finally:
         engine.close()
+
+
+def test_replies_reuse_the_connection_the_last_one_opened(server):
+    """Each reply opened a new connection (and read the certificate store for it, ~30 ms
+    of CPU here; a TLS handshake more to an API) before its first token: an engine's
+    replies now go through one client, on the connection the server keeps open."""
+    peers: list[int] = []
+
+    def keep_alive(handler, body):
+        peers.append(handler.client_address[1])
+        data = "".join(f"data: {event}\n\n" for event in (chunk("Hello"), FINISH, "[DONE]"))
+        handler.protocol_version = "HTTP/1.1"
+        handler.close_connection = False
+        handler._send(200, data, "text/event-stream")
+
+    server.scenario = keep_alive
+    engine = engine_for(server)
+    try:
+        for _ in range(3):
+            assert collect(engine)[1] == "Hello"
+    finally:
+        engine.close()
+    assert len(peers) == 3 and len(set(peers)) == 1
+
+
+def test_a_stream_that_goes_on_after_done_is_cut_off_at_once(server):
+    """After `[DONE]` the engine reads on, so the connection can serve the next reply; a
+    server that keeps sending (or holds the stream open) is cut off, and the reply ends
+    as it was."""
+
+    def chatty(handler, body):
+        handler.stream([chunk("Hello"), FINISH])
+        for _ in range(50):
+            handler.event(chunk(" more"), pause=0.1)
+
+    def silent(handler, body):
+        handler.stream([chunk("Hello"), FINISH])
+        time.sleep(5)
+
+    for scenario in (chatty, silent):
+        server.scenario = scenario
+        engine = engine_for(server)
+        started = time.monotonic()
+        try:
+            _, answer, stats = collect(engine)
+        finally:
+            engine.close()
+        assert answer == "Hello" and stats.finish_reason == "stop"
+        assert time.monotonic() - started < 2.5  # not the 5 s the server goes on for
+
+
+def test_cancelling_while_the_server_is_silent_stops_at_once(server):
+    """A server reading a long prompt sends nothing for a while: Esc then waited for its
+    next byte (closing the response does not end a read in progress); the connection is
+    now cut, and the reply stops at once."""
+
+    def reading(handler, body):
+        handler.stream([chunk("Hi")], done=False)
+        time.sleep(5)
+
+    server.scenario = reading
+    control = ReplyControl()
+    engine = engine_for(server)
+    events = []
+    try:
+        for event in engine.stream(ChatRequest(QUESTION), control):
+            events.append(event)
+            if isinstance(event, AnswerDelta):
+                control.set()
+                pressed = time.monotonic()
+    finally:
+        engine.close()
+    assert isinstance(events[-1], Finished) and events[-1].stats.finish_reason == "cancelled"
+    assert time.monotonic() - pressed < 1  # not the 5 s the server stays silent

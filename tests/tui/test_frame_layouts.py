@@ -97,6 +97,7 @@ async def test_text_that_still_fits_its_room_repaints_without_a_layout(tmp_path)
         reply = await screen.conversation.add_assistant()
         reply.append_reasoning("Thinking")
         await pilot.pause(0.2)
+        assert reply.reasoning_block is not None
         paragraph = reply.reasoning_block.body.query_one(GrowingText)
         layouts: list[int] = []
         screen.screen_layout_refresh_signal.subscribe(screen, lambda _: layouts.append(1))
