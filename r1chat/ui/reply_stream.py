@@ -89,6 +89,8 @@ class ReplyStream:
         self._timer: Any = None
         self._collector_was_on = False
         self._stopping = False
+        self._held = False
+        """Stopped, and no frame until the screen has said so (`look_for_end`)."""
         self._model_first = model_first
         """Set for a local CPU model: the UI thread gives way to it while the reply runs."""
         self._waiting = "thinking" if reasoning else "answering"
@@ -109,17 +111,26 @@ class ReplyStream:
         self._timer = self._set_timer(self._interval, self._tick)
 
     def stopping(self) -> None:
-        """The user stopped the reply: look for its end often, and keep the state said."""
-        self._stopping = True
+        """The user stopped the reply: keep the state said, and draw no frame until
+        `look_for_end` (the screen shows that it stopped first: a frame drawn before the
+        next screen update held that word back by a frame's work)."""
+        self._stopping = self._held = True
         self._interval = STOPPING_POLL
         if self._timer is not None:
             self._timer.stop()
+            self._timer = None
+
+    def look_for_end(self) -> None:
+        """After `stopping`: look for the reply's end often."""
+        self._held = False
+        if self.done or self._timer is not None:
+            return
         self._timer = self._set_timer(self._interval, self._tick)
 
     def wake(self) -> None:
         """Draw the next frame now: the reply has ended, and it shows as finished at once
         instead of at the next frame (up to `SLOWEST_FLUSH` away on a busy UI)."""
-        if self.done:
+        if self.done or self._held:
             return
         if self._timer is not None:
             self._timer.stop()

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from r1chat.core.events import Progress, ReasoningDelta
-from r1chat.ui.reply_stream import ReplyStream
+from r1chat.ui.reply_stream import STOPPING_POLL, ReplyStream
 from r1chat.ui.widgets.messages import AssistantMessage, stats_line
 from r1chat.ui.widgets.reasoning import thinking_title
 from tests.scripted import Script, ScriptedEngine
@@ -189,3 +189,39 @@ def test_a_reply_shows_as_finished_at_once_not_at_the_next_frame():
     assert len(finished) == 1 and stream.done
     stream.wake()  # after the end: nothing more to draw
     assert len(timers) == 2
+
+
+def test_a_stopped_reply_draws_nothing_until_the_screen_says_it_stopped():
+    """Esc sets the bar to `stopped` at once, but a frame of the reply drawn before the
+    next screen update (the stream looked for the end every 10 ms) held that word back by
+    the frame's work: now no frame is drawn, not even for the reply's end, until the chat
+    screen calls `look_for_end` after the screen has been updated."""
+    timers: list[Timer] = []
+
+    def set_timer(delay: float, callback: object) -> Timer:
+        timers.append(Timer(delay))
+        return timers[-1]
+
+    async def done(*_: object) -> None: ...
+
+    stream = ReplyStream(Widget(), set_timer, lambda s: None, lambda s: None, done)  # type: ignore[arg-type]
+    stream.start()
+    try:
+        stream.stopping()
+        assert len(timers) == 1 and timers[0].stopped
+        stream.wake()  # the reply ended meanwhile
+        assert len(timers) == 1
+        stream.look_for_end()
+        assert len(timers) == 2 and timers[1].delay == STOPPING_POLL
+    finally:
+        stream.release()
+
+
+class Timer:
+    """A timer that remembers its delay and whether it was stopped."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay, self.stopped = delay, False
+
+    def stop(self) -> None:
+        self.stopped = True

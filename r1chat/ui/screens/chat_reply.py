@@ -300,6 +300,7 @@ class ReplyFollowing(ChatScreenBase):
             self.status.state = "stopped"
             if self._stream is not None:
                 self._stream.stopping()
+                self.call_after_refresh(self._stream.look_for_end)
         elif self.editing:
             self.editing, self.edit_index = False, None
             self.composer.text = self.drafts.get(self.session.conversation_id, "")
