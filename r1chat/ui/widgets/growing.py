@@ -46,9 +46,10 @@ class GrowingText(Static):
         self.growing = True
         self.update(content, layout=False)
         width, room = self.content_size
-        # The text's own height (Textual keeps it for the layout that may follow).
+        # The text's own height, which Textual keeps for the layout that may follow (that
+        # layout is asked for without a repaint, which would forget it; `update` asked).
         if not width or Static.get_content_height(self, self.size, self.size, width) > room:
-            self.refresh(layout=True)
+            self.refresh(layout=True, repaint=False)
 
     def settle(self, content: VisualType | None = None) -> None:
         """The text is final (`content`, if given): its height is its own again."""
