@@ -13,7 +13,6 @@ never appears in errors, logs or saved chats.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import json
 import math
@@ -23,7 +22,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -687,7 +686,7 @@ def _cut(response: Any) -> None:
     stream = response.extensions.get("network_stream")
     sock = stream.get_extra_info("socket") if stream is not None else None
     if sock is not None:
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
     response.close()
 

@@ -91,6 +91,8 @@ class ReasoningText(Vertical):
 
     def settle(self) -> None:
         """The reasoning is over: its last paragraph takes its own height again."""
+        if not self.streaming:
+            return
         self.streaming = False
         if self._shown:
             self.query_children(GrowingText).last().settle()
@@ -142,8 +144,7 @@ class ReasoningBlock(Collapsible):
 
     def settle(self) -> None:
         """The reasoning is over (the answer began, or the reply ended)."""
-        if self.body.streaming:
-            self.body.settle()
+        self.body.settle()
 
     def apply_mode(self, mode: ThinkingMode) -> None:
         """Show it open, closed, or not at all."""
