@@ -10,13 +10,11 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import Any, ClassVar
 
-from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.driver import Driver
 from textual.markup import escape
-from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
@@ -26,6 +24,7 @@ from r1chat.errors import ConfigError
 from r1chat.paths import Paths
 from r1chat.text import one_line, terminal_safe
 from r1chat.ui.commands import ConversationsProvider, ModelsProvider
+from r1chat.ui.driver import driver_class
 from r1chat.ui.keymap import APP_BINDINGS, QUIT_ID, QUIT_KEY, check_keymap, places
 from r1chat.ui.keys import key_label
 from r1chat.ui.priority import ModelFirst
@@ -104,21 +103,15 @@ class R1ChatApp(App[None]):
         """The UI thread's priority while a local CPU model generates (see `ModelFirst`)."""
 
     def get_driver_class(self) -> type[Driver]:
-        """The platform's driver, which hands the UI thread its priority back on input.
+        """The platform's driver, reading the terminal the way `r1chat.ui.driver` says.
 
         Keys and mouse events are read on the driver's own thread: while a local model
         generates, that thread first gives the UI thread its own priority back, so
-        input is handled as fast as when nothing streams.
+        input is handled as fast as when nothing streams; a lone Esc is handed over as
+        soon as it can be told from an escape sequence.
         """
-        app = self
-
-        class InputFirst(super().get_driver_class()):  # type: ignore[misc]
-            def send_message(self, message: Message) -> None:
-                if isinstance(message, events.InputEvent | events.Paste):
-                    app.model_first.wake()
-                super().send_message(message)
-
-        return InputFirst
+        # Called from App.__init__, before `model_first` exists.
+        return driver_class(super().get_driver_class(), lambda: self.model_first.wake())
 
     def notify(
         self,
