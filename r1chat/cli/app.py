@@ -68,6 +68,48 @@ def mark_cut(paths: Paths) -> None:
     ChatStore.open(paths).close()
 
 
+def open_app(
+    *,
+    model: str | None = None,
+    continue_last: bool = False,
+    resume: str | None = None,
+    preset: str | None = None,
+    system: str | None = None,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    max_tokens: int | None = None,
+    seed: int | None = None,
+    n_ctx: int | None = None,
+    threads: int | None = None,
+    think_budget: int | None = None,
+    no_think: bool = False,
+    remote: str | None = None,
+    remote_model: str | None = None,
+    trust_template: bool = False,
+) -> None:
+    """`r1chat` with these options; with none, a plain launch."""
+    run_app(
+        model=model,
+        continue_last=continue_last,
+        resume=resume,
+        trust_template=trust_template,
+        thinking={
+            "system_prompt": system,
+            "temperature": temperature,
+            "top_p": top_p,
+            "max_tokens": max_tokens,
+            "seed": seed,
+            "n_ctx": n_ctx,
+            "think_budget": think_budget,
+            "thinking": False if no_think else None,
+        },
+        remote=remote,
+        remote_model=remote_model,
+        preset=preset,
+        threads=threads,
+    )
+
+
 def run_app(
     *,
     model: str | None,

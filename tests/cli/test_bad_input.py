@@ -243,7 +243,7 @@ def test_debug_is_taken_anywhere_and_no_command_declares_it(tmp_path, r1chat_com
     `main`, so no command carries an option it never reads."""
     import typer.main
 
-    from r1chat.cli import app
+    from r1chat.cli.commands import app
 
     empty = str(make_empty(tmp_path))
     before = run(r1chat_command, cli_env, "--debug", "ask", "hi", "--model", empty)
