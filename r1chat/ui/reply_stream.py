@@ -216,6 +216,8 @@ class ReplyStream:
             if not self._answering:
                 self._answering = True
                 self._state("answering")
+                if self._thinking_since is not None:  # the clock's last reading, for the title
+                    self.widget.tick(now - self._thinking_since)
             await self.widget.append_answer("".join(answer))
         elif not self._answering:
             since = self._thinking_since

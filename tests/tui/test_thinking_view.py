@@ -59,6 +59,29 @@ async def test_the_collapsed_block_previews_the_newest_line_and_counts_tokens(tm
         store.close()
 
 
+async def test_the_title_says_thought_for_once_the_answer_streams(tmp_path):
+    """While the answer streams the reasoning is over: its title stops saying `Thinking…`
+    (and keeps counting nothing more), then takes the reply's exact figures at the end."""
+    in_answer = (len(THOUGHT) - 10) // 4  # pieces of 4 characters: inside the answer
+    app, engine, store = make_app(tmp_path, [Script(THOUGHT, gate_after=in_answer)])
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await ready(pilot)
+            reply = await start(pilot, screen)
+            await wait_until(pilot, lambda: bool(reply.answer))
+            await pilot.pause()
+            assert screen.generating
+            title = str(block_of(reply).title)
+            assert title.startswith("Thought for ") and title.endswith(" tokens"), title
+            assert f"{reply.live_tokens:,} tokens" in title
+            engine.gate.set()
+            await wait_until(pilot, lambda: not screen.generating)
+            assert str(block_of(reply).title).startswith("Thought for ")
+    finally:
+        engine.gate.set()
+        store.close()
+
+
 async def test_hidden_mode_shows_a_one_line_indicator_until_the_answer(tmp_path):
     app, engine, store = make_app(tmp_path, [Script(THOUGHT, gate_after=20)])
     try:

@@ -464,12 +464,20 @@ class AssistantMessage(Vertical, Stamped, can_focus=True):
             self.reasoning_block.append(text)
 
     async def append_answer(self, text: str) -> None:
-        """Add streamed answer text (the live preview of the reasoning goes)."""
+        """Add streamed answer text (the live preview of the reasoning goes, and the
+        reasoning's title stops saying `Thinking…`)."""
+        first = not self.answer
         self.answer += text
         if self.preview.display:
             self.preview.display = False
         if self.reasoning_block is not None:
             self.reasoning_block.settle()
+            if first and self.reasoning.strip():
+                # Thought for as long as the clock last said; `finish` puts in the
+                # exact figures and why the reasoning ended.
+                self.reasoning_block.title = thinking_title(
+                    self._live_seconds, self.live_tokens, live=False, empty=False
+                )
         await self.answer_view.append(text)
 
     def tick(self, seconds: float | None) -> None:
