@@ -25,11 +25,15 @@ from codecs import getincrementaldecoder
 from collections.abc import Callable, Iterable
 
 from textual import constants, events
-from textual._parser import ParseError
-from textual._xterm_parser import XTermParser
 from textual.driver import Driver
-from textual.drivers.linux_driver import LinuxDriver
 from textual.message import Message
+
+try:  # Textual's own parser (private): without it, the platform's reading loop is kept
+    from textual._parser import ParseError
+    from textual._xterm_parser import XTermParser
+    from textual.drivers.linux_driver import LinuxDriver
+except ImportError:  # pragma: no cover - another Textual, or Windows
+    LinuxDriver = None  # type: ignore[assignment, misc]
 
 ESCAPE_WAIT = 0.05
 """Seconds a lone ESC byte waits for the rest of an escape sequence, unless `ESCDELAY`
@@ -57,7 +61,7 @@ def driver_class(base: type[Driver], on_input: Callable[[], None]) -> type[Drive
                 on_input()
             super().send_message(message)
 
-    if not issubclass(base, LinuxDriver):
+    if LinuxDriver is None or not issubclass(base, LinuxDriver):
         return InputFirst
 
     class PromptEscape(InputFirst):
