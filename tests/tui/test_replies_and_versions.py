@@ -250,8 +250,19 @@ async def test_a_reply_stopped_before_any_reasoning_is_stopped_not_no_answer(tmp
         reply = screen.conversation.query_one(AssistantMessage)
         assert reply.status == "cancelled" and not reply.has_no_answer
         assert "stopped" in str(reply.footer.render())
-    saved = store.conversation(latest_id(store)).messages[-1]
+        # No `No reasoning` block for a reply that wrote nothing (its prompt opened one).
+        assert reply.reasoning_block is None or not reply.reasoning_block.display
+    conversation_id = latest_id(store)
+    saved = store.conversation(conversation_id).messages[-1]
     assert saved.status == "cancelled" and not saved.no_answer
+    assert saved.stats is not None and saved.stats["had_reasoning"]
+    store.close()
+    app, _, store = make_app(tmp_path, [script], open_conversation=conversation_id)  # reopened
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        reply = screen.conversation.query_one(AssistantMessage)
+        assert reply.status == "cancelled"
+        assert reply.reasoning_block is None or not reply.reasoning_block.display
     store.close()
 
 

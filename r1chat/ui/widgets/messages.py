@@ -398,9 +398,13 @@ class AssistantMessage(Vertical, Stamped, can_focus=True):
         self._update_footer()
 
     def _had_reasoning(self) -> bool:
-        """It reasoned, opened a reasoning block, or was asked not to reason."""
+        """It reasoned, opened a reasoning block, or was asked not to reason. A reply
+        stopped before its first token (an R1 prompt opens the block for it) did none."""
         stats = self.stats
-        return bool(stats.get("had_reasoning") or stats.get("thinking_off") or self.reasoning)
+        if stats.get("thinking_off") or self.reasoning:
+            return True
+        nothing = stats.get("completion_tokens") == 0 and not self.answer
+        return bool(stats.get("had_reasoning")) and not nothing
 
     def _title(self, live: bool, seconds: float | None = None) -> str:
         if live:
