@@ -53,7 +53,9 @@ def escape_wait() -> float:
 
 
 def driver_class(base: type[Driver], on_input: Callable[[], None]) -> type[Driver]:
-    """`base` (the platform's driver), calling `on_input` first for each input event."""
+    """`base` (the platform's driver), calling `on_input` first for each input event and,
+    where `base` is Textual's Linux driver (Linux and macOS), reading the terminal with
+    `read_terminal`."""
 
     class InputFirst(base):  # type: ignore[misc, valid-type]
         def send_message(self, message: Message) -> None:
