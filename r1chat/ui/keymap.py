@@ -2,10 +2,13 @@
 binding of the app, before the app starts.
 
 An entry is refused when it names no binding, names a key no terminal sends
-(`ctrl+shift+hyper+q`), gives a typing key to a chat-wide action, or takes a key that
+(`ctrl+shift+hyper+q`), gives a typing key to a chat-wide action, takes a key that
 another action already has in the same place (`"chat.regenerate" = "ctrl+g"` while
-Think on has Ctrl+G on the chat screen). Each refusal is one sentence that names the
-line of config.toml it comes from.
+Think on has Ctrl+G on the chat screen), or takes a key that the text field you type in
+there keeps for itself (`"chat.stop" = "ctrl+k"`: the message box deletes to the end of
+the line with it, so the key would never reach r1chat while you type, and the footer
+would not show it). Each refusal is one sentence that names the line of config.toml it
+comes from.
 """
 
 from __future__ import annotations
@@ -62,6 +65,10 @@ class Place:
     name: str
     """To follow `has`: `on the chat screen`, `in search`."""
     bindings: tuple[Binding, ...]
+    field: str = ""
+    """The text field that has the keys while you type there (`the message box`)."""
+    field_keys: tuple[tuple[str, str], ...] = ()
+    """The keys that field keeps for itself, each with what it does (`Delete to line end`)."""
 
 
 @dataclass(frozen=True)
@@ -83,8 +90,24 @@ def _bindings(owner: Any) -> tuple[Binding, ...]:
     return tuple(b for b in getattr(owner, "BINDINGS", ()) if isinstance(b, Binding))
 
 
+def _own_keys(*fields: type) -> tuple[tuple[str, str], ...]:
+    """The keys text fields of these classes bind themselves (their classes' bindings, as
+    Textual merges them), each with what it does."""
+    keys: dict[str, str] = {}
+    for field in fields:
+        for owner in reversed(field.__mro__):
+            for binding in vars(owner).get("BINDINGS", ()):
+                if isinstance(binding, Binding):
+                    for key in binding.key.split(","):
+                        keys[key.strip()] = binding.description or binding.action
+    return tuple(keys.items())
+
+
 def places() -> list[Place]:
-    """Every place with bindings, each with the app-wide ones it shares its keys with."""
+    """Every place with bindings, each with the app-wide ones it shares its keys with
+    and the text field, if any, that has the keys while you type there."""
+    from textual.widgets import Input, TextArea
+
     from r1chat.ui.screens.chat import ChatScreen
     from r1chat.ui.screens.dialogs import (
         ChoiceScreen,
@@ -97,13 +120,14 @@ def places() -> list[Place]:
     from r1chat.ui.screens.search import SearchScreen
     from r1chat.ui.screens.settings import ChatSettingsScreen
     from r1chat.ui.screens.stats import StatsScreen
+    from r1chat.ui.widgets.composer import Composer
     from r1chat.ui.widgets.conversation import ConversationView
     from r1chat.ui.widgets.messages import AssistantMessage, UserMessage
     from r1chat.ui.widgets.sidebar import ConversationList
 
     app = APP_BINDINGS
     chat = app + _bindings(ChatScreen)
-    found = [Place("on the chat screen", chat)]
+    found = [Place("on the chat screen", chat, "the message box", _own_keys(Composer))]
     for name, widget in (
         ("in the conversation", ConversationView),
         ("on a focused message", UserMessage),
@@ -111,18 +135,19 @@ def places() -> list[Place]:
         ("in the list of chats", ConversationList),
     ):
         found.append(Place(name, chat + _bindings(widget)))
-    for name, screen in (
-        ("in help", HelpScreen),
-        ("in search", SearchScreen),
-        ("in the memory screen", MemoryScreen),
-        ("in the usage screen", StatsScreen),
-        ("in chat settings", ChatSettingsScreen),
-        ("in a question", ConfirmScreen),
-        ("in a text prompt", TextPromptScreen),
-        ("in the link chooser", LinkChooserScreen),
-        ("in a list to choose from", ChoiceScreen),
+    line = _own_keys(Input)
+    for name, screen, field, keys in (
+        ("in help", HelpScreen, "", ()),
+        ("in search", SearchScreen, "the search box", line),
+        ("in the memory screen", MemoryScreen, "", ()),
+        ("in the usage screen", StatsScreen, "", ()),
+        ("in chat settings", ChatSettingsScreen, "a settings field", _own_keys(Input, TextArea)),
+        ("in a question", ConfirmScreen, "", ()),
+        ("in a text prompt", TextPromptScreen, "the text box", line),
+        ("in the link chooser", LinkChooserScreen, "", ()),
+        ("in a list to choose from", ChoiceScreen, "", ()),
     ):
-        found.append(Place(name, app + _bindings(screen)))
+        found.append(Place(name, app + _bindings(screen), field, keys))
     return found
 
 
@@ -152,7 +177,7 @@ def key_problem(key: str) -> str | None:
     character = key_to_character(last)  # `plus`, `full_stop`, `e_acute`: keys of keyboards
     if character is not None and ord(character) < 0x250:
         return None
-    return f"{last!r} in {key!r} is not a key name (try ctrl+k, f5, pageup)"
+    return f"{last!r} in {key!r} is not a key name (try ctrl+l, f5, pageup)"
 
 
 def types_text(key: str) -> bool:
@@ -195,6 +220,10 @@ def check_keymap(keymap: dict[str, str]) -> tuple[dict[str, str], list[KeymapPro
                 )
             )
             continue
+        kept = _kept_by_field(found, binding_id, parts)
+        if kept:
+            problems.append(KeymapProblem(binding_id, f"{entry}: {kept}"))
+            continue
         checked[binding_id] = ",".join(parts)
     clashes = _clashes(found, checked)
     for binding_id, reason in clashes.items():
@@ -205,6 +234,25 @@ def check_keymap(keymap: dict[str, str]) -> tuple[dict[str, str], list[KeymapPro
     if QUIT_ID in checked and QUIT_KEY not in checked[QUIT_ID].split(","):
         checked[QUIT_ID] += f",{QUIT_KEY}"
     return checked, problems
+
+
+def _kept_by_field(found: list[Place], binding_id: str, keys: list[str]) -> str | None:
+    """Why `keys` cannot work for `binding_id`: a text field keeps one of them for itself
+    where the binding works (Textual offers a key to the focused widget first), unless the
+    binding comes first anyway (priority) or has that key as shipped."""
+    for place in found:
+        binding = next((b for b in place.bindings if b.id == binding_id), None)
+        if binding is None or binding.priority or not place.field_keys:
+            continue
+        own = dict(place.field_keys)
+        shipped = {part.strip() for part in binding.key.split(",")}
+        for key in keys:
+            if key in own and key not in shipped:
+                return (
+                    f"{place.field} keeps {key} for itself {place.name} ({own[key]}), so r1chat "
+                    "would not see it while you type there (pick another key)"
+                )
+    return None
 
 
 def _clashes(found: list[Place], keymap: dict[str, str]) -> dict[str, str]:

@@ -15,7 +15,7 @@ from r1chat.ui.widgets.messages import AssistantMessage
 from r1chat.ui.widgets.status import short_model_name
 from tests.cli_helpers import run
 from tests.scripted import Script, ScriptedEngine
-from tests.tui_helpers import chat_screen, make_app, ready, send, wait_until
+from tests.tui_helpers import REASONING_REPLY, chat_screen, make_app, ready, send, wait_until
 
 
 def reasons(keymap: dict[str, str]) -> list[str]:
@@ -38,7 +38,7 @@ def test_a_key_taken_by_another_action_in_the_same_place_is_refused():
         '"chat.regenerate" = "ctrl+g" takes ctrl+g, which Think on (chat.continue) has on '
         "the chat screen: pick another key, or move chat.continue too"
     )
-    assert reasons({"chat.regenerate": "ctrl+g", "chat.continue": "f6"}) == []
+    assert reasons({"chat.regenerate": "ctrl+g", "chat.continue": "f12"}) == []
     assert reasons({"app.help": "f2"})[0].startswith('"app.help" = "f2" takes f2, which Chat')
     assert reasons({"memory.add": "e"})[0].endswith(
         "(memory.edit) has in the memory screen: pick another key, or move memory.edit too"
@@ -57,9 +57,57 @@ def test_ids_of_dialog_bindings_are_known_and_impossible_keys_are_refused():
     assert "'smile' in 'ctrl+smile' is not a key name" in reasons({"chat.new": "ctrl+smile"})[0]
     assert "names no binding" in reasons({"memory.ad": "n"})[0]
     assert "types text in the message box" in reasons({"chat.new": "n"})[0]
-    assert (
-        reasons({"chat.new": "f24", "chat.search": "alt+shift+f", "chat.stats": "pagedown"}) == []
+    assert reasons({"chat.new": "f24", "chat.search": "alt+shift+f", "chat.stats": "f12"}) == []
+
+
+def test_a_key_the_text_field_keeps_for_itself_is_refused():
+    """Textual offers a key to the focused widget first: a chat action on a key the
+    message box uses itself would never run while you type, and the footer (which shows
+    the focused widget's binding for that key) would lose it."""
+    (reason,) = reasons({"chat.stop": "ctrl+k"})
+    assert reason == (
+        '"chat.stop" = "ctrl+k": the message box keeps ctrl+k for itself on the chat screen '
+        "(Delete to line end), so r1chat would not see it while you type there "
+        "(pick another key)"
     )
+    assert (
+        "keeps f6 for itself on the chat screen (Select line)"
+        in reasons({"chat.thinking": "f6"})[0]
+    )
+    assert (
+        "the search box keeps ctrl+e for itself in search" in reasons({"search.close": "ctrl+e"})[0]
+    )
+    assert "a settings field keeps ctrl+u" in reasons({"dialog.save_settings": "ctrl+u"})[0]
+    assert "keeps ctrl+a" in reasons({"app.help": "ctrl+a"})[0]  # app-wide: every field
+    assert "keeps pagedown" in reasons({"chat.stats": "pagedown"})[0]  # it pages the box
+    # Quit comes first anyway (priority); keys it has as shipped; free keys; places
+    # with no text field (a focused message)
+    assert reasons({"app.quit": "ctrl+x", "chat.thinking": "f12", "message.copy": "f6"}) == []
+
+
+async def test_a_remapped_key_is_in_the_footer_and_runs_while_typing(tmp_path):
+    keymap = {"chat.thinking": "f12", "chat.stop": "f5"}
+    script = Script(REASONING_REPLY, gate_after=6)
+    app, engine, store = make_app(
+        tmp_path, [script], settings=Settings(sections=Sections(keymap=keymap))
+    )
+    try:
+        async with app.run_test(size=(120, 30)) as pilot:
+            screen = await ready(pilot)
+            footer = {key.key: key.description for key in app.screen.query(FooterKey)}
+            assert footer.get("f12") == "Thinking" and "f5" in footer
+            screen.composer.focus()
+            screen.composer.text = "Go"
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: screen.generating)
+            assert app.focused is screen.composer
+            await pilot.press("f12")  # with the message box focused
+            await wait_until(pilot, lambda: screen.thinking_mode != "collapsed")
+            await pilot.press("f5")
+            await wait_until(pilot, lambda: not screen.generating)
+    finally:
+        engine.gate.set()
+        store.close()
 
 
 def test_the_line_of_config_toml_is_found():
@@ -74,7 +122,7 @@ def test_the_app_refuses_to_start_on_a_keymap_that_cannot_work(cli_env, r1chat_c
     config = home / "config" / "config.toml"
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(
-        '[ui]\ntheme = "r1-dark"\n\n[keymap]\n"chat.thinking" = "f6"\n'
+        '[ui]\ntheme = "r1-dark"\n\n[keymap]\n"chat.thinking" = "f12"\n'
         '"chat.regenerate" = "ctrl+g"\n"memory.add" = "n"\n"nope" = "f9"\n'
     )
     done = run(r1chat_command, cli_env, timeout=60)

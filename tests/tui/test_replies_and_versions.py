@@ -388,12 +388,12 @@ async def test_hints_name_the_keys_of_the_live_keymap(tmp_path):
     """A remapped key is named in the empty chat's hint, the palette and the notices."""
     from r1chat.config import Sections, Settings
 
-    keymap = {"chat.regenerate": "f5", "chat.thinking": "f6", "chat.stop": "ctrl+k"}
+    keymap = {"chat.regenerate": "f5", "chat.thinking": "f12", "chat.stop": "f10"}
     app, _, store = make_app(tmp_path, settings=Settings(sections=Sections(keymap=keymap)))
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
         screen = await ready(pilot)
         assert app.key("chat.regenerate") == "F5" and app.key("chat.continue") == "Ctrl+G"
-        assert "F6 shows or hides thinking" in screen.empty_hint
+        assert "F12 shows or hides thinking" in screen.empty_hint
         assert "Ctrl+T" not in screen.empty_hint
         await screen.action_regenerate()
         await pilot.pause()
